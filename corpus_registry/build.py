@@ -1,0 +1,390 @@
+"""Build a release: select from the registry, filter, deduplicate, write shards, card and manifest.
+
+Stages run in this order and each records its drops in the funnel:
+selected → licence → withdrawn → language → each quality filter → exact dedup → near dedup → kept.
+Metadata stages run on registry rows alone; texts are read from the store only for documents that
+survive them, once for filtering and signing, once more for writing the kept rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, select
+from tqdm import tqdm
+
+from . import licences
+from .card import card_metadata, render_attribution, render_card
+from .db.models import Blob, Document, Release, ReleaseDocument, Source, Withdrawal, utcnow
+from .dedup import NearDedup
+from .errors import BuildError
+from .filters import BuildDoc, build_filters
+from .funnel import Funnel
+from .release import (
+    ATTRIBUTION, CARD, FUNNEL_PNG, OPEN_TYPES, SHARE_ALIKE_CONFIG, ShardWriter, plan_shards, write_manifest,
+)
+from .registry import Registry
+from .spec import BuildSpec
+
+META_STAGES = ("selected", "licence", "withdrawn", "language")
+
+
+@dataclass(slots=True)
+class _Doc:
+    """What a build keeps per candidate: registry metadata, never the text."""
+
+    id: int
+    key: str
+    source: str
+    identifier: str
+    sha256: str
+    shard: str
+    language: str
+    score: float
+    words: int
+    bytes: int
+    license: str
+    tier: str
+    status: str
+    date: str | None
+    title: str | None
+    creator: str | None
+    url: str | None
+    collection: str
+    drop_stage: str | None = None
+    reason: str | None = None
+    duplicate_of: str | None = None
+    similarity: float | None = None
+
+
+@dataclass(slots=True)
+class BuildResult:
+    name: str
+    version: str
+    out_dir: Path
+    registry_state: str
+    manifest_sha256: str
+    funnel: Funnel
+    files: dict[str, str] = field(default_factory=dict)  # relpath -> sha256
+    rows: int = 0
+    release_id: int | None = None
+    seconds: float = 0.0
+
+
+def _candidates(registry: Registry, spec: BuildSpec) -> Iterator[_Doc]:
+    sel = spec.select
+    q = (
+        select(Document, Source.slug, Source.collection, Blob.shard)
+        .join(Source, Source.id == Document.source_id)
+        .join(Blob, Blob.sha256 == Document.sha256)
+        .where(Document.is_current.is_(True))
+        .order_by(Source.slug, Document.identifier)
+    )
+    if sel.sources:
+        q = q.where(Source.slug.in_(sel.sources))
+    if sel.collections:
+        q = q.where(Source.collection.in_([c.value for c in sel.collections]))
+    if sel.date_from:
+        q = q.where(Document.date >= sel.date_from)
+    if sel.date_to:
+        q = q.where(Document.date <= sel.date_to + "\uffff")
+    with registry.session() as s:
+        for d, slug, collection, shard in s.execute(q.execution_options(yield_per=5000)):
+            yield _Doc(
+                id=d.id, key=f"{slug}/{d.identifier}", source=slug, identifier=d.identifier,
+                sha256=d.sha256, shard=shard, language=d.language, score=d.language_score,
+                words=d.word_count, bytes=d.byte_size, license=d.license, tier=d.license_tier,
+                status=d.status, date=d.date, title=d.title, creator=d.creator, url=d.url,
+                collection=collection,
+            )
+
+
+def _metadata_stage(doc: _Doc, spec: BuildSpec) -> tuple[str, str] | None:
+    """The first metadata stage that drops ``doc``, with the reason; None if it passes them all."""
+    sel = spec.select
+    allowed = {t.value for t in sel.license_tiers}
+    if doc.tier not in allowed:
+        return "licence", f"tier:{doc.tier}"
+    if sel.licenses is not None and doc.license not in sel.licenses:
+        return "licence", "not in licence allow-list"
+    if doc.status != "active":
+        return "withdrawn", doc.status
+    if sel.languages is not None and doc.language not in sel.languages:
+        return "language", f"language:{doc.language}"
+    if doc.score < sel.min_language_score:
+        return "language", "low language score"
+    return None
+
+
+def _exact_keepers(docs: list[_Doc]) -> dict[str, str]:
+    """sha256 → key of the document kept among exact duplicates (same rule as near dedup)."""
+    best: dict[str, _Doc] = {}
+    for d in docs:
+        cur = best.get(d.sha256)
+        if cur is None or _rank(d) < _rank(cur):
+            best[d.sha256] = d
+    return {sha: d.key for sha, d in best.items()}
+
+
+def _rank(d: _Doc) -> tuple[int, str, int, str]:
+    """Keep rule: earliest date, then most words, then smallest key."""
+    return (d.date is None, d.date or "", -d.words, d.key)
+
+
+def registry_state(docs: list[_Doc], withdrawals: list[tuple[str, str | None]]) -> str:
+    """A digest of everything the build read from the registry (independent of the backend)."""
+    h = hashlib.sha256()
+    for d in docs:
+        h.update("\x1f".join(map(str, (d.key, d.sha256, d.license, d.tier, d.status, d.language,
+                                       d.score, d.words, d.date, d.title, d.creator, d.url))).encode())
+        h.update(b"\x1e")
+    for w in withdrawals:
+        h.update(repr(w).encode())
+    return h.hexdigest()
+
+
+def build_release(
+    registry: Registry,
+    spec: BuildSpec,
+    *,
+    out_dir: Path,
+    progress: bool = True,
+    record: bool = True,
+    overwrite: bool = True,
+) -> BuildResult:
+    """Build ``spec`` from ``registry`` into ``out_dir``; record the release and every document's fate."""
+    started = time.perf_counter()
+    docs = list(_candidates(registry, spec))
+    if not docs:
+        raise BuildError(f"{spec.name}: the selection matches no document in the registry",
+                         hint="check select.sources/collections/dates, or ingest sources first")
+    with registry.session() as s:
+        withdrawals = sorted(
+            (slug, ident) for slug, ident in s.execute(
+                select(Source.slug, Withdrawal.document_identifier).join(Source, Source.id == Withdrawal.source_id))
+        )
+    state = registry_state(docs, [(a, b or "") for a, b in withdrawals])
+
+    survivors: list[_Doc] = []
+    for d in docs:
+        dropped = _metadata_stage(d, spec)
+        if dropped:
+            d.drop_stage, d.reason = dropped
+        else:
+            survivors.append(d)
+    if not survivors:
+        raise BuildError(f"{spec.name}: no document passes the licence/language selection "
+                         f"({len(docs)} candidates)", hint="widen select.languages or select.license_tiers")
+
+    filters = build_filters(spec.filters)
+    keepers = _exact_keepers(survivors) if spec.dedup.exact else {}
+    near = (NearDedup(threshold=spec.dedup.threshold, num_perm=spec.dedup.num_perm, ngram=spec.dedup.ngram)
+            if spec.dedup.near else None)
+    by_key = {d.key: d for d in survivors}
+    store = registry.store
+    bar = tqdm(total=len(survivors), desc="filter+sign", unit="doc", disable=None if progress else True, leave=False)
+    for d in sorted(survivors, key=lambda x: (x.shard, x.sha256, x.key)):
+        text = store.get(d.sha256, d.shard)
+        bd = BuildDoc(key=d.key, text=text, sha256=d.sha256, word_count=d.words, language=d.language,
+                      date=d.date)
+        for f in filters:
+            verdict = f(bd)
+            ok, reason = (verdict, None) if isinstance(verdict, bool) else verdict
+            if not ok:
+                d.drop_stage, d.reason = f"filter:{f.name}", reason or f.name
+                break
+        else:
+            if keepers and keepers[d.sha256] != d.key:
+                d.drop_stage, d.reason, d.duplicate_of = "exact_dedup", "exact duplicate", keepers[d.sha256]
+                d.similarity = 1.0
+            elif near is not None:
+                near.add(bd)
+        bar.update(1)
+    bar.close()
+    if near is not None:
+        result = near.finalize()
+        for key, (kept_key, sim) in result.duplicate_of.items():
+            d = by_key[key]
+            d.drop_stage, d.reason, d.duplicate_of, d.similarity = "near_dedup", "near duplicate", kept_key, sim
+    # An exact duplicate whose keeper was dropped by near dedup points at the final keeper.
+    for d in survivors:
+        if d.drop_stage == "exact_dedup" and d.duplicate_of:
+            target = by_key[d.duplicate_of]
+            if target.drop_stage == "near_dedup" and target.duplicate_of:
+                d.duplicate_of = target.duplicate_of
+
+    stage_names = [*META_STAGES, *(f"filter:{f.name}" for f in filters), "exact_dedup", "near_dedup", "kept"]
+    funnel = Funnel()
+    for name in stage_names:
+        funnel.stage(name)
+    order = {name: i for i, name in enumerate(stage_names)}
+    for d in docs:
+        last = order[d.drop_stage] if d.drop_stage else len(stage_names) - 1
+        for name in stage_names[: last + 1]:
+            kept = name != d.drop_stage
+            funnel.record(name, d.language, d.words, kept=kept, reason=None if kept else d.reason)
+
+    kept_docs = [d for d in survivors if d.drop_stage is None]
+    out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
+    files, configs, rows = _write_shards(registry, spec, kept_docs, out_dir, progress=progress)
+    result = _write_metadata(registry, spec, docs, kept_docs, funnel, state, files, configs, out_dir)
+    result.rows = rows
+    if record:
+        result.release_id = _record(registry, spec, docs, result)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not overwrite:
+            raise BuildError(f"{out_dir} is not empty", hint="choose another --out or pass --overwrite")
+        if not (out_dir / "manifest.json").exists():
+            raise BuildError(f"{out_dir} is not empty and is not a release folder",
+                             hint="choose an empty or new --out folder")
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def _config_of(d: _Doc) -> str:
+    return SHARE_ALIKE_CONFIG if d.tier == licences.Tier.SHARE_ALIKE.value else d.language
+
+
+def _write_shards(registry: Registry, spec: BuildSpec, kept: list[_Doc], out_dir: Path, *,
+                  progress: bool) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], int]:
+    by_config: dict[str, list[_Doc]] = {}
+    for d in sorted(kept, key=lambda x: (_config_of(x), x.language, x.key)):
+        by_config.setdefault(_config_of(d), []).append(d)
+    store = registry.store
+    files: dict[str, dict[str, Any]] = {}
+    bar = tqdm(total=len(kept), desc="write", unit="doc", disable=None if progress else True, leave=False)
+
+    def rows(ds: list[_Doc]) -> Iterator[dict[str, Any]]:
+        for d in ds:
+            bar.update(1)
+            yield {
+                "identifier": d.identifier, "collection": d.collection, "open_type": OPEN_TYPES[d.tier],
+                "license": d.license, "date": d.date, "title": d.title, "creator": d.creator,
+                "language": d.language, "word_count": d.words, "text": store.get(d.sha256, d.shard),
+                "source": d.source, "url": d.url, "sha256": d.sha256,
+            }
+
+    for config, ds in by_config.items():
+        plan = plan_shards([d.bytes for d in ds], max_rows=spec.output.max_rows_per_shard,
+                           max_bytes=spec.output.max_bytes_per_shard)
+        files.update(ShardWriter(out_dir, config, plan).write(rows(ds)))
+    bar.close()
+    configs: dict[str, list[str]] = {}
+    language_configs = sorted(c for c in by_config if c != SHARE_ALIKE_CONFIG)
+    if language_configs:
+        configs["default"] = [f"data/{c}/*.parquet" for c in language_configs]
+    for c in language_configs:
+        configs[c] = [f"data/{c}/*.parquet"]
+    if SHARE_ALIKE_CONFIG in by_config:
+        configs[SHARE_ALIKE_CONFIG] = [f"data/{SHARE_ALIKE_CONFIG}/*.parquet"]
+    return files, configs, len(kept)
+
+
+def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept: list[_Doc], funnel: Funnel,
+                    state: str, files: dict[str, dict[str, Any]], configs: dict[str, list[str]],
+                    out_dir: Path) -> BuildResult:
+    mix: dict[tuple[str, str], list[int]] = {}
+    for d in kept:
+        m = mix.setdefault((d.license, d.tier), [0, 0])
+        m[0] += 1
+        m[1] += d.words
+    license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
+                   for (lic, tier), (n, w) in sorted(mix.items())]
+    languages = sorted({d.language for d in kept})
+    with registry.session() as s:
+        src_rows = {src.slug: src for src in s.scalars(select(Source))}
+    per_source: dict[str, int] = {}
+    for d in kept:
+        per_source[d.source] = per_source.get(d.source, 0) + 1
+    sources = [{"slug": slug, "name": src_rows[slug].name, "collection": src_rows[slug].collection,
+                "license": src_rows[slug].license, "attribution": src_rows[slug].attribution,
+                "origin_url": src_rows[slug].origin_url, "documents": n}
+               for slug, n in sorted(per_source.items())]
+    config_rows = {name: sum(files[p]["rows"] for p in files if any(
+        Path(p).match(g) for g in globs)) for name, globs in configs.items()}
+    spec_data = spec.canonical()
+    manifest: dict[str, Any] = {
+        "format": "corpus-registry-release/1",
+        "name": spec.name,
+        "version": spec.version,
+        "spec": spec_data,
+        "registry_state": state,
+        "counts": {"candidates": len(docs), "kept": len(kept),
+                   "kept_words": sum(d.words for d in kept), "funnel": funnel.as_dict()["stages"]},
+        "license_mix": license_mix,
+        "languages": languages,
+        "sources": sources,
+        "configs": {n: {"data_files": g, "rows": config_rows[n]} for n, g in configs.items()},
+        "shards": {p: files[p]["sha256"] for p in sorted(files)},
+        "shard_rows": {p: files[p]["rows"] for p in sorted(files)},
+    }
+    meta = card_metadata(spec=spec_data, configs=configs, license_mix=license_mix, languages=languages,
+                         rows=len(kept))
+    attribution = [
+        {"source": d.source, "source_name": src_rows[d.source].name,
+         "attribution": src_rows[d.source].attribution, "identifier": d.identifier, "title": d.title,
+         "license": d.license, "url": d.url}
+        for d in sorted(kept, key=lambda x: x.key) if licences.parse(d.license).requires_attribution
+    ]
+    (out_dir / ATTRIBUTION).write_text(render_attribution(attribution), encoding="utf-8")
+    manifest["attribution_required"] = len(attribution)
+    funnel.chart(out_dir / FUNNEL_PNG, title=f"{spec.name} {spec.version}: build funnel")
+    card = render_card(spec=spec_data, manifest=manifest, meta=meta, sources=sources,
+                       funnel_table=funnel.table())
+    (out_dir / CARD).write_text(card, encoding="utf-8")
+    manifest_sha = write_manifest(out_dir, manifest)
+    from .release import sha256_file
+
+    all_files = {p: files[p]["sha256"] for p in files}
+    for name in (ATTRIBUTION, FUNNEL_PNG, CARD, "manifest.json"):
+        all_files[name] = sha256_file(out_dir / name)
+    return BuildResult(name=spec.name, version=spec.version, out_dir=out_dir, registry_state=state,
+                       manifest_sha256=manifest_sha, funnel=funnel, files=dict(sorted(all_files.items())))
+
+
+def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: BuildResult) -> int:
+    """Store the release and the fate of every candidate document, replacing an identical rebuild."""
+    by_key = {d.key: d.id for d in docs}
+    manifest = (result.out_dir / "manifest.json").read_text(encoding="utf-8")
+    import json
+
+    counts = json.loads(manifest)["counts"]
+    shards = json.loads(manifest)["shards"]
+    with registry.session() as s:
+        rel = s.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
+        if rel is not None:
+            if rel.manifest_sha256 != result.manifest_sha256 and rel.hub_commit:
+                raise BuildError(
+                    f"release {spec.name} {spec.version} was already built differently and pushed",
+                    hint="a pushed version is immutable: bump `version` in the spec")
+            s.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
+            rel.spec, rel.registry_state, rel.counts, rel.shards = spec.canonical(), result.registry_state, counts, shards
+            rel.manifest_sha256, rel.out_dir, rel.created_at = result.manifest_sha256, str(result.out_dir), utcnow()
+        else:
+            rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(),
+                          registry_state=result.registry_state, counts=counts, shards=shards,
+                          manifest_sha256=result.manifest_sha256, out_dir=str(result.out_dir))
+            s.add(rel)
+        s.flush()
+        rows = [{
+            "release_id": rel.id, "document_id": d.id,
+            "status": "dropped" if d.drop_stage else "kept",
+            "stage": d.drop_stage, "reason": d.reason,
+            "duplicate_of": by_key.get(d.duplicate_of) if d.duplicate_of else None,
+            "similarity": d.similarity,
+        } for d in docs]
+        for i in range(0, len(rows), 5000):
+            s.execute(ReleaseDocument.__table__.insert(), rows[i:i + 5000])
+        return rel.id

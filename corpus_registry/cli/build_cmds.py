@@ -1,0 +1,74 @@
+"""``build`` and ``push``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from . import AppContext, cli, echo_json, json_option, pass_app
+
+
+@cli.command()
+@click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder to write the release into (replaced if it holds an older release).")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@json_option
+@pass_app
+def build(app: AppContext, spec_path: Path, out_dir: Path, no_progress: bool, as_json: bool) -> None:
+    """Build the release described by SPEC.yaml from the registry into --out.
+
+    Writes Parquet shards (one config per language, share-alike apart), a dataset card, an
+    attribution file, a funnel chart and a manifest; records every document's fate.
+    """
+    from ..build import build_release
+    from ..spec import load_spec
+
+    spec = load_spec(spec_path)
+    result = build_release(app.registry(), spec, out_dir=out_dir, progress=not no_progress)
+    if as_json:
+        echo_json({"name": result.name, "version": result.version, "out_dir": str(result.out_dir),
+                   "rows": result.rows, "registry_state": result.registry_state,
+                   "manifest_sha256": result.manifest_sha256, "files": result.files,
+                   "funnel": result.funnel.as_dict()["stages"], "seconds": round(result.seconds, 3)})
+        return
+    click.echo(f"Built {result.name} {result.version}: {result.rows:,} documents in {result.out_dir} "
+               f"({result.seconds:.1f} s)\n")
+    click.echo(result.funnel.table())
+    click.echo(f"\nregistry state {result.registry_state[:16]}…, manifest sha256 {result.manifest_sha256[:16]}…")
+
+
+@cli.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--repo", "repo_id", required=True, metavar="OWNER/NAME", help="Hub dataset repository.")
+@click.option("--token", envvar="HF_TOKEN", help="Hub token [env HF_TOKEN; default: your `hf auth login`].")
+@click.option("--endpoint", envvar="HF_ENDPOINT", help="Hub URL [env HF_ENDPOINT; default https://huggingface.co].")
+@click.option("--private", is_flag=True, help="Create the repository as private.")
+@click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
+@json_option
+@pass_app
+def push(app: AppContext, folder: Path, repo_id: str, token: str | None, endpoint: str | None,
+         private: bool, dry_run: bool, as_json: bool) -> None:
+    """Push a built release FOLDER to the Hub as one commit, tagged with its version.
+
+    Re-pushing an unchanged release is a no-op; a new version is a new commit and tag.
+    """
+    from .. import publish
+
+    result = publish.push(app.registry(), folder, repo_id=repo_id, token=token, endpoint=endpoint,
+                          private=private, dry_run=dry_run)
+    if as_json:
+        echo_json(json.loads(json.dumps(result.__dict__ if hasattr(result, "__dict__") else
+                                        {k: getattr(result, k) for k in result.__dataclass_fields__},
+                                        default=str)))
+        return
+    if result.dry_run:
+        click.echo(f"Dry run: would push {len(result.files)} files to {result.repo_id} as tag {result.tag}:")
+        for f in result.files:
+            click.echo(f"  {f}")
+    elif result.noop:
+        click.echo(f"{result.repo_id}@{result.tag} already holds this release: nothing to push.")
+    else:
+        click.echo(f"Pushed {result.repo_id} commit {result.commit} tagged {result.tag}: {result.url}")

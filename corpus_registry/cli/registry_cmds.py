@@ -1,0 +1,119 @@
+"""``init``, ``ingest``, ``stats``, ``show`` and ``demo``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import ingest as ingest_api
+from .. import lookup
+from .. import sources as sources_api
+from ..langid import BACKENDS, get_identifier
+from . import AppContext, cli, echo_json, json_option, pass_app
+
+
+@cli.command()
+@click.option("--store", metavar="PATH|URL",
+              help="Document store for texts (folder or fsspec URL). Default: beside a SQLite "
+                   "registry, or ./.corpus-registry/store.")
+@pass_app
+def init(app: AppContext, store: str | None) -> None:
+    """Create the registry database, or upgrade it to the latest schema."""
+    registry = app.registry(check=False)
+    registry.init(store=store)
+    click.echo(f"Registry ready at {registry.display_url} (document store: {registry.store.url})")
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, metavar="[SOURCE]...")
+@click.option("--langid", type=click.Choice(sorted(BACKENDS)), default=None,
+              help="Language identification backend (default: fasttext, chosen by measurement).")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@json_option
+@pass_app
+def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_progress: bool,
+           as_json: bool) -> None:
+    """Ingest the named SOURCEs (default: all registered sources).
+
+    Idempotent: unchanged documents are skipped, changed texts become new versions. An
+    interrupted ingest keeps what it committed; run it again to resume.
+    """
+    results = ingest_api.ingest(app.registry(), list(sources), langid=get_identifier(langid),
+                                progress=not no_progress)
+    if as_json:
+        echo_json([asdict(r) | {"docs_per_s": r.docs_per_s} for r in results])
+        return
+    for r in results:
+        click.echo(f"{r.source}: {r.seen} documents read, {r.added} added, {r.updated} new versions, "
+                   f"{r.unchanged} unchanged ({r.bytes / 1e6:.1f} MB, {r.docs_per_s:.0f} docs/s)")
+
+
+def _print_stats(data: dict[str, Any]) -> None:
+    t = data["totals"]
+    click.echo(f"Registry {data['registry']}: {t['documents']} documents, {t['words']:,} words, "
+               f"{t['bytes'] / 1e6:.1f} MB ({t['withdrawn']} withdrawn)")
+    rows = data["by_source"]
+    if not rows:
+        return
+    w = max(len(r["slug"]) for r in rows)
+    click.echo(f"\n{'SOURCE':<{w}}  {'DOCS':>5} {'WORDS':>10}  {'LICENCE':<12} {'TIERS':<28} LANGUAGES")
+    for r in rows:
+        langs = " ".join(r["languages"][:6]) + (" …" if len(r["languages"]) > 6 else "")
+        click.echo(f"{r['slug']:<{w}}  {r['documents']:>5} {r['words']:>10,}  {r['license']:<12} "
+                   f"{' '.join(r['tiers']):<28} {langs}")
+    click.echo("\nBy licence tier: " + ", ".join(
+        f"{r['license_tier']} {r['documents']} docs / {r['words']:,} words" for r in data["by_license_tier"]))
+    click.echo("By language: " + ", ".join(f"{r['language']} {r['documents']}" for r in data["by_language"]))
+
+
+@cli.command()
+@json_option
+@pass_app
+def stats(app: AppContext, as_json: bool) -> None:
+    """Documents, words and bytes per source, language and licence tier."""
+    data = lookup.stats(app.registry())
+    if as_json:
+        echo_json(data)
+    else:
+        _print_stats(data)
+
+
+@cli.command()
+@click.argument("ref", metavar="IDENTIFIER")
+@click.option("--no-text", is_flag=True, help="Only the provenance record.")
+@json_option
+@pass_app
+def show(app: AppContext, ref: str, no_text: bool, as_json: bool) -> None:
+    """A document's provenance record and text (IDENTIFIER, SOURCE/IDENTIFIER or sha256 prefix)."""
+    record = lookup.show(app.registry(), ref, with_text=not no_text)
+    if as_json:
+        echo_json(record)
+        return
+    text = record.pop("text", None)
+    for key, value in record.items():
+        if value not in (None, [], {}):
+            click.echo(f"{key + ':':<16} {value}")
+    if text is not None:
+        click.echo("\n" + text)
+
+
+@cli.command()
+@click.option("--catalogue", type=click.Path(dir_okay=False, path_type=Path), default="sources.yaml",
+              show_default=True, help="The sources catalogue to register.")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@pass_app
+def demo(app: AppContext, catalogue: Path, no_progress: bool) -> None:
+    """Initialise the registry, register and ingest the bundled sample sources, print a summary."""
+    registry = app.registry(check=False)
+    registry.init()
+    click.echo(f"Registry: {registry.display_url}")
+    result = sources_api.sync_sources(registry, catalogue_path=catalogue)
+    click.echo(f"Sources: {len(result.added)} added, {len(result.updated)} updated, "
+               f"{len(result.unchanged)} unchanged")
+    for r in ingest_api.ingest(registry, progress=not no_progress):
+        click.echo(f"  ingested {r.source}: {r.seen} documents ({r.added} new, {r.unchanged} unchanged)")
+    click.echo()
+    _print_stats(lookup.stats(registry))

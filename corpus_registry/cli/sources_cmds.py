@@ -1,0 +1,55 @@
+"""``sources sync`` and ``sources list``."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from .. import sources as api
+from . import AppContext, cli, echo_json, json_option, pass_app
+
+
+@cli.group()
+def sources() -> None:
+    """Register sources from a catalogue (sources.yaml) and list them."""
+
+
+@sources.command("sync")
+@click.argument("catalogue", type=click.Path(dir_okay=False, path_type=Path), default="sources.yaml")
+@json_option
+@pass_app
+def sync(app: AppContext, catalogue: Path, as_json: bool) -> None:
+    """Validate CATALOGUE (default sources.yaml) and add or update its sources.
+
+    Nothing is written unless the whole file is valid.
+    """
+    result = api.sync_sources(app.registry(), catalogue_path=catalogue)
+    if as_json:
+        echo_json(asdict(result))
+        return
+    click.echo(f"{len(result.added)} added, {len(result.updated)} updated, "
+               f"{len(result.unchanged)} unchanged")
+    for slug in result.added:
+        click.echo(f"  + {slug}")
+    for slug in result.updated:
+        click.echo(f"  ~ {slug}")
+
+
+@sources.command("list")
+@json_option
+@pass_app
+def list_(app: AppContext, as_json: bool) -> None:
+    """List registered sources with their licence tier and document count."""
+    rows = api.list_sources(app.registry())
+    if as_json:
+        echo_json([asdict(r) for r in rows])
+        return
+    if not rows:
+        click.echo("No sources registered yet: run `corpus-registry sources sync sources.yaml`.")
+        return
+    w = max(len(r.slug) for r in rows)
+    click.echo(f"{'SOURCE':<{w}}  {'COLLECTION':<15} {'TIER':<13} {'DOCS':>6}  LICENCE")
+    for r in rows:
+        click.echo(f"{r.slug:<{w}}  {r.collection:<15} {r.license_tier:<13} {r.documents:>6}  {r.license}")

@@ -1,0 +1,285 @@
+"""Ingest: read a source, normalise, hash, identify language, store text, register metadata.
+
+Work is committed in batches, each in one transaction (blobs first, then rows), so an
+interrupted ingest loses nothing already committed and a re-run resumes: unchanged documents are
+recognised by identifier + sha256 and skipped before any language identification is spent on them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import xxhash
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from . import licences
+from .db.models import Blob, Document, IngestRun, Source, utcnow
+from .documents import RawDocument, count_words, normalize_text, text_sha256
+from .errors import CorpusRegistryError, ReaderError
+from .langid import LanguageIdentifier, get_identifier
+from .readers import get_reader
+from .registry import Registry
+
+BATCH_DOCS = 1000
+BATCH_BYTES = 64 * 1024 * 1024
+#: Metadata that may change without the text changing (updated in place, no new version).
+META_FIELDS = ("license", "license_tier", "review", "title", "creator", "date", "url", "path")
+
+
+@dataclass(slots=True)
+class IngestStats:
+    source: str
+    seen: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    metadata_updated: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    languages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.seen / self.seconds if self.seconds else 0.0
+
+
+@dataclass(slots=True)
+class _Prepared:
+    raw: RawDocument
+    text: str
+    sha256: str
+    meta: dict[str, Any]
+
+
+def _batches(docs: Iterable[RawDocument]) -> Iterator[list[RawDocument]]:
+    batch: list[RawDocument] = []
+    size = 0
+    for doc in docs:
+        batch.append(doc)
+        size += len(doc.text)
+        if len(batch) >= BATCH_DOCS or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, so concurrent ingests may add the same blob."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    session.execute(ins.on_conflict_do_nothing(), rows)
+
+
+class _SourceIngest:
+    """State of one source's ingest; one instance per run."""
+
+    def __init__(self, registry: Registry, source: Source, langid: LanguageIdentifier) -> None:
+        self.registry = registry
+        self.source = source
+        self.langid = langid
+        self.overrides: dict[str, dict[str, Any]] = source.overrides or {}
+        self.seen_ids: set[int] = set()
+        self.stats = IngestStats(source=source.slug)
+
+    def prepare(self, raw: RawDocument) -> _Prepared:
+        key = xxhash.xxh64_intdigest(raw.identifier.encode("utf-8"))
+        if key in self.seen_ids:
+            raise ReaderError(
+                f"{self.source.slug}: duplicate identifier {raw.identifier!r} ({raw.path or 'record'})",
+                hint="identifiers must be unique within a source: fix the data or the reader's id option",
+                source=self.source.slug, identifier=raw.identifier,
+            )
+        self.seen_ids.add(key)
+        text = normalize_text(raw.text)
+        if not text:
+            raise ReaderError(
+                f"{self.source.slug}: document {raw.identifier!r} ({raw.path or 'record'}) is empty",
+                hint="remove it from the source or exclude it with the reader's glob",
+            )
+        return _Prepared(raw=raw, text=text, sha256=text_sha256(text), meta=self._meta(raw))
+
+    def _meta(self, raw: RawDocument) -> dict[str, Any]:
+        src = self.source
+        ov = self.overrides.get(raw.identifier, {})
+        review = ov.get("review")
+        license_ = ov.get("license")
+        if license_ is None and raw.license:
+            try:
+                license_ = licences.canonical(raw.license)
+            except CorpusRegistryError as e:
+                raise ReaderError(f"{src.slug}: document {raw.identifier!r}: {e}") from e
+            if licences.more_permissive(license_, src.license):
+                review = (f"record claims {license_}, more permissive than the source's {src.license}")
+        if license_ is None:
+            license_ = src.license
+            review = review or src.review
+        info = licences.parse(license_)
+        tier = licences.Tier.REVIEW if review and info.tier.open else info.tier
+        return {
+            "license": info.expression,
+            "license_tier": tier.value,
+            "review": review,
+            "title": ov.get("title", raw.title),
+            "creator": ov.get("creator", raw.creator),
+            "date": ov.get("date", raw.date),
+            "url": ov.get("url", raw.url),
+            "path": raw.path,
+            "language": ov.get("language"),
+        }
+
+    def write_batch(self, session: Session, run_id: int, batch: Sequence[_Prepared]) -> None:
+        sid = self.source.id
+        ids = [p.raw.identifier for p in batch]
+        existing = {
+            row.identifier: row
+            for row in session.execute(
+                select(Document.id, Document.identifier, Document.sha256, Document.version,
+                       Document.status, Document.language, *[getattr(Document, f) for f in META_FIELDS])
+                .where(Document.source_id == sid, Document.is_current.is_(True),
+                       Document.identifier.in_(ids))
+            )
+        }
+        fresh: list[_Prepared] = []
+        superseded: list[int] = []
+        for p in batch:
+            old = existing.get(p.raw.identifier)
+            if old is None:
+                fresh.append(p)
+            elif old.sha256 != p.sha256:
+                fresh.append(p)
+                superseded.append(old.id)
+            else:
+                changes = {f: p.meta[f] for f in META_FIELDS if getattr(old, f) != p.meta[f]}
+                if p.meta["language"] and p.meta["language"] != old.language:
+                    changes.update(language=p.meta["language"], language_score=1.0)
+                if changes:
+                    session.execute(update(Document).where(Document.id == old.id).values(**changes))
+                    self.stats.metadata_updated += 1
+                self.stats.unchanged += 1
+        if not fresh:
+            return
+        # Language identification only for new or changed texts.
+        need_lid = [p for p in fresh if not p.meta["language"]]
+        results = iter(self.langid.identify_many([p.text for p in need_lid]))
+        shas = {p.sha256 for p in fresh}
+        stored = set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(shas))))
+        missing = {p.sha256: p.text for p in fresh if p.sha256 not in stored}
+        if missing:
+            shard = self.registry.store.put(missing.items())
+            _insert_ignore(session, Blob, [
+                {"sha256": sha, "shard": shard, "byte_size": len(t.encode("utf-8"))}
+                for sha, t in missing.items()
+            ])
+        if superseded:
+            session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
+        rows = []
+        for p in fresh:
+            if p.meta["language"]:
+                lang, score, mixed = p.meta["language"], 1.0, False
+            else:
+                r = next(results)
+                lang, score, mixed = r.language, r.score, r.mixed
+            old = existing.get(p.raw.identifier)
+            rows.append({
+                "source_id": sid,
+                "identifier": p.raw.identifier,
+                "version": old.version + 1 if old else 1,
+                "is_current": True,
+                **{f: p.meta[f] for f in META_FIELDS},
+                "language": lang,
+                "language_score": round(float(score), 4),
+                "mixed_language": bool(mixed),
+                "word_count": count_words(p.text),
+                "byte_size": len(p.text.encode("utf-8")),
+                "sha256": p.sha256,
+                "extra": dict(p.raw.extra),
+                "status": old.status if old else "active",
+                "ingest_run_id": run_id,
+                "created_at": utcnow(),
+            })
+            self.stats.languages[lang] = self.stats.languages.get(lang, 0) + 1
+        session.execute(Document.__table__.insert(), rows)
+        self.stats.added += sum(1 for p in fresh if p.raw.identifier not in existing)
+        self.stats.updated += len(superseded)
+
+
+def ingest_source(
+    registry: Registry,
+    slug: str,
+    *,
+    langid: LanguageIdentifier | None = None,
+    progress: bool = True,
+) -> IngestStats:
+    """Ingest one registered source; idempotent and resumable."""
+    with registry.session() as s:
+        source = s.scalar(select(Source).where(Source.slug == slug))
+        if source is None:
+            from .errors import NotFoundError
+
+            raise NotFoundError(f"no source {slug!r} in the registry",
+                                hint="add it to sources.yaml and run `corpus-registry sources sync`")
+        run = IngestRun(source_id=source.id)
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    job = _SourceIngest(registry, source, langid or get_identifier())
+    reader = get_reader(source.reader_kind, base_dir=Path(source.base_dir or "."),
+                        options=source.reader_options)
+    started = time.perf_counter()
+    status = "failed"
+    bar = tqdm(desc=slug, unit="doc", disable=None if progress else True, leave=False, dynamic_ncols=True)
+    try:
+        for raw_batch in _batches(reader.read()):
+            prepared = [job.prepare(raw) for raw in raw_batch]
+            with registry.session() as s:
+                job.write_batch(s, run_id, prepared)
+                job.stats.seen += len(prepared)
+                job.stats.bytes += sum(len(p.text.encode("utf-8")) for p in prepared)
+                _finish_run(s, run_id, job.stats, status="running")
+            bar.update(len(prepared))
+            elapsed = time.perf_counter() - started
+            bar.set_postfix_str(f"{job.stats.bytes / 1e6 / max(elapsed, 1e-9):.1f} MB/s")
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        bar.close()
+        job.stats.seconds = time.perf_counter() - started
+        with registry.session() as s:
+            _finish_run(s, run_id, job.stats, status=status)
+    return job.stats
+
+
+def _finish_run(session: Session, run_id: int, stats: IngestStats, *, status: str) -> None:
+    session.execute(
+        update(IngestRun).where(IngestRun.id == run_id).values(
+            status=status, seen=stats.seen, added=stats.added, updated=stats.updated,
+            unchanged=stats.unchanged, bytes=stats.bytes,
+            finished_at=None if status == "running" else utcnow(),
+        )
+    )
+
+
+def ingest(
+    registry: Registry,
+    slugs: Sequence[str] | None = None,
+    *,
+    langid: LanguageIdentifier | None = None,
+    progress: bool = True,
+) -> list[IngestStats]:
+    """Ingest the named sources (all registered sources when none are named)."""
+    if not slugs:
+        with registry.session() as s:
+            slugs = list(s.scalars(select(Source.slug).where(Source.status == "active").order_by(Source.slug)))
+    return [ingest_source(registry, slug, langid=langid, progress=progress) for slug in slugs]

@@ -1,0 +1,103 @@
+"""The release format: one fixed Arrow schema, shard layout per Hub config, and the manifest.
+
+Rows follow the Common Corpus fields plus provenance (source, url, sha256). Every shard of every
+release has exactly :data:`SCHEMA`, so no schema drift between shards or releases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA = pa.schema([
+    ("identifier", pa.string()),
+    ("collection", pa.string()),
+    ("open_type", pa.string()),
+    ("license", pa.string()),
+    ("date", pa.string()),
+    ("title", pa.string()),
+    ("creator", pa.string()),
+    ("language", pa.string()),
+    ("word_count", pa.int64()),
+    ("text", pa.large_string()),
+    ("source", pa.string()),
+    ("url", pa.string()),
+    ("sha256", pa.string()),
+])
+COLUMNS = SCHEMA.names
+MANIFEST = "manifest.json"
+CARD = "README.md"
+ATTRIBUTION = "ATTRIBUTION.md"
+FUNNEL_PNG = "funnel.png"
+SHARE_ALIKE_CONFIG = "share_alike"
+OPEN_TYPES = {"public_domain": "Public Domain", "attribution": "Attribution", "share_alike": "Share-Alike"}
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def plan_shards(sizes: Sequence[int], *, max_rows: int, max_bytes: int) -> list[int]:
+    """Row counts per shard for rows of the given byte sizes (known before writing)."""
+    shards: list[int] = []
+    rows = size = 0
+    for s in sizes:
+        if rows and (rows >= max_rows or size + s > max_bytes):
+            shards.append(rows)
+            rows = size = 0
+        rows += 1
+        size += s
+    if rows:
+        shards.append(rows)
+    return shards
+
+
+def shard_path(config: str, index: int, total: int) -> str:
+    return f"data/{config}/train-{index:05d}-of-{total:05d}.parquet"
+
+
+@dataclass(slots=True)
+class ShardWriter:
+    """Writes the rows of one config into planned shards, deterministically."""
+
+    out_dir: Path
+    config: str
+    plan: list[int]
+
+    def write(self, rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        written: dict[str, dict[str, Any]] = {}
+        it = iter(rows)
+        total = len(self.plan)
+        for index, n in enumerate(self.plan):
+            batch = [next(it) for _ in range(n)]
+            rel = shard_path(self.config, index, total)
+            path = self.out_dir / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            table = pa.Table.from_pylist(batch, schema=SCHEMA)
+            pq.write_table(table, path, compression="zstd", row_group_size=2_000,
+                           write_statistics=True, use_dictionary=["collection", "open_type", "license",
+                                                                   "language", "source"])
+            written[rel] = {"sha256": sha256_file(path), "rows": n, "bytes": path.stat().st_size}
+        return written
+
+
+def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> str:
+    """Write manifest.json deterministically (sorted keys) and return its sha256."""
+    data = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+    (out_dir / MANIFEST).write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))

@@ -1,0 +1,118 @@
+"""Build specs: what a release contains, validated with pydantic (unknown keys are errors)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from . import licences
+from .catalogue import Collection
+from .errors import ConfigError, CorpusRegistryError
+from .filters import FilterConfig
+from .licences import Tier
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Selection(_Strict):
+    """Which registry documents are candidates. Review, rejected and withdrawn never pass."""
+
+    languages: list[str] | None = Field(None, description="ISO 639-1 codes; None = all languages")
+    min_language_score: float = Field(0.0, ge=0.0, le=1.0)
+    license_tiers: list[Tier] = Field(
+        default_factory=lambda: [Tier.PUBLIC_DOMAIN, Tier.ATTRIBUTION],
+        description="open tiers allowed (public_domain, attribution, share_alike)",
+    )
+    licenses: list[str] | None = Field(None, description="explicit SPDX allow-list (on top of tiers)")
+    collections: list[Collection] | None = None
+    sources: list[str] | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+    @field_validator("license_tiers")
+    @classmethod
+    def _open_tiers_only(cls, tiers: list[Tier]) -> list[Tier]:
+        closed = [t.value for t in tiers if not t.open]
+        if closed:
+            raise ValueError(f"tiers {closed} can never be released; allowed: public_domain, "
+                             "attribution, share_alike")
+        return sorted(set(tiers), key=lambda t: t.rank)
+
+    @field_validator("licenses")
+    @classmethod
+    def _canonical_licenses(cls, values: list[str] | None) -> list[str] | None:
+        if values is None:
+            return None
+        try:
+            return sorted({licences.canonical(v) for v in values})
+        except CorpusRegistryError as e:
+            raise ValueError(str(e)) from e
+
+    @field_validator("languages")
+    @classmethod
+    def _lower(cls, values: list[str] | None) -> list[str] | None:
+        return sorted({v.lower() for v in values}) if values else None
+
+
+class DedupConfig(_Strict):
+    exact: bool = True
+    near: bool = True
+    threshold: float = Field(0.8, gt=0.0, le=1.0)
+    num_perm: int = Field(112, ge=16, le=1024)
+    ngram: int = Field(5, ge=1, le=20)
+
+
+class OutputConfig(_Strict):
+    max_rows_per_shard: int = Field(50_000, ge=1)
+    max_bytes_per_shard: int = Field(256 * 1024 * 1024, ge=1024)
+
+
+class BuildSpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+    version: str = Field(pattern=r"^v?\d+(\.\d+){0,2}([.-][A-Za-z0-9.]+)?$")
+    pretty_name: str | None = None
+    description: str | None = None
+    select: Selection = Field(default_factory=Selection)
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _dates(self) -> BuildSpec:
+        for d in (self.select.date_from, self.select.date_to):
+            if d is not None and not re.fullmatch(r"-?\d{1,4}(-\d{2}(-\d{2})?)?", d):
+                raise ValueError(f"date {d!r}: use YYYY, YYYY-MM or YYYY-MM-DD")
+        return self
+
+    def canonical(self) -> dict[str, Any]:
+        """The spec as JSON-ready data, defaults filled in (goes into the manifest)."""
+        return self.model_dump(mode="json")
+
+
+def load_spec(path: Path) -> BuildSpec:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{path}: build spec not found", file=str(path)) from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: malformed YAML: {e}", file=str(path)) from e
+    return parse_spec(data, origin=str(path))
+
+
+def parse_spec(data: Any, *, origin: str = "spec") -> BuildSpec:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: a build spec is a mapping (name, version, select, filters, dedup)")
+    try:
+        return BuildSpec.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
+        raise ConfigError(f"{origin}: {field}: {msg}{more}", file=origin, field=field) from e
