@@ -144,15 +144,18 @@ class LengthFilter(QualityFilter):
 
 _BULLET_LINE = re.compile(r"^[ \t]*[•●○◦▪▫‣∙■□➢►▶✓✔➤]", re.MULTILINE)
 _ELLIPSIS_LINE_END = re.compile(r"(?:\.\.\.|…)[ \t]*$", re.MULTILINE)
-# a whitespace token with no letter in it: only digits, punctuation, symbols, underscores
-_NON_ALPHA_TOKEN = re.compile(r"(?<!\S)(?:[^\s\w]|[\d_])+(?!\S)")
+# A whitespace token with no letter in it. Group 1 is set when it is punctuation only (French
+# spacing puts ``:``, ``;``, ``?``, ``«`` between blanks): such tokens are not words and are left
+# out of the ratio, as datatrove leaves ``string.punctuation`` tokens out of its word count.
+_PUNCT = r"!-/:-@\[-`{-~«»“”„‘’‚‹›–—―…¡¿·•"
+_NON_ALPHA_TOKEN = re.compile(rf"(?<!\S)(?:([{_PUNCT}]+)|(?:[^\s\w]|[\d_])+)(?!\S)")
 
 
 class SymbolRatioFilter(QualityFilter):
     """Gopher symbol rules: markup, lists and link farms rather than prose.
 
     Drops when ``#`` or ellipses per word exceed ``max_symbol_word_ratio``, when more than
-    ``max_non_alpha_words`` of whitespace tokens hold no letter, when more than
+    ``max_non_alpha_words`` of whitespace tokens (bare punctuation aside) hold no letter, when more than
     ``max_bullet_lines`` of lines start with a bullet character (``-``/``*`` are not bullets here:
     dialogue dashes and Markdown would trip them), or more than ``max_ellipsis_lines`` end in one.
     """
@@ -186,8 +189,10 @@ class SymbolRatioFilter(QualityFilter):
         if not tokens:
             return False, "no_words"
         if self.max_non_alpha_words is not None:
-            non_alpha = len(_NON_ALPHA_TOKEN.findall(text))
-            if non_alpha / len(tokens) > self.max_non_alpha_words:
+            matches = _NON_ALPHA_TOKEN.findall(text)
+            punctuation = sum(1 for m in matches if m)
+            words = len(tokens) - punctuation
+            if words <= 0 or (len(matches) - punctuation) / words > self.max_non_alpha_words:
                 return False, "too_many_non_alpha_words"
         lines = text.count("\n") + 1
         if self.max_bullet_lines is not None:
@@ -267,8 +272,8 @@ class RepetitionFilter(QualityFilter):
     Lines and paragraphs: fraction of non-blank lines (paragraphs) that repeat an earlier one, and
     the characters they hold. Words (whitespace tokens, punctuation attached): the most frequent
     2/3/4-gram's share of characters, and the share of characters inside repeated 5..10-grams
-    (datatrove's reading of Gopher: the first occurrence is not counted). Shares are over the
-    non-space characters of the document. Defaults are Gopher's table A1.
+    (datatrove's reading of Gopher: the first occurrence is not counted). Shares are of
+    ``len(text)``, as in datatrove. Defaults are Gopher's table A1.
     """
 
     name = "repetition"
@@ -305,20 +310,17 @@ class RepetitionFilter(QualityFilter):
         tokens = _tokens(text)
         if not tokens:
             return False, "no_words"
-        lengths = list(map(len, tokens))
-        total = sum(lengths)
+        total = len(text)
         verdict = self._lines_and_paragraphs(text, total)
         if verdict is not True:
             return verdict
         for n, limit in self.top_ngram_char_frac.items():
             if len(tokens) < n:
                 break
-            # cheap bound first: the top n-gram occurs at most as often as the top (n-1)-gram
-            counts = Counter(_ngrams(tokens, n))
-            gram, count = counts.most_common(1)[0]
-            if count > 1 and (sum(map(len, gram)) * count) / total > limit:
+            gram, count = Counter(_ngrams(tokens, n)).most_common(1)[0]
+            if count > 1 and (sum(map(len, gram)) + n - 1) * count / total > limit:
                 return False, f"top_{n}gram_char_frac"
-        return self._duplicate_ngrams(tokens, lengths, total)
+        return self._duplicate_ngrams(tokens, total)
 
     def _lines_and_paragraphs(self, text: str, total: int) -> FilterResult:
         if "\n" not in text:
@@ -339,7 +341,7 @@ class RepetitionFilter(QualityFilter):
                 return False, "dup_line_char_frac"
         return True
 
-    def _duplicate_ngrams(self, tokens: list[str], lengths: list[int], total: int) -> FilterResult:
+    def _duplicate_ngrams(self, tokens: list[str], total: int) -> FilterResult:
         if not self.dup_ngram_char_frac:
             return True
         smallest = min(self.dup_ngram_char_frac)
@@ -349,6 +351,7 @@ class RepetitionFilter(QualityFilter):
         if len(set(grams)) == len(grams):
             return True  # no repeated n-gram at the smallest n, hence none at any larger n
         tightest = min(self.dup_ngram_char_frac.values())
+        lengths = [len(token) + 1 for token in tokens]  # with the space that joins it
         first = True
         for n, limit in self.dup_ngram_char_frac.items():
             share = _dup_ngram_chars(tokens, lengths, n) / total
@@ -365,15 +368,18 @@ _REPLACEMENT = "\ufffd"
 _MOJIBAKE = re.compile(r"[ÃÂ][\x80-\xbf\xa0-\xbf]|â€|Ã[ƒ©¨§ª«¢¹¼®¯´¶»]")
 _ODD_CASE = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+[A-ZÀ-ÖØ-Þ]")
 _LETTER_DIGIT = re.compile(r"[^\W\d_]\d")
-_JUNK = re.compile(r"[|~^{}<>\\¦¬■□▪◆★¤¢§]|(?<!\S)[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ](?!\S)")
+_JUNK = re.compile(r"[|~^{}\\¦¬■□▪◆★¤¢]|(?<!\S)[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ](?!\S)")
+# markup and addresses are not OCR noise (``<a href='/affichCodeArticle.do?cidTexte=...'>``)
+_MARKUP = re.compile(r"<[^<>\n]{0,2000}>|\S*(?:://|www\.|[=/&@])\S*")
 
 
 class OcrNoiseFilter(QualityFilter):
     """Badly scanned or badly decoded text: garbage tokens, broken case, encoding damage.
 
     Noise tokens: odd casing inside a word (``tHe``), a digit glued after a letter (``f0x``),
-    OCR junk characters (``| ~ ^ { } < > ¦ ¬ ■``...) and lone consonants (``l``, ``t``:
-    fragments of split words; lone vowels are real words in many languages). Replacement
+    OCR junk characters (``| ~ ^ { } ¦ ¬ ■``...) and lone consonants (``l``, ``t``: fragments of
+    split words; lone vowels are real words in many languages); HTML tags and URL-like tokens are
+    set aside first, they are markup, not noise. Replacement
     characters (U+FFFD) and mojibake (UTF-8 read as Latin-1: ``Ã©``, ``â€™``) are counted apart:
     a small share already means the text was decoded wrongly.
     """
@@ -401,6 +407,8 @@ class OcrNoiseFilter(QualityFilter):
             return False, "replacement_chars"
         if not text.isascii() and len(_MOJIBAKE.findall(text)) / tokens > self.max_mojibake_ratio:
             return False, "mojibake"
+        if "<" in text or "/" in text or "=" in text or "&" in text or "@" in text:
+            text = _MARKUP.sub(" ", text)
         noise = len(_JUNK.findall(text)) + len(_LETTER_DIGIT.findall(text))
         noise += len(_ODD_CASE.findall(text))
         if noise / tokens > self.max_noise_token_ratio:

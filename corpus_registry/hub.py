@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from corpus_registry.errors import HubError
 
 if TYPE_CHECKING:
-    from huggingface_hub import HfApi
+    from huggingface_hub import CommitOperation, HfApi
 
 __all__ = ["PushResult", "ReleaseFolder", "push_release", "read_release"]
 
@@ -93,40 +93,75 @@ def read_release(folder: Path) -> ReleaseFolder:
     folder = Path(folder)
     manifest_path = folder / MANIFEST
     if not folder.is_dir():
-        raise HubError(f"release folder {folder} does not exist",
-                       hint="run `corpus-registry build` first", folder=str(folder))
+        raise HubError(
+            f"release folder {folder} does not exist",
+            hint="run `corpus-registry build` first",
+            folder=str(folder),
+        )
     if not manifest_path.is_file():
-        raise HubError(f"{folder} has no {MANIFEST}: run `corpus-registry build` first",
-                       hint="push takes the folder written by `corpus-registry build`", folder=str(folder))
+        raise HubError(
+            f"{folder} has no {MANIFEST}: run `corpus-registry build` first",
+            hint="push takes the folder written by `corpus-registry build`",
+            folder=str(folder),
+        )
     raw = manifest_path.read_bytes()
     try:
         head = _ManifestHead.model_validate(json.loads(raw))
     except (ValueError, ValidationError) as e:
-        raise HubError(f"{manifest_path}: not a release manifest ({_first_problem(e)})",
-                       hint="rebuild the release with `corpus-registry build`", file=str(manifest_path)) from e
+        raise HubError(
+            f"{manifest_path}: not a release manifest ({_first_problem(e)})",
+            hint="rebuild the release with `corpus-registry build`",
+            file=str(manifest_path),
+        ) from e
     if not _TAG.fullmatch(head.version) or ".." in head.version or head.version.endswith(".lock"):
-        raise HubError(f"{manifest_path}: version {head.version!r} cannot be a git tag",
-                       hint="use a version such as 1.0.0 or v1.0.0", file=str(manifest_path), field="version")
+        raise HubError(
+            f"{manifest_path}: version {head.version!r} cannot be a git tag",
+            hint="use a version such as 1.0.0 or v1.0.0",
+            file=str(manifest_path),
+            field="version",
+        )
     if not (folder / CARD).is_file():
-        raise HubError(f"{folder} has no {CARD} (the dataset card)",
-                       hint="rebuild the release with `corpus-registry build`", folder=str(folder))
+        raise HubError(
+            f"{folder} has no {CARD} (the dataset card)",
+            hint="rebuild the release with `corpus-registry build`",
+            folder=str(folder),
+        )
     files = _release_files(folder)
     for shard, sha256 in sorted(head.shards.items()):
         if shard not in files:
-            raise HubError(f"{manifest_path}: shard {shard} is missing from the folder",
-                           hint="rebuild the release", file=str(manifest_path), shard=shard)
+            raise HubError(
+                f"{manifest_path}: shard {shard} is missing from the folder",
+                hint="rebuild the release",
+                file=str(manifest_path),
+                shard=shard,
+            )
         if _sha256(folder / shard) != sha256.lower():
-            raise HubError(f"{folder / shard}: sha256 differs from {MANIFEST}; the folder changed after the build",
-                           hint="rebuild the release", file=str(folder / shard))
+            raise HubError(
+                f"{folder / shard}: sha256 differs from {MANIFEST}; "
+                "the folder changed after the build",
+                hint="rebuild the release",
+                file=str(folder / shard),
+            )
     unlisted = sorted(p for p in files if p.startswith(DATA_PREFIX) and p not in head.shards)
     if unlisted:
-        raise HubError(f"{folder}: {unlisted[0]} is not listed in {MANIFEST} ({len(unlisted)} such file(s))",
-                       hint="remove stray files from data/ or rebuild", folder=str(folder))
+        raise HubError(
+            f"{folder}: {unlisted[0]} is not listed in {MANIFEST} ({len(unlisted)} such file(s))",
+            hint="remove stray files from data/ or rebuild",
+            folder=str(folder),
+        )
     return ReleaseFolder(folder, head.name, head.version, raw, files)
 
 
-def push_release(folder: Path, *, repo_id: str, token: str | None = None, endpoint: str | None = None,
-                 private: bool = False, dry_run: bool = False, progress: bool = True) -> PushResult:
+def push_release(
+    folder: Path,
+    *,
+    repo_id: str,
+    token: str | None = None,
+    endpoint: str | None = None,
+    private: bool = False,
+    dry_run: bool = False,
+    progress: bool = True,
+) -> PushResult:
     """Push ``folder`` to the dataset repo ``repo_id`` as one commit tagged with its version.
 
     ``token`` defaults to huggingface_hub's login (``HF_TOKEN`` or ``hf auth login``);
@@ -138,16 +173,32 @@ def push_release(folder: Path, *, repo_id: str, token: str | None = None, endpoi
 
     token = token or get_token()
     if token is None and not dry_run:
-        raise HubError("no Hugging Face token: run `hf auth login` or set HF_TOKEN", hint=TOKEN_HINT)
+        raise HubError(
+            "no Hugging Face token: run `hf auth login` or set HF_TOKEN", hint=TOKEN_HINT
+        )
     api = HfApi(endpoint=endpoint, token=token, library_name="corpus-registry")
     tag = release.version
     url = f"{api.endpoint}/datasets/{repo_id}/tree/{quote(tag, safe='')}"
 
-    def result(commit: str | None, *, noop: bool = False, files: dict[str, int] | None = None,
-               deleted: list[str] | None = None) -> PushResult:
+    def result(
+        commit: str | None,
+        *,
+        noop: bool = False,
+        files: dict[str, int] | None = None,
+        deleted: list[str] | None = None,
+    ) -> PushResult:
         sent = release.files if files is None else files
-        return PushResult(repo_id=repo_id, commit=commit, tag=tag, url=url, files=sorted(sent),
-                          noop=noop, dry_run=dry_run, sizes=dict(sent), deleted=deleted or [])
+        return PushResult(
+            repo_id=repo_id,
+            commit=commit,
+            tag=tag,
+            url=url,
+            files=sorted(sent),
+            noop=noop,
+            dry_run=dry_run,
+            sizes=dict(sent),
+            deleted=deleted or [],
+        )
 
     with _hub_errors(api.endpoint, repo_id):
         remote = _RemoteState.read(api, repo_id)
@@ -162,13 +213,20 @@ def push_release(folder: Path, *, repo_id: str, token: str | None = None, endpoi
         deleted = remote.stale(release)
         with _progress_bars(progress):
             info = api.create_commit(
-                repo_id, repo_type=REPO_TYPE, operations=_operations(release, deleted),
+                repo_id,
+                repo_type=REPO_TYPE,
+                operations=_operations(release, deleted),
                 commit_message=f"Release {release.name} {tag}",
-                commit_description=f"{MANIFEST} sha256 {hashlib.sha256(release.manifest).hexdigest()}",
+                commit_description=f"{MANIFEST} sha256 {_digest(release.manifest)}",
                 parent_commit=remote.head,
             )
-        api.create_tag(repo_id, repo_type=REPO_TYPE, tag=tag, revision=info.oid,
-                       tag_message=f"Release {release.name} {tag}")
+        api.create_tag(
+            repo_id,
+            repo_type=REPO_TYPE,
+            tag=tag,
+            revision=info.oid,
+            tag_message=f"Release {release.name} {tag}",
+        )
     return result(info.oid, deleted=deleted)
 
 
@@ -206,30 +264,53 @@ def _check_same_release(api: HfApi, repo_id: str, tag: str, release: ReleaseFold
 
     with tempfile.TemporaryDirectory(prefix="corpus-registry-") as cache:
         try:
-            path = hf_hub_download(repo_id, MANIFEST, repo_type=REPO_TYPE, revision=tag, cache_dir=cache,
-                                   endpoint=api.endpoint, token=api.token)
+            path = hf_hub_download(
+                repo_id,
+                MANIFEST,
+                repo_type=REPO_TYPE,
+                revision=tag,
+                cache_dir=cache,
+                endpoint=api.endpoint,
+                token=api.token,
+            )
         except RemoteEntryNotFoundError as e:
-            raise HubError(f"{repo_id} has a tag {tag} without {MANIFEST}: it is not a release of ours",
-                           hint="choose another version", repo_id=repo_id, tag=tag) from e
+            raise HubError(
+                f"{repo_id} has a tag {tag} without {MANIFEST}: it is not a release of ours",
+                hint="choose another version",
+                repo_id=repo_id,
+                tag=tag,
+            ) from e
         remote = Path(path).read_bytes()
     if remote != release.manifest:
-        raise HubError(f"{repo_id} already has version {tag} with a different {MANIFEST}: a released version "
-                       "is immutable", hint="bump the version in the build spec and rebuild",
-                       repo_id=repo_id, tag=tag)
+        raise HubError(
+            f"{repo_id} already has version {tag} with a different {MANIFEST}: a released version "
+            "is immutable",
+            hint="bump the version in the build spec and rebuild",
+            repo_id=repo_id,
+            tag=tag,
+        )
 
 
-def _operations(release: ReleaseFolder, deleted: list[str]) -> list[object]:
+def _operations(release: ReleaseFolder, deleted: list[str]) -> list[CommitOperation]:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 
-    ops: list[object] = [CommitOperationDelete(path_in_repo=p) for p in deleted]
-    ops += [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(release.path / p)) for p in sorted(release.files)]
+    ops: list[CommitOperation] = [CommitOperationDelete(path_in_repo=p) for p in deleted]
+    ops += [
+        CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(release.path / p))
+        for p in sorted(release.files)
+    ]
     return ops
 
 
 @contextmanager
 def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
     """Turn client exceptions into one-line HubErrors that say what to do."""
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        HFValidationError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+    )
 
     try:
         yield
@@ -238,29 +319,49 @@ def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
     except HfHubHTTPError as e:
         status = _status(e)
         if status in (401, 403):
-            raise HubError(f"the Hub at {endpoint} refused the token for {repo_id} (HTTP {status})",
-                           hint=TOKEN_HINT, repo_id=repo_id, endpoint=endpoint, status=status) from e
+            raise HubError(
+                f"the Hub at {endpoint} refused the token for {repo_id} (HTTP {status})",
+                hint=TOKEN_HINT,
+                repo_id=repo_id,
+                endpoint=endpoint,
+                status=status,
+            ) from e
         detail = e.server_message or str(e).strip().splitlines()[0]
-        raise HubError(f"the Hub at {endpoint} answered HTTP {status} for {repo_id}: {detail}",
-                       repo_id=repo_id, endpoint=endpoint, status=status) from e
+        raise HubError(
+            f"the Hub at {endpoint} answered HTTP {status} for {repo_id}: {detail}",
+            repo_id=repo_id,
+            endpoint=endpoint,
+            status=status,
+        ) from e
     except OfflineModeIsEnabled as e:
-        raise HubError("HF_HUB_OFFLINE is set: pushing needs the network", hint="unset HF_HUB_OFFLINE") from e
+        raise HubError(
+            "HF_HUB_OFFLINE is set: pushing needs the network", hint="unset HF_HUB_OFFLINE"
+        ) from e
     except HFValidationError as e:
-        raise HubError(f"invalid repo id {repo_id!r}: {e}", hint="use OWNER/NAME", repo_id=repo_id) from e
+        raise HubError(
+            f"invalid repo id {repo_id!r}: {e}", hint="use OWNER/NAME", repo_id=repo_id
+        ) from e
     except LocalEntryNotFoundError as e:  # hf_hub_download's way of saying the network failed
         raise HubError(f"cannot reach the Hub at {endpoint}: {e}", endpoint=endpoint) from e
     except Exception as e:
         if isinstance(e, _transport_errors()):
-            raise HubError(f"cannot reach the Hub at {endpoint}: {e}",
-                           hint="check the network and HF_ENDPOINT", endpoint=endpoint) from e
+            raise HubError(
+                f"cannot reach the Hub at {endpoint}: {e}",
+                hint="check the network and HF_ENDPOINT",
+                endpoint=endpoint,
+            ) from e
         raise
 
 
 def _transport_errors() -> tuple[type[BaseException], ...]:
     """Connection-level errors of whichever HTTP stack the installed client uses."""
     found: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"),
-                         ("requests.exceptions", "ConnectionError"), ("requests.exceptions", "Timeout")):
+    for module, name in (
+        ("httpx2", "TransportError"),
+        ("httpx", "TransportError"),
+        ("requests.exceptions", "ConnectionError"),
+        ("requests.exceptions", "Timeout"),
+    ):
         error = getattr(sys.modules.get(module), name, None)
         if isinstance(error, type) and issubclass(error, BaseException):
             found.append(error)
@@ -269,7 +370,11 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 @contextmanager
 def _progress_bars(enabled: bool) -> Iterator[None]:
-    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+    from huggingface_hub.utils.tqdm import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
 
     if enabled or are_progress_bars_disabled():
         yield
@@ -294,6 +399,10 @@ def _release_files(folder: Path) -> dict[str, int]:
         if path.is_file() and not any(part.startswith(".") for part in relative.parts):
             files[relative.as_posix()] = path.stat().st_size
     return files
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _sha256(path: Path) -> str:

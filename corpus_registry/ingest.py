@@ -7,6 +7,7 @@ recognised by identifier + sha256 and skipped before any language identification
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from .langid import LanguageIdentifier, get_identifier
 from .readers import get_reader
 from .registry import Registry
 
-BATCH_DOCS = 1000
+BATCH_DOCS = 1000  # override with $CORPUS_REGISTRY_BATCH_DOCS (smaller batches commit more often)
 BATCH_BYTES = 64 * 1024 * 1024
 #: Metadata that may change without the text changing (updated in place, no new version).
 META_FIELDS = ("license", "license_tier", "review", "title", "creator", "date", "url", "path")
@@ -59,12 +60,13 @@ class _Prepared:
 
 
 def _batches(docs: Iterable[RawDocument]) -> Iterator[list[RawDocument]]:
+    max_docs = int(os.environ.get("CORPUS_REGISTRY_BATCH_DOCS", BATCH_DOCS))
     batch: list[RawDocument] = []
     size = 0
     for doc in docs:
         batch.append(doc)
         size += len(doc.text)
-        if len(batch) >= BATCH_DOCS or size >= BATCH_BYTES:
+        if len(batch) >= max_docs or size >= BATCH_BYTES:
             yield batch
             batch, size = [], 0
     if batch:

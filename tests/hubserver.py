@@ -11,7 +11,7 @@ The clients read their configuration when first imported, so the environment mus
 of ``tests/conftest.py`` (module level, not in a fixture)::
 
     from hubserver import session_hub
-    HUB = session_hub()          # starts one server for the session, exports hub_env() into os.environ
+    HUB = session_hub()  # one server for the session; exports hub_env() into os.environ
 
     @pytest.fixture(scope="session")
     def hub() -> HubServer:
@@ -76,13 +76,23 @@ class _File:
     def entry(self, path: str) -> dict[str, Any]:
         """The JSON the Hub returns for this file in tree and paths-info listings."""
         if self.lfs_oid is None:
-            return {"type": "file", "path": path, "size": len(self.data), "oid": git_blob_sha1(self.data)}
+            return {
+                "type": "file",
+                "path": path,
+                "size": len(self.data),
+                "oid": git_blob_sha1(self.data),
+            }
         pointer = (
             f"version https://git-lfs.github.com/spec/v1\noid sha256:{self.lfs_oid}\n"
             f"size {len(self.data)}\n"
         ).encode()
-        return {"type": "file", "path": path, "size": len(self.data), "oid": git_blob_sha1(pointer),
-                "lfs": {"oid": self.lfs_oid, "size": len(self.data), "pointerSize": len(pointer)}}
+        return {
+            "type": "file",
+            "path": path,
+            "size": len(self.data),
+            "oid": git_blob_sha1(pointer),
+            "lfs": {"oid": self.lfs_oid, "size": len(self.data), "pointerSize": len(pointer)},
+        }
 
     @property
     def oid(self) -> str:
@@ -130,8 +140,9 @@ class _State:
     lock: threading.RLock = field(default_factory=threading.RLock)
     counter: int = 0
 
-    def commit(self, repo: _Repo, branch: str, files: dict[str, _File], title: str,
-               message: str = "") -> _Commit:
+    def commit(
+        self, repo: _Repo, branch: str, files: dict[str, _File], title: str, message: str = ""
+    ) -> _Commit:
         self.counter += 1
         parent = repo.branches.get(branch)
         seed = json.dumps([repo.rid, parent, title, self.counter, sorted(files)]).encode()
@@ -154,7 +165,7 @@ def _card_data(commit: _Commit) -> dict[str, Any] | None:
     readme = commit.files.get("README.md")
     if readme is None:
         return None
-    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", readme.data.decode("utf-8", "replace"), re.S)
+    match = re.match(r"^---\s*\n(.*?)\n---\s*\n", readme.data.decode("utf-8", "replace"), re.DOTALL)
     if not match:
         return None
     import yaml  # a dependency of huggingface_hub
@@ -171,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = REQUEST_TIMEOUT
     state: _State  # set on the per-server subclass
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # ---------- plumbing ----------
@@ -219,7 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._check_token(url.path)
                 for methods, pattern, name in _ROUTES:
                     if method in methods and (match := re.fullmatch(pattern, url.path)):
-                        return getattr(self, name)(match, parse_qs(url.query))  # type: ignore[no-any-return]
+                        handler: Callable[..., None] = getattr(self, name)
+                        return handler(match, parse_qs(url.query))
                 raise _HubError(404, f"hubserver: unsupported {method} {url.path}")
             except _HubError as e:
                 headers = {"X-Error-Message": e.message}
@@ -228,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if e.status == 413:
                     self.close_connection = True  # the unread body would poison the connection
                 self._send(e.status, {"error": e.message, **e.payload}, headers)
-            except Exception as e:  # a server bug: answer 500, never hang the client
+            except Exception as e:  # noqa: BLE001 - a server bug: answer 500, never hang the client
                 traceback.print_exc(file=sys.stderr)
                 self._send(500, {"error": repr(e)})
 
@@ -242,9 +254,16 @@ class _Handler(BaseHTTPRequestHandler):
         if isinstance(wanted, str) and auth[7:].strip() != wanted:
             raise _HubError(401, "Invalid credentials in Authorization header")
 
-    def _send(self, status: int, payload: Any = None, headers: dict[str, Any] | None = None,
-              raw: bytes | None = None) -> None:
-        data = raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
+    def _send(
+        self,
+        status: int,
+        payload: Any = None,
+        headers: dict[str, Any] | None = None,
+        raw: bytes | None = None,
+    ) -> None:
+        data = (
+            raw if raw is not None else (b"" if payload is None else json.dumps(payload).encode())
+        )
         self.send_response(status)
         if raw is None and payload is not None:
             self.send_header("Content-Type", "application/json")
@@ -277,9 +296,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---------- account and repos ----------
     def whoami(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
-        self._send(200, {"type": "user", "name": USER, "fullname": "Tester", "orgs": [],
-                         "auth": {"type": "access_token",
-                                  "accessToken": {"role": "write", "displayName": "test"}}})
+        self._send(
+            200,
+            {
+                "type": "user",
+                "name": USER,
+                "fullname": "Tester",
+                "orgs": [],
+                "auth": {
+                    "type": "access_token",
+                    "accessToken": {"role": "write", "displayName": "test"},
+                },
+            },
+        )
 
     def agent_harnesses(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
         self._send(200, {"standardEnvVars": [], "harnesses": {}})
@@ -294,7 +323,9 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"{self._base()}/{'' if kind == 'model' else kind + 's/'}{rid}"
         if (kind, rid) in self.state.repos:  # the real Hub also sends the url with its 409
             raise _HubError(409, "You already created this repo", url=url)
-        repo = _Repo(kind, rid, private=spec.get("visibility") == "private" or bool(spec.get("private")))
+        repo = _Repo(
+            kind, rid, private=spec.get("visibility") == "private" or bool(spec.get("private"))
+        )
         self.state.repos[(kind, rid)] = repo
         self.state.writes.append(f"create {kind} {rid}")
         attributes = _File(b"*.parquet filter=lfs diff=lfs merge=lfs -text\n")
@@ -312,12 +343,25 @@ class _Handler(BaseHTTPRequestHandler):
     def repo_info(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
         repo = self._repo(match)
         commit = self._rev(repo, match["rev"])
-        self._send(200, {
-            "id": repo.rid, "_id": repo.rid, "author": repo.rid.split("/")[0], "sha": commit.oid,
-            "private": repo.private, "disabled": False, "gated": False, "downloads": 0, "likes": 0,
-            "tags": [], "createdAt": repo.created, "lastModified": commit.date,
-            "cardData": _card_data(commit), "siblings": [{"rfilename": p} for p in sorted(commit.files)],
-        })
+        self._send(
+            200,
+            {
+                "id": repo.rid,
+                "_id": repo.rid,
+                "author": repo.rid.split("/")[0],
+                "sha": commit.oid,
+                "private": repo.private,
+                "disabled": False,
+                "gated": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "createdAt": repo.created,
+                "lastModified": commit.date,
+                "cardData": _card_data(commit),
+                "siblings": [{"rfilename": p} for p in sorted(commit.files)],
+            },
+        )
 
     # ---------- reading a revision ----------
     def tree(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
@@ -331,13 +375,15 @@ class _Handler(BaseHTTPRequestHandler):
         for path in sorted(commit.files):
             if not path.startswith(base):
                 continue
-            parts = path[len(base):].split("/")
+            parts = path[len(base) :].split("/")
             for depth in range(1, len(parts) if recursive else min(2, len(parts))):
                 folders.add(base + "/".join(parts[:depth]))
             if recursive or len(parts) == 1:
                 files.append(commit.files[path].entry(path))
-        dirs = [{"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest()}
-                for d in sorted(folders)]
+        dirs = [
+            {"type": "directory", "path": d, "oid": hashlib.sha1(d.encode()).hexdigest()}
+            for d in sorted(folders)
+        ]
         self._send(200, dirs + files)
 
     def paths_info(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
@@ -351,26 +397,47 @@ class _Handler(BaseHTTPRequestHandler):
             if path in commit.files:
                 out.append(commit.files[path].entry(path))
             elif path == "" or any(f.startswith(path + "/") for f in commit.files):
-                out.append({"type": "directory", "path": path,
-                            "oid": hashlib.sha1(path.encode()).hexdigest()})
+                out.append(
+                    {
+                        "type": "directory",
+                        "path": path,
+                        "oid": hashlib.sha1(path.encode()).hexdigest(),
+                    }
+                )
         self._send(200, out)
 
     def refs(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
         repo = self._repo(match)
 
         def listing(kind: str, refs: dict[str, str]) -> list[dict[str, str]]:
-            return [{"name": k, "ref": f"refs/{kind}/{k}", "targetCommit": v} for k, v in refs.items()]
+            return [
+                {"name": k, "ref": f"refs/{kind}/{k}", "targetCommit": v} for k, v in refs.items()
+            ]
 
-        self._send(200, {"branches": listing("heads", repo.branches), "tags": listing("tags", repo.tags),
-                         "converts": [], "pullRequests": []})
+        self._send(
+            200,
+            {
+                "branches": listing("heads", repo.branches),
+                "tags": listing("tags", repo.tags),
+                "converts": [],
+                "pullRequests": [],
+            },
+        )
 
     def commits(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
         repo = self._repo(match)
         commit: _Commit | None = self._rev(repo, match["rev"])
         out = []
         while commit is not None:
-            out.append({"id": commit.oid, "title": commit.title, "message": commit.message,
-                        "date": commit.date, "authors": [{"user": USER}]})
+            out.append(
+                {
+                    "id": commit.oid,
+                    "title": commit.title,
+                    "message": commit.message,
+                    "date": commit.date,
+                    "authors": [{"user": USER}],
+                }
+            )
             commit = repo.commits.get(commit.parent) if commit.parent else None
         self._send(200, out)
 
@@ -379,11 +446,17 @@ class _Handler(BaseHTTPRequestHandler):
         path = unquote(match["path"])
         stored = commit.files.get(path)
         if stored is None:
-            raise _HubError(404, f"{path} does not exist on {unquote(match['rev'])}", "EntryNotFound")
+            raise _HubError(
+                404, f"{path} does not exist on {unquote(match['rev'])}", "EntryNotFound"
+            )
         data = stored.data
         etag = stored.lfs_oid or git_blob_sha1(data)
-        headers: dict[str, Any] = {"X-Repo-Commit": commit.oid, "ETag": f'"{etag}"',
-                                   "Accept-Ranges": "bytes", "Content-Type": "application/octet-stream"}
+        headers: dict[str, Any] = {
+            "X-Repo-Commit": commit.oid,
+            "ETag": f'"{etag}"',
+            "Accept-Ranges": "bytes",
+            "Content-Type": "application/octet-stream",
+        }
         if stored.lfs_oid:
             headers.update({"X-Linked-Etag": f'"{etag}"', "X-Linked-Size": len(data)})
         wanted = re.fullmatch(r"bytes=(\d*)-(\d*)", (self.headers.get("Range") or "").strip())
@@ -392,11 +465,14 @@ class _Handler(BaseHTTPRequestHandler):
         if wanted[1] == "":
             start, end = max(0, len(data) - int(wanted[2] or 0)), len(data) - 1
         else:
-            start, end = int(wanted[1]), min(int(wanted[2]) if wanted[2] else len(data) - 1, len(data) - 1)
+            start, end = (
+                int(wanted[1]),
+                min(int(wanted[2]) if wanted[2] else len(data) - 1, len(data) - 1),
+            )
         if start >= len(data) > 0:
             return self._send(416, raw=b"", headers={"Content-Range": f"bytes */{len(data)}"})
         headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-        self._send(206, raw=data[start:end + 1], headers=headers)
+        self._send(206, raw=data[start : end + 1], headers=headers)
 
     # ---------- writing ----------
     def preupload(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
@@ -405,17 +481,29 @@ class _Handler(BaseHTTPRequestHandler):
         out = []
         for spec in self._json()["files"]:
             sample = base64.b64decode(spec.get("sample", ""))
-            lfs = spec["size"] > 10 * 1024 * 1024 or b"\0" in sample or spec["path"].endswith(LFS_SUFFIXES)
+            lfs = (
+                spec["size"] > 10 * 1024 * 1024
+                or b"\0" in sample
+                or spec["path"].endswith(LFS_SUFFIXES)
+            )
             previous = head.files.get(spec["path"]) if head else None
-            out.append({"path": spec["path"], "uploadMode": "lfs" if lfs else "regular",
-                        "shouldIgnore": False, "oid": previous.oid if previous else None})
+            out.append(
+                {
+                    "path": spec["path"],
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": False,
+                    "oid": previous.oid if previous else None,
+                }
+            )
         self._send(200, {"files": out, "commitOid": head.oid if head else None})
 
     def commit(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
         repo = self._repo(match)
         branch = unquote(match["rev"])
         lines = [json.loads(line) for line in self.body.decode().splitlines() if line.strip()]
-        header = next((line["value"] for line in lines if line["key"] == "header"), {})
+        header: dict[str, Any] = next(
+            (line["value"] for line in lines if line["key"] == "header"), {}
+        )
         if branch not in repo.branches:
             self._rev(repo, branch)
             raise _HubError(400, "Can only commit to a branch")
@@ -438,10 +526,19 @@ class _Handler(BaseHTTPRequestHandler):
                 prefix = value["path"].rstrip("/") + "/"
                 for path in [p for p in files if p.startswith(prefix)]:
                     del files[path]
-        new = self.state.commit(repo, branch, files, header.get("summary", ""), header.get("description", ""))
-        self._send(200, {"success": True, "commitOid": new.oid, "pullRequestUrl": None,
-                         "commitUrl": f"{self._base()}/{repo.url_prefix()}{repo.rid}/commit/{new.oid}",
-                         "commitMessage": new.title})
+        new = self.state.commit(
+            repo, branch, files, header.get("summary", ""), header.get("description", "")
+        )
+        self._send(
+            200,
+            {
+                "success": True,
+                "commitOid": new.oid,
+                "pullRequestUrl": None,
+                "commitUrl": f"{self._base()}/{repo.url_prefix()}{repo.rid}/commit/{new.oid}",
+                "commitMessage": new.title,
+            },
+        )
 
     def create_ref(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
         repo = self._repo(match)
@@ -452,7 +549,9 @@ class _Handler(BaseHTTPRequestHandler):
             name, refs = unquote(match["name"]), repo.branches
             commit = self._rev(repo, spec.get("startingPoint"))
         if name in refs:
-            raise _HubError(409, f"{'Tag' if refs is repo.tags else 'Branch'} {name} already exists")
+            raise _HubError(
+                409, f"{'Tag' if refs is repo.tags else 'Branch'} {name} already exists"
+            )
         refs[name] = commit.oid
         self.state.writes.append(f"{match['ref']} {repo.rid} {name} -> {commit.oid[:8]}")
         self._send(200, {})
@@ -467,8 +566,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {})
 
     def xet_token(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
-        raise _HubError(404, "hubserver does not speak Xet: set HF_HUB_DISABLE_XET=1 before importing "
-                             "huggingface_hub (see hub_env)")
+        raise _HubError(
+            404,
+            "hubserver does not speak Xet: set HF_HUB_DISABLE_XET=1 before importing "
+            "huggingface_hub (see hub_env)",
+        )
 
     # ---------- LFS (basic transfer) ----------
     def lfs_batch(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
@@ -481,8 +583,11 @@ class _Handler(BaseHTTPRequestHandler):
                 href = f"{self._base()}/_lfs/{obj['oid']}"
                 entry["actions"] = {"upload": {"href": href}, "verify": {"href": href + "/verify"}}
             objects.append(entry)
-        self._send(200, {"transfer": "basic", "objects": objects},
-                   {"Content-Type": "application/vnd.git-lfs+json"})
+        self._send(
+            200,
+            {"transfer": "basic", "objects": objects},
+            {"Content-Type": "application/vnd.git-lfs+json"},
+        )
 
     def lfs_put(self, match: re.Match[str], query: dict[str, list[str]]) -> None:
         if hashlib.sha256(self.body).hexdigest() != match["oid"]:
@@ -528,8 +633,9 @@ class HubServer:
     (repo created, commit, tag, LFS object), so a test can prove a call wrote nothing.
     """
 
-    def __init__(self, *, require_token: bool | str = False, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, *, require_token: bool | str = False, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"hubserver binds loopback addresses only, not {host!r}")
         self._state = _State(require_token=require_token)
@@ -541,8 +647,9 @@ class HubServer:
 
     def start(self) -> HubServer:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._httpd.serve_forever, name="hubserver",
-                                            daemon=True)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, name="hubserver", daemon=True
+            )
             self._thread.start()
         return self
 
@@ -557,8 +664,12 @@ class HubServer:
         self.start()
         return self.url
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
     @property
@@ -578,7 +689,9 @@ class HubServer:
         return [w for w in self.writes if f" {repo_id}" in w]
 
 
-def hub_env(url: str, *, home: str | os.PathLike[str], token: str | None = "hf_test_token") -> dict[str, str]:
+def hub_env(
+    url: str, *, home: str | os.PathLike[str], token: str | None = "hf_test_token"
+) -> dict[str, str]:
     """The environment that points huggingface_hub and datasets at ``url``.
 
     Apply it before they are imported (they read it at import time) and also unset

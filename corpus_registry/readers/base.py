@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from corpus_registry.documents import RawDocument
 from corpus_registry.errors import ReaderError
@@ -37,14 +37,14 @@ class FileSetOptions(ReaderOptions):
     """
 
     glob: str | list[str] = "**/*"
-    exclude: list[str] = []
+    exclude: list[str] = Field(default_factory=list)
 
 
 class FileOptions(FileSetOptions):
     """Options of readers that decode text files; ``encodings`` overrides per relative path."""
 
     encoding: str = AUTO
-    encodings: dict[str, str] = {}
+    encodings: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("encoding")
     @classmethod

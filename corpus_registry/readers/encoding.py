@@ -51,6 +51,7 @@ _WEDGED = re.compile(r"(?<=[^\W\d_])[^\x00-\x7f](?=[^\W\d_])")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _WORD_PUNCTUATION = frozenset("\u2019\u2018\u02bc\u2014\u2013\u2010\u2011\u00b7\u00b4")
 _MAX_CANDIDATES = 6
+_SAMPLE_CHARS = 100_000
 
 
 def canonical_encoding(name: str) -> str:
@@ -95,7 +96,7 @@ def _decode_explicit(data: bytes, *, path: str, encoding: str) -> str:
         ) from e
     except LookupError as e:
         raise ReaderError(f"{path}: unknown encoding {encoding!r}", file=path) from e
-    return text[1:] if text.startswith("\ufeff") else text
+    return text.removeprefix("\ufeff")
 
 
 def _western(data: bytes) -> tuple[str, str]:
@@ -106,7 +107,10 @@ def _western(data: bytes) -> tuple[str, str]:
 
 
 def _mess(text: str) -> float:
-    """charset-normalizer's mess ratio plus the share of symbols wedged inside words."""
+    """charset-normalizer's mess ratio plus the share of symbols wedged inside words,
+    measured on the start and end of long texts (enough to judge, and fast)."""
+    if len(text) > 2 * _SAMPLE_CHARS:
+        text = text[:_SAMPLE_CHARS] + "\n" + text[-_SAMPLE_CHARS:]
     non_ascii = sum(1 for _ in _NON_ASCII.finditer(text))
     if not non_ascii:
         return 0.0

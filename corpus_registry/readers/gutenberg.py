@@ -84,7 +84,8 @@ class GutenbergReader(FileReader):
         return RawDocument(
             identifier=self._identifier(file, relpath=relpath, metadata=metadata),
             text=stripped.text,
-            title=_clean_title(metadata.get("title")) or header.get("title")
+            title=_clean_title(metadata.get("title"))
+            or header.get("title")
             or first_line(stripped.text),
             creator=_creator(metadata) or header.get("author"),
             date=_str_or_none(metadata.get("gutenberg_issued")),
@@ -109,7 +110,7 @@ def _load_metadata(path: Path, *, relpath: str) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TolerantLoader)  # noqa: S506
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_TolerantLoader)
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ReaderError(
             f"{relpath}: cannot parse the {METADATA_FILE} next to it ({e})",

@@ -28,15 +28,14 @@ _FLAGS = re.IGNORECASE
 _START_MODERN = re.compile(r"^\W*START OF (THE|THIS) (COPYRIGHTED )?PROJECT GUTENBERG", _FLAGS)
 _END_SMALL_PRINT = re.compile(r"^\W*END\W*THE SMALL PRINT", _FLAGS)
 _FILE_NAMED = re.compile(r"^\W*This file should be named", _FLAGS)
-_END_OF_TEXT = (
-    re.compile(r"^\W*END OF (THE|THIS) (COPYRIGHTED )?PROJECT GUTENBERG", _FLAGS),
-    re.compile(r"^\W*End of (the |this )?Project Gutenberg", _FLAGS),
+_END_OF_TEXT = re.compile(
+    r"^\W*(END OF (THE|THIS) (COPYRIGHTED )?PROJECT GUTENBERG|End of (the |this )?Project Gutenberg)",
+    _FLAGS,
 )
 # Licence blocks that follow the text when the end-of-text line is missing; in pre-2004
 # files the "small print" starts inside the header, so these only count after the header.
-_LICENCE_START = (
-    re.compile(r"^\W*START\W*THE SMALL PRINT", _FLAGS),
-    re.compile(r"^\W*START: FULL LICENSE", _FLAGS),
+_END_OR_LICENCE = re.compile(
+    _END_OF_TEXT.pattern + r"|^\W*START\W*THE SMALL PRINT|^\W*START: FULL LICENSE", _FLAGS
 )
 _WALKER_BRACKET = re.compile(r"^(<>){10,}\s*$")
 _PG_NAME = re.compile(r"project\s+gutenberg|gutenberg\.(org|net)|gutenberg-tm|\bpglaf\b", _FLAGS)
@@ -82,7 +81,10 @@ def strip_boilerplate(text: str) -> Stripped:
     end = _footer_start(lines, start + 1)
     body = lines[start + 1 : end]
     result = Stripped(
-        text="", header=lines[: start + 1], format=fmt, header_lines=start + 1,
+        text="",
+        header=lines[: start + 1],
+        format=fmt,
+        header_lines=start + 1,
         footer_lines=len(lines) - end,
     )
     body = _inside_walker_brackets(body, result)
@@ -98,7 +100,7 @@ def _header_end(lines: list[str]) -> tuple[int, str]:
     for i, line in enumerate(lines):
         if _START_MODERN.match(line):
             return i, "modern"
-    first_end = _footer_start(lines, 0, patterns=_END_OF_TEXT)
+    first_end = _footer_start(lines, 0, pattern=_END_OF_TEXT)
     for i, line in enumerate(lines[:first_end]):
         if _END_SMALL_PRINT.match(line):
             return i, "small-print"
@@ -110,10 +112,10 @@ def _header_end(lines: list[str]) -> tuple[int, str]:
 
 
 def _footer_start(
-    lines: list[str], begin: int, *, patterns: tuple[re.Pattern[str], ...] = _END_OF_TEXT + _LICENCE_START
+    lines: list[str], begin: int, *, pattern: re.Pattern[str] = _END_OR_LICENCE
 ) -> int:
     for i in range(begin, len(lines)):
-        if any(p.match(lines[i]) for p in patterns):
+        if pattern.match(lines[i]):
             return i
     return len(lines)
 
@@ -148,9 +150,7 @@ def _is_front_matter(paragraph: list[str]) -> str | None:
         return "pg_mention"
     if _SEPARATOR.match(joined):
         return "separator"
-    if _CREDIT_START.match(joined) or (
-        len(paragraph) <= 4 and _CREDIT_ANYWHERE.search(joined)
-    ):
+    if _CREDIT_START.match(joined) or (len(paragraph) <= 4 and _CREDIT_ANYWHERE.search(joined)):
         return "producer_credit"
     if all(_FIELD_LINE.match(line.strip()) for line in paragraph):
         return "header_field"
@@ -161,17 +161,19 @@ def _is_front_matter(paragraph: list[str]) -> str | None:
 
 def _drop_leading_credits(paragraphs: list[list[str]], result: Stripped) -> list[list[str]]:
     first_kept = 0
-    for first_kept, paragraph in enumerate(paragraphs):  # noqa: B007 - index used below
-        reason = _is_front_matter(paragraph)
+    while first_kept < len(paragraphs):
+        reason = _is_front_matter(paragraphs[first_kept])
         if reason is None:
             break
         result.dropped_paragraphs[reason] = result.dropped_paragraphs.get(reason, 0) + 1
-    else:
-        first_kept = len(paragraphs)
+        first_kept += 1
     return paragraphs[first_kept:]
 
 
 def _drop_pg_mentions(paragraphs: list[list[str]], result: Stripped) -> list[list[str]]:
+    body = "\n".join("\n".join(p) for p in paragraphs).lower()
+    if "gutenberg" not in body and "pglaf" not in body:
+        return paragraphs  # the common case, one substring scan over the body
     kept = [p for p in paragraphs if not _PG_NAME.search(" ".join(p))]
     dropped = len(paragraphs) - len(kept)
     if dropped:

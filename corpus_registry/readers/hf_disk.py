@@ -35,7 +35,8 @@ class HfDiskReader(Reader):
             dataset = self._dataset()
         except ReaderError as e:
             return f"{self.kind}: {self.options.path} ({e})"
-        return f"{self.kind}: {dataset.num_rows} rows in {self.options.path} ({self._where()})"
+        split = f" (split {self.options.split})" if self.options.split else ""
+        return f"{self.kind}: {dataset.num_rows} rows in {self.options.path}{split}"
 
     def read(self) -> Iterator[RawDocument]:
         dataset = self._dataset()
@@ -48,7 +49,10 @@ class HfDiskReader(Reader):
                 record = {name: batch[name][i] for name in columns}
                 place = f"{where} row {row}"
                 document = record_to_document(
-                    record, options=self.options, where=place, relpath=None,
+                    record,
+                    options=self.options,
+                    where=place,
+                    relpath=None,
                     fallback_id=f"{self.options.split or 'row'}/{row}",
                 )
                 document.extra["row"] = row

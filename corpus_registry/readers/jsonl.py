@@ -6,7 +6,9 @@ import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, ClassVar
+from typing import IO, ClassVar, cast
+
+from pydantic import Field
 
 from corpus_registry.documents import RawDocument
 from corpus_registry.errors import ReaderError
@@ -18,7 +20,7 @@ from corpus_registry.readers.records import RecordOptions, record_to_document
 class JsonlOptions(FileOptions, RecordOptions):
     """``encoding: auto`` means UTF-8 here (RFC 8259); name another one if you must."""
 
-    glob: str | list[str] = ["**/*.jsonl", "**/*.jsonl.gz"]
+    glob: str | list[str] = Field(default_factory=lambda: ["**/*.jsonl", "**/*.jsonl.gz"])
 
 
 class JsonlReader(FileSetReader):
@@ -44,13 +46,20 @@ class JsonlReader(FileSetReader):
         with _open(file, relpath=relpath) as stream:
             for number, raw in enumerate(stream, start=1):
                 where = f"{relpath}:{number}"
-                line = _decode_line(raw, encoding=encoding if number == 1 else _no_sig(encoding),
-                                    where=where, relpath=relpath)
+                line = _decode_line(
+                    raw,
+                    encoding=encoding if number == 1 else _no_sig(encoding),
+                    where=where,
+                    relpath=relpath,
+                )
                 if not line.strip():
                     continue
                 record = _parse(line, where=where)
                 document = record_to_document(
-                    record, options=self.options, where=where, relpath=relpath,
+                    record,
+                    options=self.options,
+                    where=where,
+                    relpath=relpath,
                     fallback_id=f"{base}/{number}",
                 )
                 document.extra["line"] = number
@@ -61,7 +70,7 @@ class JsonlReader(FileSetReader):
 def _open(file: Path, *, relpath: str) -> IO[bytes]:
     try:
         if file.name.endswith(".gz"):
-            return gzip.open(file, "rb")
+            return cast(IO[bytes], gzip.open(file, "rb"))
         return file.open("rb")
     except OSError as e:
         raise ReaderError(f"{relpath}: cannot open ({e.strerror})", file=str(file)) from e

@@ -48,7 +48,10 @@ class ParquetReader(FileSetReader):
                 for record in batch.to_pylist():
                     where = f"{relpath} row {row}"
                     document = record_to_document(
-                        record, options=self.options, where=where, relpath=relpath,
+                        record,
+                        options=self.options,
+                        where=where,
+                        relpath=relpath,
                         fallback_id=f"{base}/{row}",
                     )
                     document.extra["row"] = row

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from corpus_registry.documents import RawDocument
 from corpus_registry.errors import ReaderError
 from corpus_registry.readers.base import ReaderOptions
@@ -28,7 +30,7 @@ class RecordOptions(ReaderOptions):
     url_field: str | None = None
     license_field: str | None = None
     language_field: str | None = None
-    extra_fields: list[str] = []
+    extra_fields: list[str] = Field(default_factory=list)
 
     def fields(self) -> list[str]:
         """Every field the options name, text first, without repeats."""
