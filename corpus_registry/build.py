@@ -194,8 +194,8 @@ def build_release(
         bd = BuildDoc(key=d.key, text=text, sha256=d.sha256, word_count=d.words, language=d.language,
                       date=d.date)
         for f in filters:
-            verdict = f(bd)
-            ok, reason = (verdict, None) if isinstance(verdict, bool) else verdict
+            verdict = f.filter(bd)
+            ok, reason = verdict if isinstance(verdict, tuple) else (verdict, None)
             if not ok:
                 d.drop_stage, d.reason = f"filter:{f.name}", reason or f.name
                 break

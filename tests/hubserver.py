@@ -10,7 +10,7 @@ The clients read their configuration when first imported, so the environment mus
 *before* anything imports ``huggingface_hub`` or ``datasets``. The reliable pattern, at the top
 of ``tests/conftest.py`` (module level, not in a fixture)::
 
-    from hubserver import session_hub
+    from tests.hubserver import session_hub
     HUB = session_hub()  # one server for the session; exports hub_env() into os.environ
 
     @pytest.fixture(scope="session")
@@ -49,7 +49,7 @@ __all__ = ["OFFLINE_VARS", "HubServer", "hub_env", "session_hub"]
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 """Variables that must be *unset* for the clients to talk to the server."""
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
+LOOPBACK = ("127.0.0.1", "localhost")  # ThreadingHTTPServer is IPv4
 MAX_BODY = 256 * 1024 * 1024  # bytes per request; tests push kilobytes
 REQUEST_TIMEOUT = 30.0  # seconds a client may keep a socket idle
 LFS_SUFFIXES = (".parquet", ".arrow", ".bin", ".safetensors", ".zip", ".gz", ".npy", ".png")

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from hubserver import HubServer, session_hub
+
+from tests.hubserver import HubServer, session_hub
 
 HUB = session_hub()  # before any Hub client import: sets HF_ENDPOINT & co. in os.environ
 
