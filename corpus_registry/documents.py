@@ -55,4 +55,4 @@ def text_sha256(normalized: str) -> str:
 
 def count_words(text: str) -> int:
     """Unicode word count (runs of word characters); cheap and language-neutral."""
-    return sum(1 for _ in _WORD.finditer(text))
+    return len(_WORD.findall(text))

@@ -55,18 +55,53 @@ class BuildDoc:
 
 FilterResult = bool | tuple[bool, str]
 
-_last_split: tuple[str, list[str]] = ("", [])
+_ASCII_DIGITS = b"0123456789"
+_ASCII_SYMBOLS = b"#$%&*+<=>@[\\]^_`{|}~"
 
 
-def _tokens(text: str) -> list[str]:
-    """Whitespace tokens of ``text``, split once per document however many filters ask."""
-    global _last_split
-    cached = _last_split
-    if cached[0] is text:
-        return cached[1]
-    tokens = text.split()
-    _last_split = (text, tokens)
-    return tokens
+class _TextView:
+    """Measures of one text that several filters need, each computed at most once."""
+
+    __slots__ = ("text", "_tokens", "_encoded", "_digits")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._tokens: list[str] | None = None
+        self._encoded: bytes | None = None
+        self._digits = -1
+
+    @property
+    def tokens(self) -> list[str]:
+        """Whitespace tokens (punctuation attached)."""
+        if self._tokens is None:
+            self._tokens = self.text.split()
+        return self._tokens
+
+    @property
+    def encoded(self) -> bytes:
+        if self._encoded is None:
+            self._encoded = self.text.encode("utf-8", "surrogatepass")
+        return self._encoded
+
+    @property
+    def digits(self) -> int:
+        """ASCII digits 0-9 (other scripts' digits are not counted)."""
+        if self._digits < 0:
+            data = self.encoded
+            self._digits = len(data) - len(data.translate(None, _ASCII_DIGITS))
+        return self._digits
+
+
+_last_view = _TextView("")
+
+
+def _view(text: str) -> _TextView:
+    """The measures of ``text``, shared by the filters that look at the same document in turn."""
+    global _last_view
+    view = _last_view
+    if view.text is not text:
+        view = _last_view = _TextView(text)
+    return view
 
 
 class QualityFilter(ABC):
@@ -142,22 +177,26 @@ class LengthFilter(QualityFilter):
         return True
 
 
-_BULLET_LINE = re.compile(r"^[ \t]*[•●○◦▪▫‣∙■□➢►▶✓✔➤]", re.MULTILINE)
+_BULLETS = "•●○◦▪▫‣∙■□➢►▶✓✔➤"
+_ANY_BULLET = re.compile(f"[{_BULLETS}]")
+_BULLET_LINE = re.compile(rf"^[ \t]*[{_BULLETS}]", re.MULTILINE)
 _ELLIPSIS_LINE_END = re.compile(r"(?:\.\.\.|…)[ \t]*$", re.MULTILINE)
-# A whitespace token with no letter in it. Group 1 is set when it is punctuation only (French
-# spacing puts ``:``, ``;``, ``?``, ``«`` between blanks): such tokens are not words and are left
-# out of the ratio, as datatrove leaves ``string.punctuation`` tokens out of its word count.
 _PUNCT = r"!-/:-@\[-`{-~«»“”„‘’‚‹›–—―…¡¿·•"
+# a character, other than a digit or "_", that can make a token letterless: a symbol
+_SYMBOL = re.compile(rf"[^\s\w{_PUNCT}]")
+# A whitespace token with no letter in it; group 1 is set when it is punctuation only (French
+# spacing puts ":", ";", "?", "«" between blanks): such tokens are not words and do not count.
 _NON_ALPHA_TOKEN = re.compile(rf"(?<!\S)(?:([{_PUNCT}]+)|(?:[^\s\w]|[\d_])+)(?!\S)")
 
 
 class SymbolRatioFilter(QualityFilter):
-    """Gopher symbol rules: markup, lists and link farms rather than prose.
+    """Gopher symbol rules: markup, lists, link farms and number dumps rather than prose.
 
-    Drops when ``#`` or ellipses per word exceed ``max_symbol_word_ratio``, when more than
-    ``max_non_alpha_words`` of whitespace tokens (bare punctuation aside) hold no letter, when more than
-    ``max_bullet_lines`` of lines start with a bullet character (``-``/``*`` are not bullets here:
-    dialogue dashes and Markdown would trip them), or more than ``max_ellipsis_lines`` end in one.
+    Drops when ``#`` or ellipses per word exceed ``max_symbol_word_ratio``; when more than
+    ``max_non_alpha_words`` of the words are tokens without a letter (bare punctuation is not a
+    word); when more than ``max_bullet_lines`` of lines start with a bullet character (``-`` and
+    ``*`` are not bullets here: dialogue dashes and Markdown would trip them), or more than
+    ``max_ellipsis_lines`` end with an ellipsis.
     """
 
     name = "symbol_ratio"
@@ -185,17 +224,10 @@ class SymbolRatioFilter(QualityFilter):
                 return False, "too_many_hashes"
             if ellipses / words > self.max_symbol_word_ratio:
                 return False, "too_many_ellipses"
-        tokens = _tokens(text)
-        if not tokens:
-            return False, "no_words"
-        if self.max_non_alpha_words is not None:
-            matches = _NON_ALPHA_TOKEN.findall(text)
-            punctuation = sum(1 for m in matches if m)
-            words = len(tokens) - punctuation
-            if words <= 0 or (len(matches) - punctuation) / words > self.max_non_alpha_words:
-                return False, "too_many_non_alpha_words"
+        if self.max_non_alpha_words is not None and self._too_many_non_alpha(text):
+            return False, "too_many_non_alpha_words"
         lines = text.count("\n") + 1
-        if self.max_bullet_lines is not None:
+        if self.max_bullet_lines is not None and _ANY_BULLET.search(text):
             if len(_BULLET_LINE.findall(text)) / lines > self.max_bullet_lines:
                 return False, "too_many_bullet_lines"
         if self.max_ellipsis_lines is not None and ellipses / lines > self.max_ellipsis_lines:
@@ -203,14 +235,32 @@ class SymbolRatioFilter(QualityFilter):
                 return False, "too_many_ellipsis_lines"
         return True
 
-
-_DIGIT = re.compile(r"\d")
+    def _too_many_non_alpha(self, text: str) -> bool:
+        assert self.max_non_alpha_words is not None
+        view = _view(text)
+        tokens = len(view.tokens)
+        if not tokens:
+            return True
+        # Every letterless word holds a digit, a symbol or "_": count those first (cheap), and
+        # look at tokens only when they could reach the limit.
+        if text.isascii():
+            data = view.encoded
+            suspects = view.digits + len(data) - len(data.translate(None, _ASCII_SYMBOLS))
+        else:
+            suspects = view.digits + text.count("_") + len(_SYMBOL.findall(text))
+        if suspects <= self.max_non_alpha_words * tokens / 2:
+            return False  # even with half the tokens bare punctuation, under the limit
+        matches = _NON_ALPHA_TOKEN.findall(text)
+        punctuation = sum(1 for m in matches if m)
+        words = tokens - punctuation
+        return words <= 0 or (len(matches) - punctuation) / words > self.max_non_alpha_words
 
 
 class DigitRatioFilter(QualityFilter):
     """Tables, listings and page-number soup: too many digits among the non-space characters.
 
     0.3 keeps legal text (the Code civil cites article numbers and dates) and drops number dumps.
+    Digits are ASCII 0-9.
     """
 
     name = "digit_ratio"
@@ -221,16 +271,13 @@ class DigitRatioFilter(QualityFilter):
 
     def filter(self, doc: BuildDoc) -> FilterResult:
         text = doc.text
-        digits = len(_DIGIT.findall(text))
+        digits = _view(text).digits
         if not digits:
             return True
-        chars = sum(map(len, _tokens(text)))
-        if chars and digits / chars > self.max_digit_fraction:
+        chars = len(text) - text.count(" ") - text.count("\n")
+        if chars > 0 and digits / chars > self.max_digit_fraction:
             return False, "too_many_digits"
         return True
-
-
-_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
 
 def _duplicate_items(items: Sequence[str]) -> tuple[int, int]:
@@ -250,30 +297,40 @@ def _ngrams(tokens: list[str], n: int) -> Iterator[tuple[str, ...]]:
     return zip(*(tokens[i:] for i in range(n)))
 
 
-def _dup_ngram_chars(tokens: list[str], lengths: list[int], n: int) -> int:
-    """Characters of tokens covered by a repeat (not the first occurrence) of some n-gram.
+def _gram_chars(gram: tuple[str, ...]) -> int:
+    return sum(map(len, gram)) + len(gram) - 1
 
-    Overlapping repeats count each token once (Gopher). Since every token a repeated (n+1)-gram
-    covers is also covered by a repeated n-gram, the result can only shrink as n grows.
+
+def _dup_ngram_chars(tokens: list[str], n: int) -> int:
+    """Characters of tokens (and their joining space) covered by a repeat of some n-gram.
+
+    A repeat is any occurrence but the first; overlapping repeats count each token once
+    (Gopher). Every token that a repeated (n+1)-gram covers is also covered by a repeated n-gram,
+    so the result can only shrink as n grows.
     """
     seen: set[tuple[str, ...]] = set()
     covered = bytearray(len(tokens))
+    ones = b"\x01" * n
     for i, gram in enumerate(_ngrams(tokens, n)):
         if gram in seen:
-            covered[i : i + n] = b"\x01" * n
+            covered[i : i + n] = ones
         else:
             seen.add(gram)
-    return sum(length for length, c in zip(lengths, covered) if c)
+    return sum(len(token) + 1 for token, c in zip(tokens, covered) if c)
 
 
 class RepetitionFilter(QualityFilter):
     """Gopher repetition rules: boilerplate, spam and generation loops repeat lines and n-grams.
 
-    Lines and paragraphs: fraction of non-blank lines (paragraphs) that repeat an earlier one, and
-    the characters they hold. Words (whitespace tokens, punctuation attached): the most frequent
-    2/3/4-gram's share of characters, and the share of characters inside repeated 5..10-grams
-    (datatrove's reading of Gopher: the first occurrence is not counted). Shares are of
-    ``len(text)``, as in datatrove. Defaults are Gopher's table A1.
+    Lines and paragraphs: share of non-blank lines (paragraphs) that repeat an earlier one, and
+    share of characters they hold. Words (whitespace tokens, punctuation attached): the most
+    frequent 2/3/4-gram's share of characters, and the share of characters inside repeats of
+    5..10-grams (datatrove's reading of Gopher: the first occurrence does not count). Character
+    shares are of ``len(text)``, as in datatrove; defaults are Gopher's table A1.
+
+    Bigram counts bound everything else, so the usual document costs one ``Counter``: an n-gram
+    occurs at most as often as its most frequent bigram and is made only of tokens from repeated
+    bigrams, and repeated 5..10-grams cover no more than the repeats of bigrams do.
     """
 
     name = "repetition"
@@ -293,39 +350,57 @@ class RepetitionFilter(QualityFilter):
         self.dup_para_frac = dup_para_frac
         self.dup_line_char_frac = dup_line_char_frac
         self.dup_para_char_frac = dup_para_char_frac
-        self.top_ngram_char_frac = dict(
-            sorted((top_ngram_char_frac or {2: 0.20, 3: 0.18, 4: 0.16}).items())
+        top = {2: 0.20, 3: 0.18, 4: 0.16} if top_ngram_char_frac is None else top_ngram_char_frac
+        dup = (
+            {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
+            if dup_ngram_char_frac is None
+            else dup_ngram_char_frac
         )
-        self.dup_ngram_char_frac = dict(
-            sorted(
-                (
-                    dup_ngram_char_frac
-                    or {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
-                ).items()
-            )
-        )
+        if any(n < 2 for n in (*top, *dup)):
+            raise ValueError("repetition n-gram sizes start at 2")
+        self.top_ngram_char_frac = dict(sorted(top.items()))
+        self.dup_ngram_char_frac = dict(sorted(dup.items()))
 
     def filter(self, doc: BuildDoc) -> FilterResult:
         text = doc.text
-        tokens = _tokens(text)
-        if not tokens:
+        if not text:
             return False, "no_words"
-        total = len(text)
-        verdict = self._lines_and_paragraphs(text, total)
+        verdict = self._lines_and_paragraphs(text)
         if verdict is not True:
             return verdict
+        tokens = _view(text).tokens
+        if len(tokens) < 2 or not (self.top_ngram_char_frac or self.dup_ngram_char_frac):
+            return True
+        total = len(text)
+        bigrams = Counter(zip(tokens, tokens[1:]))
+        repeated = [(gram, count) for gram, count in bigrams.items() if count > 1]
+        if not repeated:
+            return True  # no bigram repeats, so no n-gram does
+        top_count = max(count for _, count in repeated)
+        longest = max(len(token) for gram, _ in repeated for token in gram)
         for n, limit in self.top_ngram_char_frac.items():
-            if len(tokens) < n:
-                break
-            gram, count = Counter(_ngrams(tokens, n)).most_common(1)[0]
-            if count > 1 and (sum(map(len, gram)) + n - 1) * count / total > limit:
+            if n == 2:
+                count = top_count
+                chars = max(_gram_chars(gram) for gram, c in repeated if c == top_count)
+            else:
+                bound = top_count * (n * longest + n - 1)
+                if len(tokens) < n or bound <= limit * total:
+                    continue
+                gram, count = Counter(_ngrams(tokens, n)).most_common(1)[0]
+                chars = _gram_chars(gram)
+            if count > 1 and chars * count > limit * total:
                 return False, f"top_{n}gram_char_frac"
-        return self._duplicate_ngrams(tokens, total)
+        if self.dup_ngram_char_frac:
+            repeat_chars = sum((count - 1) * (_gram_chars(gram) + 1) for gram, count in repeated)
+            if repeat_chars > min(self.dup_ngram_char_frac.values()) * total:
+                return self._duplicate_ngrams(tokens, total)
+        return True
 
-    def _lines_and_paragraphs(self, text: str, total: int) -> FilterResult:
+    def _lines_and_paragraphs(self, text: str) -> FilterResult:
         if "\n" not in text:
             return True
-        paragraphs = [p for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
+        total = len(text)
+        paragraphs = [p for p in text.split("\n\n") if p.strip()]
         if len(paragraphs) > 1:
             count, chars = _duplicate_items(paragraphs)
             if self.dup_para_frac is not None and count / len(paragraphs) > self.dup_para_frac:
@@ -342,46 +417,38 @@ class RepetitionFilter(QualityFilter):
         return True
 
     def _duplicate_ngrams(self, tokens: list[str], total: int) -> FilterResult:
-        if not self.dup_ngram_char_frac:
-            return True
-        smallest = min(self.dup_ngram_char_frac)
-        if len(tokens) < smallest:
-            return True
-        grams = list(_ngrams(tokens, smallest))
-        if len(set(grams)) == len(grams):
-            return True  # no repeated n-gram at the smallest n, hence none at any larger n
         tightest = min(self.dup_ngram_char_frac.values())
-        lengths = [len(token) + 1 for token in tokens]  # with the space that joins it
-        first = True
-        for n, limit in self.dup_ngram_char_frac.items():
-            share = _dup_ngram_chars(tokens, lengths, n) / total
+        for i, (n, limit) in enumerate(self.dup_ngram_char_frac.items()):
+            if len(tokens) <= n:
+                break
+            share = _dup_ngram_chars(tokens, n) / total
             if share > limit:
                 return False, f"dup_{n}gram_char_frac"
-            if first and share <= tightest:
-                return True  # shares only shrink as n grows
-            first = False
+            if i == 0 and share <= tightest:
+                break  # shares only shrink as n grows
         return True
 
 
 # Signs of bad OCR or bad decoding, counted per whitespace token.
 _REPLACEMENT = "\ufffd"
-_MOJIBAKE = re.compile(r"[ÃÂ][\x80-\xbf\xa0-\xbf]|â€|Ã[ƒ©¨§ª«¢¹¼®¯´¶»]")
-_ODD_CASE = re.compile(r"(?<![^\W\d_])[a-zß-öø-ÿ]+[A-ZÀ-ÖØ-Þ]")
-_LETTER_DIGIT = re.compile(r"[^\W\d_]\d")
-_JUNK = re.compile(r"[|~^{}\\¦¬■□▪◆★¤¢]|(?<!\S)[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ](?!\S)")
+_MOJIBAKE = re.compile(r"[ÃÂâ](?:(?<=Ã)[\x80-\xbf]|(?<=Â)[\x80-\xbf]|(?<=â)€)")
+_ODD_CASE = re.compile(r"[A-ZÀ-ÖØ-Þ](?<=[a-zß-öø-ÿ].)")  # an upper-case letter after a lower-case one
+_LETTER_DIGIT = re.compile(r"\d(?<=[^\W\d_]\d)")  # a digit right after a letter
+_JUNK_CHAR = re.compile(r"[|~^{}\\¦¬■□▪◆★¤¢]")
+_LONE_CONSONANT = re.compile(r"\s[b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ](?!\S)")
 # markup and addresses are not OCR noise (``<a href='/affichCodeArticle.do?cidTexte=...'>``)
-_MARKUP = re.compile(r"<[^<>\n]{0,2000}>|\S*(?:://|www\.|[=/&@])\S*")
+_MARKUP = re.compile(r"<[^<>\n]{0,2000}>|\S*(?:://|www\.|[=&@])\S*")
 
 
 class OcrNoiseFilter(QualityFilter):
     """Badly scanned or badly decoded text: garbage tokens, broken case, encoding damage.
 
-    Noise tokens: odd casing inside a word (``tHe``), a digit glued after a letter (``f0x``),
+    Noise per token: odd casing inside a word (``tHe``), a digit glued after a letter (``f0x``),
     OCR junk characters (``| ~ ^ { } ¦ ¬ ■``...) and lone consonants (``l``, ``t``: fragments of
-    split words; lone vowels are real words in many languages); HTML tags and URL-like tokens are
-    set aside first, they are markup, not noise. Replacement
-    characters (U+FFFD) and mojibake (UTF-8 read as Latin-1: ``Ã©``, ``â€™``) are counted apart:
-    a small share already means the text was decoded wrongly.
+    split words; lone vowels are real words in many languages). HTML tags and URL-like tokens are
+    set aside first: they are markup, not noise. Replacement characters (U+FFFD) and mojibake
+    (UTF-8 read as Latin-1: ``Ã©``, ``â€™``) are counted apart: a small share already means the
+    text was decoded wrongly. Case and consonant rules look at Latin letters only.
     """
 
     name = "ocr_noise"
@@ -400,17 +467,24 @@ class OcrNoiseFilter(QualityFilter):
 
     def filter(self, doc: BuildDoc) -> FilterResult:
         text = doc.text
-        tokens = len(_tokens(text))
+        view = _view(text)
+        tokens = len(view.tokens)
         if not tokens:
             return False, "no_words"
-        if text.count(_REPLACEMENT) / tokens > self.max_replacement_ratio:
-            return False, "replacement_chars"
-        if not text.isascii() and len(_MOJIBAKE.findall(text)) / tokens > self.max_mojibake_ratio:
-            return False, "mojibake"
-        if "<" in text or "/" in text or "=" in text or "&" in text or "@" in text:
+        if not text.isascii():
+            if text.count(_REPLACEMENT) / tokens > self.max_replacement_ratio:
+                return False, "replacement_chars"
+            if ("Ã" in text or "Â" in text or "â€" in text) and len(
+                _MOJIBAKE.findall(text)
+            ) / tokens > self.max_mojibake_ratio:
+                return False, "mojibake"
+        digits = view.digits
+        if "<" in text or "://" in text or "www." in text or "=" in text or "&" in text:
             text = _MARKUP.sub(" ", text)
-        noise = len(_JUNK.findall(text)) + len(_LETTER_DIGIT.findall(text))
+        noise = len(_JUNK_CHAR.findall(text)) + len(_LONE_CONSONANT.findall(text))
         noise += len(_ODD_CASE.findall(text))
+        if digits:
+            noise += len(_LETTER_DIGIT.findall(text))
         if noise / tokens > self.max_noise_token_ratio:
             return False, "ocr_noise_tokens"
         return True

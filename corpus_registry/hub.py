@@ -176,6 +176,7 @@ def push_release(
         raise HubError(
             "no Hugging Face token: run `hf auth login` or set HF_TOKEN", hint=TOKEN_HINT
         )
+    endpoint = endpoint.rstrip("/") if endpoint else None
     api = HfApi(endpoint=endpoint, token=token, library_name="corpus-registry")
     tag = release.version
     url = f"{api.endpoint}/datasets/{repo_id}/tree/{quote(tag, safe='')}"

@@ -14,9 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from corpus_registry.ingest import ingest
-from corpus_registry.registry import Registry
-from corpus_registry.sources import sync_sources
+# The loopback Hub must be configured before anything imports huggingface_hub or datasets.
+from tests.hubserver import HubServer, session_hub
+
+HUB = session_hub()
+
+from corpus_registry.ingest import ingest  # noqa: E402
+from corpus_registry.registry import Registry  # noqa: E402
+from corpus_registry.sources import sync_sources  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"
@@ -120,3 +125,9 @@ def demo_registry(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempP
     reg.dispose()
     if schema:
         _drop_schema(schema)
+
+
+@pytest.fixture(scope="session")
+def hub() -> HubServer:
+    """The session's loopback Hub server (HF_ENDPOINT etc. already point at it)."""
+    return HUB

@@ -71,9 +71,21 @@ def test_producer_credits_after_the_header_are_gone(documents: dict[str, RawDocu
 @pytest.mark.parametrize(
     "name",
     [
-        "22367-8.txt", "6651-0.txt", "11-0.txt", "320-8.txt", "1009-8.txt", "10746-8.txt",
-        "11131-8.txt", "13951-8.txt", "17489-8.txt", "3456-8.txt", "4650-8.txt", "5711-8.txt",
-        "799-0.txt", "800-8.txt", "799-8.txt",
+        "22367-8.txt",
+        "6651-0.txt",
+        "11-0.txt",
+        "320-8.txt",
+        "1009-8.txt",
+        "10746-8.txt",
+        "11131-8.txt",
+        "13951-8.txt",
+        "17489-8.txt",
+        "3456-8.txt",
+        "4650-8.txt",
+        "5711-8.txt",
+        "799-0.txt",
+        "800-8.txt",
+        "799-8.txt",
     ],
 )
 def test_accents_decode_without_mojibake(documents: dict[str, RawDocument], name: str) -> None:
@@ -106,8 +118,15 @@ def test_walker_edition_keeps_only_the_novel(documents: dict[str, RawDocument]) 
     assert "En l'année 1872, la maison portant le numéro 7 de Saville-row" in text[:1000]
     assert "En vérité, ne ferait-on pas, pour moins que cela, le Tour du Monde ?" in text
     assert "TABLE DES MATIÈRES" in text  # the trailing table of contents is the book's own
-    for gone in ("#include", "fputs", "Beautifully Typeset Etexts", "Production Notes",
-                 "John Walker", "Michael S. Hart", "Typographie utilisée"):
+    for gone in (
+        "#include",
+        "fputs",
+        "Beautifully Typeset Etexts",
+        "Production Notes",
+        "John Walker",
+        "Michael S. Hart",
+        "Typographie utilisée",
+    ):
         assert gone not in doc.text, gone
     assert doc.extra["boilerplate"] == "small-print"
     assert doc.extra["walker_brackets"] is True
@@ -116,18 +135,33 @@ def test_walker_edition_keeps_only_the_novel(documents: dict[str, RawDocument]) 
 @pytest.mark.parametrize(
     ("name", "first", "last"),
     [
-        ("800-8.txt", "En l'année 1872, la maison portant le numéro 7 de Saville-row",
-         "pour moins que cela, le Tour du Monde? FIN"),
-        ("5711-8.txt", "Dans la plaine rase, sous la nuit sans étoiles",
-         "dont la germination allait faire bientôt éclater la terre."),
+        (
+            "800-8.txt",
+            "En l'année 1872, la maison portant le numéro 7 de Saville-row",
+            "pour moins que cela, le Tour du Monde? FIN",
+        ),
+        (
+            "5711-8.txt",
+            "Dans la plaine rase, sous la nuit sans étoiles",
+            "dont la germination allait faire bientôt éclater la terre.",
+        ),
         ("4650-8.txt", "OEUVRES DE VOLTAIRE.", "FIN DE CANDIDE."),
-        ("22367-8.txt", "Als Gregor Samsa eines Morgens aus unruhigen Träumen erwachte",
-         "als erste sich erhob und ihren jungen Körper dehnte."),
-        ("6651-0.txt", "Wir befinden uns am Anfang einer neuen Ära",
-         "an denen er einst die Kraft seiner Jugend geübt hatte."),
+        (
+            "22367-8.txt",
+            "Als Gregor Samsa eines Morgens aus unruhigen Träumen erwachte",
+            "als erste sich erhob und ihren jungen Körper dehnte.",
+        ),
+        (
+            "6651-0.txt",
+            "Wir befinden uns am Anfang einer neuen Ära",
+            "an denen er einst die Kraft seiner Jugend geübt hatte.",
+        ),
         ("11-0.txt", "Alice was beginning to get very tired", "the happy summer days. THE END"),
-        ("1080.txt", "It is a melancholy object to those",
-         "the youngest being nine years old, and my wife past child-bearing."),
+        (
+            "1080.txt",
+            "It is a melancholy object to those",
+            "the youngest being nine years old, and my wife past child-bearing.",
+        ),
         ("alice30.txt", "Alice was beginning to get very tired", "the happy summer days. THE END"),
         ("1009-8.txt", "Nel mezzo del cammin di nostra vita", "= ellipsis"),
         ("17489-8.txt", "Victor Hugo LES MISÉRABLES", "Sa tombe ressembla à son lit."),

@@ -72,7 +72,11 @@ def decode_bytes(data: bytes, *, path: str, encoding: str = AUTO) -> tuple[str, 
         return _decode_explicit(data, path=path, encoding=encoding), canonical_encoding(encoding)
     for bom, name in _BOMS:
         if data.startswith(bom):
-            return _decode_explicit(data, path=path, encoding=name), name
+            try:
+                return _decode_explicit(data, path=path, encoding=name), name
+            except ReaderError:  # a BOM glued onto legacy bytes: judge the bytes after it
+                data = data[len(bom) :]
+                break
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

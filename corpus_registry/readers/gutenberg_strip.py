@@ -29,7 +29,8 @@ _START_MODERN = re.compile(r"^\W*START OF (THE|THIS) (COPYRIGHTED )?PROJECT GUTE
 _END_SMALL_PRINT = re.compile(r"^\W*END\W*THE SMALL PRINT", _FLAGS)
 _FILE_NAMED = re.compile(r"^\W*This file should be named", _FLAGS)
 _END_OF_TEXT = re.compile(
-    r"^\W*(END OF (THE|THIS) (COPYRIGHTED )?PROJECT GUTENBERG|End of (the |this )?Project Gutenberg)",
+    r"^\W*(END OF (THE|THIS) (COPYRIGHTED )?PROJECT GUTENBERG"
+    r"|End of (the |this )?Project Gutenberg)",
     _FLAGS,
 )
 # Licence blocks that follow the text when the end-of-text line is missing; in pre-2004

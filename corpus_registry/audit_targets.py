@@ -1,0 +1,348 @@
+"""What an audit reads: a release folder, Parquet/JSONL files (a folder or glob of them) or a Hub
+dataset repo, resolved to local files and streamed in bounded batches.
+
+Parquet is read record batch by record batch (only the columns an audit needs), JSONL line by
+line; a Hub repo is downloaded at the asked revision (``snapshot_download``, files land in the
+Hub cache on disk) and then read like a local folder. Nothing holds a whole dataset in memory.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import AuditError
+from .release import ATTRIBUTION, CARD, MANIFEST
+
+#: Columns an audit reads, with the names other datasets commonly give them.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+    "identifier": ("identifier", "id"),
+    "source": ("source",),
+    "license": ("license", "licence"),
+    "sha256": ("sha256",),
+    "language": ("language", "lang"),
+    "word_count": ("word_count",),
+}
+DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
+HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFEST)
+_HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
+@dataclass(slots=True)
+class Target:
+    """A resolved audit target: the data files, plus the card/attribution/manifest beside them."""
+
+    label: str
+    kind: str  # release | files | hub
+    files: list[Path]
+    root: Path | None = None
+    revision: str | None = None
+    commit: str | None = None
+    display: dict[Path, str] = field(default_factory=dict)
+
+    def _meta(self, name: str) -> Path | None:
+        if self.root is None:
+            return None
+        path = self.root / name
+        return path if path.is_file() else None
+
+    @property
+    def card(self) -> Path | None:
+        return self._meta(CARD)
+
+    @property
+    def attribution(self) -> Path | None:
+        return self._meta(ATTRIBUTION)
+
+    @property
+    def manifest(self) -> Path | None:
+        return self._meta(MANIFEST)
+
+    def name_of(self, path: Path) -> str:
+        """How a file is named in the report: relative to the target root when there is one."""
+        if path in self.display:
+            return self.display[path]
+        if self.root is not None:
+            try:
+                return path.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return str(path)
+
+    def rows_hint(self) -> int | None:
+        """Total rows when every file says so up front (Parquet metadata), for progress bars."""
+        total = 0
+        for f in self.files:
+            if not f.name.endswith(".parquet"):
+                return None
+            try:
+                total += pq.ParquetFile(f).metadata.num_rows
+            except (OSError, pa.ArrowException):
+                return None
+        return total
+
+
+@dataclass(slots=True)
+class Batch:
+    """Up to ``batch_size`` rows of one file, column-wise; absent columns are None."""
+
+    file: str
+    start: int  # 1-based number of the first row in its file
+    text: list[str]
+    identifier: list[Any] | None = None
+    source: list[Any] | None = None
+    license: list[Any] | None = None
+    sha256: list[Any] | None = None
+    language: list[Any] | None = None
+    word_count: list[Any] | None = None
+    lines: list[int] | None = None  # JSONL: the line number of each row
+
+    def where(self, i: int) -> str:
+        """``file row N`` (Parquet) or ``file:LINE`` (JSONL) of the i-th row of the batch."""
+        if self.lines is not None:
+            return f"{self.file}:{self.lines[i]}"
+        return f"{self.file} row {self.start + i}"
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
+def resolve_target(target: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+                   revision: str | None = None, endpoint: str | None = None,
+                   token: str | None = None) -> Target:
+    """Turn what the user named into local files (downloading a Hub repo first)."""
+    items = [target] if isinstance(target, (str, os.PathLike)) else list(target)
+    if not items:
+        raise AuditError("nothing to audit", hint="name a release folder, Parquet/JSONL files or hf://datasets/OWNER/NAME")
+    if len(items) == 1 and str(items[0]).startswith("hf://"):
+        return _hub_target(str(items[0]), revision=revision, endpoint=endpoint, token=token)
+    if revision is not None:
+        raise AuditError("--revision applies to Hub targets only",
+                         hint="use hf://datasets/OWNER/NAME or --hub OWNER/NAME with --revision")
+    if len(items) == 1 and Path(items[0]).is_dir():
+        return _folder_target(Path(items[0]), label=str(items[0]))
+    files: list[Path] = []
+    for item in items:
+        text = str(item)
+        if text.startswith("hf://"):
+            raise AuditError(f"{text}: audit one Hub repo at a time, without local files beside it")
+        path = Path(text)
+        if path.is_dir():
+            files += _data_files(path)
+        elif path.is_file():
+            files.append(path)
+        elif glob.has_magic(text):
+            matched = sorted(Path(p) for p in glob.glob(text, recursive=True) if _is_data(Path(p)))
+            if not matched:
+                raise AuditError(f"{text}: no Parquet or JSONL file matches this pattern")
+            files += matched
+        else:
+            raise AuditError(f"{text}: no such file or folder",
+                             hint="name a release folder, Parquet/JSONL files or hf://datasets/OWNER/NAME")
+    for f in files:
+        if not _is_data(f):
+            raise AuditError(f"{f}: not a Parquet or JSONL file (expected {', '.join(DATA_SUFFIXES)})")
+    files = list(dict.fromkeys(files))
+    return Target(label=" ".join(map(str, items)), kind="files", files=files, root=_release_root(files))
+
+
+def _is_data(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(DATA_SUFFIXES)
+
+
+def _data_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*")
+                   if _is_data(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        raise AuditError(f"{folder}: no Parquet or JSONL files in this folder",
+                         hint="a release folder holds data/<config>/*.parquet")
+    return files
+
+
+def _folder_target(folder: Path, *, label: str, kind: str | None = None) -> Target:
+    files = _data_files(folder)
+    if kind is None:
+        kind = "release" if (folder / MANIFEST).is_file() or (folder / CARD).is_file() else "files"
+    return Target(label=label, kind=kind, files=files, root=folder)
+
+
+def _release_root(files: list[Path]) -> Path | None:
+    """The release folder the files come from (nearest ancestor holding a manifest), if any."""
+    if not files:
+        return None
+    common = Path(os.path.commonpath([f.resolve().parent for f in files]))
+    for folder in (common, *list(common.parents)[:3]):
+        if (folder / MANIFEST).is_file():
+            return folder
+    return None
+
+
+def parse_hub_url(url: str) -> tuple[str, str | None, str | None]:
+    """``hf://datasets/OWNER/NAME[@REV][/PATH]`` → (repo_id, revision, path)."""
+    m = _HF_URL.match(url.rstrip("/"))
+    if not m:
+        raise AuditError(f"{url}: not a Hub dataset URL",
+                         hint="use hf://datasets/OWNER/NAME (optionally @REVISION and /PATH)")
+    return m["repo"], m["rev"], m["path"]
+
+
+def _hub_target(url: str, *, revision: str | None, endpoint: str | None, token: str | None) -> Target:
+    repo_id, url_rev, sub = parse_hub_url(url)
+    if url_rev and revision and url_rev != revision:
+        raise AuditError(f"{url}: names revision {url_rev!r} but --revision says {revision!r}")
+    revision = revision or url_rev
+    root = download_repo(repo_id, revision=revision, endpoint=endpoint, token=token, subpath=sub)
+    folder = root / sub if sub else root
+    if not folder.is_dir():
+        raise AuditError(f"{url}: no folder {sub!r} in the repo at {revision or 'main'}")
+    target = _folder_target(folder, label=url, kind="hub")
+    target.root = root  # card, attribution and manifest live at the top of the repo
+    target.revision, target.commit = revision, root.name
+    return target
+
+
+def download_repo(repo_id: str, *, revision: str | None, endpoint: str | None, token: str | None,
+                  subpath: str | None = None) -> Path:
+    """Download the data files and card of a Hub dataset repo at ``revision``; the local folder."""
+    if not _REPO_ID.match(repo_id):
+        raise AuditError(f"{repo_id!r} is not a Hub repo id", hint="use OWNER/NAME")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    patterns = list(HUB_PATTERNS[3:])
+    prefix = f"{subpath.strip('/')}/" if subpath else ""
+    patterns += [prefix + p for p in HUB_PATTERNS[:3]]
+    where = f"hf://datasets/{repo_id}"
+    try:
+        path = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
+                                 endpoint=endpoint, token=token, library_name="corpus-registry")
+    except RevisionNotFoundError as e:
+        raise AuditError(f"{where}: no revision {revision!r}",
+                         hint="check the tag or branch name (a release is tagged with its version)",
+                         repo_id=repo_id, revision=revision) from e
+    except RepositoryNotFoundError as e:
+        raise AuditError(f"{where}: no such dataset repository (or no access to it)",
+                         hint="check OWNER/NAME, HF_ENDPOINT and your token", repo_id=repo_id) from e
+    except (EntryNotFoundError, LocalEntryNotFoundError) as e:
+        raise AuditError(f"{where}: cannot download the repo ({_first_line(e)})",
+                         hint="check the network and HF_ENDPOINT", repo_id=repo_id) from e
+    except HfHubHTTPError as e:
+        raise AuditError(f"{where}: the Hub refused the download ({_first_line(e)})",
+                         repo_id=repo_id) from e
+    except (OSError, ValueError) as e:
+        raise AuditError(f"{where}: cannot download the repo ({_first_line(e)})",
+                         hint="check the network and HF_ENDPOINT", repo_id=repo_id) from e
+    except Exception as e:  # httpx transport errors are not OSError subclasses
+        if type(e).__module__.split(".")[0] in ("httpx", "httpcore", "requests", "urllib3"):
+            raise AuditError(f"{where}: cannot reach the Hub ({_first_line(e)})",
+                             hint="check the network and HF_ENDPOINT", repo_id=repo_id) from e
+        raise
+    return Path(str(path))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def iter_batches(target: Target, *, batch_size: int = 5000) -> Iterator[Batch]:
+    """Every row of every file of ``target``, in batches of at most ``batch_size`` rows."""
+    for path in target.files:
+        name = target.name_of(path)
+        if path.name.endswith(".parquet"):
+            yield from _parquet_batches(path, name=name, batch_size=batch_size)
+        else:
+            yield from _jsonl_batches(path, name=name, batch_size=batch_size)
+
+
+def _pick(names: Sequence[str]) -> dict[str, str]:
+    """Audit field → column name in this file."""
+    present = set(names)
+    return {f: next(c for c in cands if c in present) for f, cands in COLUMNS.items()
+            if any(c in present for c in cands)}
+
+
+def _parquet_batches(path: Path, *, name: str, batch_size: int) -> Iterator[Batch]:
+    try:
+        pf = pq.ParquetFile(path)
+        columns = _pick(pf.schema_arrow.names)
+        if "text" not in columns:
+            raise AuditError(f"{name}: no 'text' column (columns: {', '.join(pf.schema_arrow.names)})",
+                             hint="an audit needs each row's text to hash it", file=name)
+        start = 1
+        for rb in pf.iter_batches(batch_size=batch_size, columns=list(columns.values())):
+            text_col = rb.column(columns["text"])
+            if not (pa.types.is_string(text_col.type) or pa.types.is_large_string(text_col.type)):
+                raise AuditError(f"{name}: column 'text' holds {text_col.type}, not strings", file=name)
+            if text_col.null_count:
+                bad = start + text_col.is_null().to_pylist().index(True)
+                raise AuditError(f"{name} row {bad}: no text (null)", file=name, row=bad,
+                                 hint="every row needs its text; drop empty rows before auditing")
+            cols: dict[str, Any] = {f: rb.column(c).to_pylist() for f, c in columns.items()}
+            yield Batch(file=name, start=start, **cols)
+            start += rb.num_rows
+    except (OSError, pa.ArrowException) as e:
+        raise AuditError(f"{name}: cannot read as Parquet ({_first_line(e)})", file=name) from e
+
+
+def _open_text(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+def _jsonl_batches(path: Path, *, name: str, batch_size: int) -> Iterator[Batch]:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    try:
+        with _open_text(path) as stream:
+            for number, raw in enumerate(stream, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                    raise AuditError(f"{name}:{number}: not a JSON object ({_first_line(e)})", file=name,
+                                     row=number) from e
+                if not isinstance(record, dict):
+                    raise AuditError(f"{name}:{number}: expected a JSON object, got {type(record).__name__}",
+                                     file=name, row=number)
+                text = record.get("text")
+                if not isinstance(text, str):
+                    what = "no text" if text is None else f"'text' is {type(text).__name__}, not a string"
+                    raise AuditError(f"{name}:{number}: {what}", file=name, row=number,
+                                     hint="every row needs its text in a 'text' field")
+                rows.append(record)
+                lines.append(number)
+                if len(rows) >= batch_size:
+                    yield _records_batch(rows, lines, name=name)
+                    rows, lines = [], []
+    except OSError as e:
+        raise AuditError(f"{name}: cannot read ({_first_line(e)})", file=name) from e
+    if rows:
+        yield _records_batch(rows, lines, name=name)
+
+
+def _records_batch(rows: list[dict[str, Any]], lines: list[int], *, name: str) -> Batch:
+    """Column-wise view of JSON records; records may differ in which fields they carry."""
+    cols: dict[str, Any] = {}
+    for f, cands in COLUMNS.items():
+        if f == "text":
+            continue
+        values = [next((r[c] for c in cands if c in r), None) for r in rows]
+        if any(v is not None for v in values):
+            cols[f] = values
+    return Batch(file=name, start=lines[0], text=[r["text"] for r in rows], lines=lines, **cols)
