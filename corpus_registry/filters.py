@@ -400,17 +400,24 @@ class RepetitionFilter(QualityFilter):
         if "\n" not in text:
             return True
         total = len(text)
-        paragraphs = [p for p in text.split("\n\n") if p.strip()]
-        if len(paragraphs) > 1:
-            count, chars = _duplicate_items(paragraphs)
-            if self.dup_para_frac is not None and count / len(paragraphs) > self.dup_para_frac:
+        # normalised text has no trailing blanks, so a blank line is an empty one
+        paragraphs = text.split("\n\n")
+        blank = paragraphs.count("")
+        unique = len(set(paragraphs)) - (1 if blank else 0)
+        if len(paragraphs) - blank > unique:
+            kept = [p for p in paragraphs if p]
+            count, chars = _duplicate_items(kept)
+            if self.dup_para_frac is not None and count / len(kept) > self.dup_para_frac:
                 return False, "dup_para_frac"
             if self.dup_para_char_frac is not None and chars / total > self.dup_para_char_frac:
                 return False, "dup_para_char_frac"
-        lines = [line for line in text.split("\n") if line.strip()]
-        if len(lines) > len(paragraphs):
-            count, chars = _duplicate_items(lines)
-            if self.dup_line_frac is not None and count / len(lines) > self.dup_line_frac:
+        lines = text.split("\n")
+        blank = lines.count("")
+        unique = len(set(lines)) - (1 if blank else 0)
+        if len(lines) - blank > unique:
+            kept = [line for line in lines if line]
+            count, chars = _duplicate_items(kept)
+            if self.dup_line_frac is not None and count / len(kept) > self.dup_line_frac:
                 return False, "dup_line_frac"
             if self.dup_line_char_frac is not None and chars / total > self.dup_line_char_frac:
                 return False, "dup_line_char_frac"

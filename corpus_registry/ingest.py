@@ -7,15 +7,19 @@ recognised by identifier + sha256 and skipped before any language identification
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import xxhash
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -23,7 +27,7 @@ from tqdm import tqdm
 from . import licences
 from .db.models import Blob, Document, IngestRun, Source, utcnow
 from .documents import RawDocument, count_words, normalize_text, text_sha256
-from .errors import CorpusRegistryError, ReaderError
+from .errors import CorpusRegistryError, NotFoundError, ReaderError
 from .langid import LanguageIdentifier, get_identifier
 from .readers import get_reader
 from .registry import Registry
@@ -210,7 +214,14 @@ class _SourceIngest:
                 "created_at": utcnow(),
             })
             self.stats.languages[lang] = self.stats.languages.get(lang, 0) + 1
-        session.execute(Document.__table__.insert(), rows)
+        try:
+            session.execute(Document.__table__.insert(), rows)
+        except IntegrityError as e:
+            raise ReaderError(
+                f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",
+                hint="identifiers must be unique within a source: fix the data or the reader's id option",
+                source=self.source.slug,
+            ) from e
         self.stats.added += sum(1 for p in fresh if p.raw.identifier not in existing)
         self.stats.updated += len(superseded)
 
@@ -221,46 +232,144 @@ def ingest_source(
     *,
     langid: LanguageIdentifier | None = None,
     progress: bool = True,
+    workers: int = 1,
+    pool: _Pool | None = None,
 ) -> IngestStats:
-    """Ingest one registered source; idempotent and resumable."""
+    """Ingest one registered source; idempotent and resumable.
+
+    With ``workers > 1`` the source is split round-robin (files, lines or rows) between worker
+    processes that each commit their own batches; the registry ends up the same as with one.
+    """
     with registry.session() as s:
         source = s.scalar(select(Source).where(Source.slug == slug))
         if source is None:
-            from .errors import NotFoundError
-
             raise NotFoundError(f"no source {slug!r} in the registry",
                                 hint="add it to sources.yaml and run `corpus-registry sources sync`")
         run = IngestRun(source_id=source.id)
         s.add(run)
         s.flush()
         run_id = run.id
-    job = _SourceIngest(registry, source, langid or get_identifier())
-    reader = get_reader(source.reader_kind, base_dir=Path(source.base_dir or "."),
-                        options=source.reader_options)
+    langid = langid or get_identifier()
     started = time.perf_counter()
     status = "failed"
+    stats = IngestStats(source=slug)
     bar = tqdm(desc=slug, unit="doc", disable=None if progress else True, leave=False, dynamic_ncols=True)
+
+    def advance(docs: int, nbytes: int) -> None:
+        stats.seen += docs
+        stats.bytes += nbytes
+        bar.update(docs)
+        bar.set_postfix_str(f"{stats.bytes / 1e6 / max(time.perf_counter() - started, 1e-9):.1f} MB/s")
+
     try:
-        for raw_batch in _batches(reader.read()):
-            prepared = [job.prepare(raw) for raw in raw_batch]
-            with registry.session() as s:
-                job.write_batch(s, run_id, prepared)
-                job.stats.seen += len(prepared)
-                job.stats.bytes += sum(len(p.text.encode("utf-8")) for p in prepared)
-                _finish_run(s, run_id, job.stats, status="running")
-            bar.update(len(prepared))
-            elapsed = time.perf_counter() - started
-            bar.set_postfix_str(f"{job.stats.bytes / 1e6 / max(elapsed, 1e-9):.1f} MB/s")
+        if workers <= 1:
+            parts = [_ingest_partition(registry, source, run_id, langid, (0, 1), advance)]
+        else:
+            with _Pool.maybe(pool, workers) as p:
+                parts = p.run(registry, source, run_id, langid.name, advance)
+        for part in parts:
+            for name in ("added", "updated", "unchanged", "metadata_updated"):
+                setattr(stats, name, getattr(stats, name) + getattr(part, name))
+            for lang, n in part.languages.items():
+                stats.languages[lang] = stats.languages.get(lang, 0) + n
+        stats.seen = sum(p.seen for p in parts)
+        stats.bytes = sum(p.bytes for p in parts)
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
         raise
     finally:
         bar.close()
-        job.stats.seconds = time.perf_counter() - started
+        stats.seconds = time.perf_counter() - started
         with registry.session() as s:
-            _finish_run(s, run_id, job.stats, status=status)
+            _finish_run(s, run_id, stats, status=status)
+    return stats
+
+
+def _ingest_partition(
+    registry: Registry,
+    source: Source,
+    run_id: int,
+    langid: LanguageIdentifier,
+    partition: tuple[int, int],
+    advance: Callable[[int, int], None],
+) -> IngestStats:
+    """Read one partition of ``source`` and commit it batch by batch."""
+    job = _SourceIngest(registry, source, langid)
+    reader = get_reader(source.reader_kind, base_dir=Path(source.base_dir or "."),
+                        options=source.reader_options).partitioned(*partition)
+    for raw_batch in _batches(reader.read()):
+        prepared = [job.prepare(raw) for raw in raw_batch]
+        nbytes = sum(len(p.text.encode("utf-8")) for p in prepared)
+        with registry.session() as s:
+            job.write_batch(s, run_id, prepared)
+        job.stats.seen += len(prepared)
+        job.stats.bytes += nbytes
+        advance(len(prepared), nbytes)
     return job.stats
+
+
+def _worker(url: str, slug: str, run_id: int, langid_name: str, partition: tuple[int, int],
+            queue: Any, parent: int) -> IngestStats:
+    """Entry point of an ingest worker process (spawned: it opens its own connections)."""
+    registry = Registry(url)
+    with registry.session() as s:
+        source = s.scalar(select(Source).where(Source.slug == slug))
+
+    def report(docs: int, nbytes: int) -> None:
+        if os.getppid() != parent:  # the parent died: stop at this batch boundary
+            raise SystemExit(1)
+        queue.put((docs, nbytes))
+
+    try:
+        return _ingest_partition(registry, source, run_id, get_identifier(langid_name), partition, report)
+    finally:
+        registry.dispose()
+
+
+class _Pool:
+    """Worker processes (spawned once, reused across sources) and their progress queue."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        ctx = mp.get_context("spawn")
+        self._manager = ctx.Manager()
+        self.queue = self._manager.Queue()
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    @classmethod
+    @contextmanager
+    def maybe(cls, pool: _Pool | None, workers: int) -> Iterator[_Pool]:
+        if pool is not None:
+            yield pool
+            return
+        with cls(workers) as own:
+            yield own
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.executor.shutdown(cancel_futures=True)
+        self._manager.shutdown()
+
+    def run(self, registry: Registry, source: Source, run_id: int, langid_name: str,
+            advance: Callable[[int, int], None]) -> list[IngestStats]:
+        futures = [self.executor.submit(_worker, registry.url, source.slug, run_id, langid_name,
+                                        (i, self.workers), self.queue, os.getpid())
+                   for i in range(self.workers)]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            self._drain(advance)
+            for f in done:
+                f.result()  # re-raise a worker's error here, with its message
+        self._drain(advance)
+        return [f.result() for f in futures]
+
+    def _drain(self, advance: Callable[[int, int], None]) -> None:
+        while not self.queue.empty():
+            advance(*self.queue.get())
 
 
 def _finish_run(session: Session, run_id: int, stats: IngestStats, *, status: str) -> None:
@@ -273,15 +382,25 @@ def _finish_run(session: Session, run_id: int, stats: IngestStats, *, status: st
     )
 
 
+def default_workers() -> int:
+    """All cores by default; ``$CORPUS_REGISTRY_WORKERS`` overrides."""
+    return int(os.environ.get("CORPUS_REGISTRY_WORKERS", 0)) or os.cpu_count() or 1
+
+
 def ingest(
     registry: Registry,
     slugs: Sequence[str] | None = None,
     *,
     langid: LanguageIdentifier | None = None,
     progress: bool = True,
+    workers: int = 1,
 ) -> list[IngestStats]:
     """Ingest the named sources (all registered sources when none are named)."""
     if not slugs:
         with registry.session() as s:
             slugs = list(s.scalars(select(Source.slug).where(Source.status == "active").order_by(Source.slug)))
-    return [ingest_source(registry, slug, langid=langid, progress=progress) for slug in slugs]
+    if workers <= 1:
+        return [ingest_source(registry, slug, langid=langid, progress=progress) for slug in slugs]
+    with _Pool(workers) as pool:
+        return [ingest_source(registry, slug, langid=langid, progress=progress, workers=workers, pool=pool)
+                for slug in slugs]

@@ -180,7 +180,7 @@ def test_metadata_override_updates_without_new_version(registry: Registry, small
 
 def test_killed_ingest_resumes_to_the_same_registry(backend: str, make_db_url, small_catalogue: Path,
                                                     tmp_path: Path) -> None:
-    """SIGKILL an ingest mid-way, re-run it: same registry as an uninterrupted ingest."""
+    """SIGKILL an ingest (2 workers) mid-way, re-run it: same registry as an uninterrupted ingest."""
     reference = Registry(make_db_url(backend))
     reference.init(store=str(tmp_path / "ref-store"))
     sync_sources(reference, catalogue_path=small_catalogue)
@@ -191,15 +191,17 @@ def test_killed_ingest_resumes_to_the_same_registry(backend: str, make_db_url, s
     killed.init(store=str(tmp_path / "killed-store"))
     sync_sources(killed, catalogue_path=small_catalogue)
     env = {**os.environ, "CORPUS_REGISTRY_BATCH_DOCS": "20"}
-    cmd = [sys.executable, "-m", "corpus_registry.cli", "--db", url, "ingest", "--no-progress", "civil"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cmd = [sys.executable, "-m", "corpus_registry.cli", "--db", url, "ingest", "--no-progress",
+           "--workers", "2", "civil"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
     deadline = time.time() + 60
     committed = 0
     while time.time() < deadline and proc.poll() is None:
         with killed.session() as s:
             committed = s.scalar(select(func.count()).select_from(Document)) or 0
         if committed >= 100:
-            proc.send_signal(signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole job: parent and its worker processes
             break
         time.sleep(0.01)
     proc.wait(timeout=30)
@@ -313,3 +315,19 @@ sources:
     b = lookup.show(registry, "sa/b", with_text=False)
     assert a["license"] == "CC0-1.0" and a["license_tier"] == "review" and "more permissive" in a["review"]
     assert b["license"] == "CC-BY-SA-4.0" and b["license_tier"] == "share_alike"
+
+
+def test_two_workers_give_the_same_registry(backend: str, make_db_url, small_catalogue: Path,
+                                            tmp_path: Path) -> None:
+    regs = []
+    for workers in (1, 2):
+        reg = Registry(make_db_url(backend))
+        reg.init(store=str(tmp_path / f"store-{workers}"))
+        sync_sources(reg, catalogue_path=small_catalogue)
+        stats = ingest(reg, progress=False, workers=workers)
+        assert sum(s.added for s in stats) == 827
+        regs.append(reg)
+    assert snapshot(regs[0]) == snapshot(regs[1])
+    again = ingest(regs[1], progress=False, workers=2)  # idempotent with workers too
+    assert sum(s.unchanged for s in again) == 827
+    assert snapshot(regs[0]) == snapshot(regs[1])

@@ -50,6 +50,17 @@ class _Group(click.Group):
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
 
+def _default_workers() -> int:
+    from ..ingest import default_workers
+
+    return default_workers()
+
+
+workers_option = click.option(
+    "--workers", type=click.IntRange(min=1), default=_default_workers, show_default="all cores",
+    help="Worker processes [env CORPUS_REGISTRY_WORKERS]; the output is the same for any number.")
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -74,5 +85,5 @@ def main() -> None:
 
 
 # Command modules register themselves on ``cli``.
-from . import build_cmds, registry_cmds, sources_cmds  # noqa: E402,F401
+from . import audit_cmds, build_cmds, registry_cmds, sources_cmds  # noqa: E402,F401
 

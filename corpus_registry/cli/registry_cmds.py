@@ -12,7 +12,7 @@ from .. import ingest as ingest_api
 from .. import lookup
 from .. import sources as sources_api
 from ..langid import BACKENDS, get_identifier
-from . import AppContext, cli, echo_json, json_option, pass_app
+from . import AppContext, cli, echo_json, json_option, pass_app, workers_option
 
 
 @cli.command()
@@ -32,17 +32,18 @@ def init(app: AppContext, store: str | None) -> None:
 @click.option("--langid", type=click.Choice(sorted(BACKENDS)), default=None,
               help="Language identification backend (default: fasttext, chosen by measurement).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@workers_option
 @json_option
 @pass_app
 def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_progress: bool,
-           as_json: bool) -> None:
+           workers: int, as_json: bool) -> None:
     """Ingest the named SOURCEs (default: all registered sources).
 
     Idempotent: unchanged documents are skipped, changed texts become new versions. An
     interrupted ingest keeps what it committed; run it again to resume.
     """
     results = ingest_api.ingest(app.registry(), list(sources), langid=get_identifier(langid),
-                                progress=not no_progress)
+                                progress=not no_progress, workers=workers)
     if as_json:
         echo_json([asdict(r) | {"docs_per_s": r.docs_per_s} for r in results])
         return

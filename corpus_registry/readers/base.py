@@ -72,10 +72,24 @@ class Reader(ABC):
         self.base_dir = base_dir
         self.root = options.path if options.path.is_absolute() else base_dir / options.path
         self.stats: Counter[str] = Counter()
+        self.partition: tuple[int, int] = (0, 1)
+
+    def partitioned(self, index: int, count: int) -> Reader:
+        """Read only partition ``index`` of ``count`` (files, lines or rows dealt round-robin),
+        so ``count`` workers can share a source without reading the same unit twice."""
+        if not 0 <= index < count:
+            raise ValueError(f"partition {index} of {count}")
+        self.partition = (index, count)
+        return self
+
+    def _mine(self, unit: int) -> bool:
+        """True when the ``unit``-th file/line/row (0-based) belongs to this reader's partition."""
+        index, count = self.partition
+        return count == 1 or unit % count == index
 
     @abstractmethod
     def read(self) -> Iterator[RawDocument]:
-        """Yield the source's documents in a deterministic order."""
+        """Yield the source's documents (of this partition) in a deterministic order."""
 
     @abstractmethod
     def describe(self) -> str:
@@ -176,7 +190,9 @@ class FileReader(FileSetReader):
             self.options.encodings, [relpath for _, relpath in files]
         )
         self.prepare(files)
-        for file, relpath in files:
+        for unit, (file, relpath) in enumerate(files):
+            if not self._mine(unit):
+                continue
             self.stats["files"] += 1
             document = self.read_file(file, relpath=relpath)
             if self._keep(document, where=relpath):

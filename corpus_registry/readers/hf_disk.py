@@ -46,6 +46,9 @@ class HfDiskReader(Reader):
         columns = self.options.fields()
         for batch in dataset.select_columns(columns).iter(batch_size=self.options.batch_size):
             for i in range(len(batch[self.options.text_field])):
+                if not self._mine(row):
+                    row += 1
+                    continue
                 record = {name: batch[name][i] for name in columns}
                 place = f"{where} row {row}"
                 document = record_to_document(

@@ -35,6 +35,7 @@ class JsonlReader(FileSetReader):
         encodings = self._resolve_encodings(
             self.options.encodings, [relpath for _, relpath in files]
         )
+        self._unit = 0
         for file, relpath in files:
             self.stats["files"] += 1
             encoding = encodings.get(relpath, self.options.encoding)
@@ -45,6 +46,11 @@ class JsonlReader(FileSetReader):
         base = default_identifier(relpath.removesuffix(".gz"))
         with _open(file, relpath=relpath) as stream:
             for number, raw in enumerate(stream, start=1):
+                if not raw.strip():
+                    continue
+                self._unit += 1
+                if not self._mine(self._unit - 1):
+                    continue
                 where = f"{relpath}:{number}"
                 line = _decode_line(
                     raw,

@@ -28,6 +28,7 @@ class ParquetReader(FileSetReader):
     options: ParquetOptions
 
     def read(self) -> Iterator[RawDocument]:
+        self._unit = 0
         for file, relpath in self.files():
             self.stats["files"] += 1
             yield from self._read_file(file, relpath=relpath)
@@ -46,6 +47,10 @@ class ParquetReader(FileSetReader):
             )
             for batch in batches:
                 for record in batch.to_pylist():
+                    self._unit += 1
+                    if not self._mine(self._unit - 1):
+                        row += 1
+                        continue
                     where = f"{relpath} row {row}"
                     document = record_to_document(
                         record,

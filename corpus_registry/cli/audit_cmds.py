@@ -1,0 +1,93 @@
+"""``audit`` and ``withdraw``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..audit import audit as audit_api
+from ..audit_report import render_html, render_json, render_text, verdict, write_attribution
+from ..policy import load_policy
+from ..withdraw import withdraw as withdraw_api
+from . import AppContext, cli, echo_json, json_option, pass_app
+
+
+@cli.command()
+@click.argument("targets", nargs=-1, metavar="[TARGET]...")
+@click.option("--hub", "hub_repo", metavar="OWNER/NAME", help="Audit a Hub dataset repo (same as hf://datasets/OWNER/NAME).")
+@click.option("--revision", metavar="TAG", help="Hub revision to audit: a tag (release version), branch or commit.")
+@click.option("--endpoint", envvar="HF_ENDPOINT", help="Hub URL [env HF_ENDPOINT; default https://huggingface.co].")
+@click.option("--token", envvar="HF_TOKEN", help="Hub token for private repos [env HF_TOKEN].")
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Policy YAML narrowing the default (every open tier), e.g. specs/policy-public-domain-only.yaml.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text", show_default=True,
+              help="Report format: text for terminals, json for machines, html for people.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report to FILE instead of standard output.")
+@click.option("--attribution", "attribution_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the attribution list of the audited documents to FILE (ATTRIBUTION.md format).")
+@click.option("--max-problems", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Problems of each kind kept in the report (all are counted).")
+@click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@pass_app
+def audit(app: AppContext, targets: tuple[str, ...], hub_repo: str | None, revision: str | None,
+          endpoint: str | None, token: str | None, policy_path: Path | None, fmt: str, output: Path | None,
+          attribution_path: Path | None, max_problems: int, no_progress: bool) -> None:
+    """Check a dataset's licensing provenance document by document against the registry.
+
+    TARGET is a release folder, Parquet/JSONL files (or a folder or glob of them) or a Hub
+    dataset (hf://datasets/OWNER/NAME, or --hub OWNER/NAME, with --revision TAG). Every row is
+    matched by the sha256 of its text; altered texts, licence laundering, licences outside the
+    policy, withdrawn documents, missing attribution and unknown documents are reported by name.
+    Exits 0 when the dataset complies with the policy and 1 when it does not, so it can gate CI.
+    """
+    if hub_repo:
+        if targets:
+            raise click.UsageError("give either TARGET or --hub, not both")
+        targets = (f"hf://datasets/{hub_repo}",)
+    if not targets:
+        raise click.UsageError("name a TARGET (release folder, Parquet/JSONL files, hf://datasets/OWNER/NAME) "
+                               "or --hub OWNER/NAME")
+    policy = load_policy(policy_path) if policy_path else None
+    report = audit_api(app.registry(), list(targets), policy=policy, revision=revision,
+                       progress=not no_progress,
+                       endpoint=endpoint, token=token, max_problems=max_problems,
+                       collect_attribution=attribution_path is not None)
+    rendered = {"text": render_text, "json": render_json, "html": render_html}[fmt](report)
+    if output is not None:
+        output.write_text(rendered, encoding="utf-8")
+        click.echo(f"{fmt} report written to {output}", err=True)
+    else:
+        click.echo(rendered, nl=False)
+    if attribution_path is not None:
+        n = write_attribution(report, attribution_path)
+        click.echo(f"attribution list of {n} documents written to {attribution_path}", err=True)
+    if output is not None or fmt != "text":
+        click.echo(verdict(report), err=True)
+    if not report.ok:
+        click.get_current_context().exit(1)
+
+
+@cli.command()
+@click.argument("ref", metavar="[IDENTIFIER]", required=False)
+@click.option("--source", metavar="SLUG", help="Withdraw every document of this source (and the source).")
+@click.option("--reason", required=True, help="Why (a takedown request, a licence found wrong...); recorded.")
+@json_option
+@pass_app
+def withdraw(app: AppContext, ref: str | None, source: str | None, reason: str, as_json: bool) -> None:
+    """Withdraw a document (IDENTIFIER, SOURCE/IDENTIFIER or sha256 prefix) or a --source.
+
+    Withdrawn documents are left out of every future build, and audits of releases built
+    earlier flag them. Withdrawing again is harmless.
+    """
+    if (ref is None) == (source is None):
+        raise click.UsageError("give either IDENTIFIER or --source SLUG")
+    if not reason.strip():
+        raise click.UsageError("--reason must say why")
+    n = withdraw_api(app.registry(), ref=ref, source=source, reason=reason)
+    what = f"source {source}" if source else ref
+    if as_json:
+        echo_json({"withdrawn": what, "documents": n, "reason": reason})
+    else:
+        click.echo(f"Withdrew {what}: {n} document{'s' if n != 1 else ''} ({reason})")

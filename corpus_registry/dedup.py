@@ -1,0 +1,337 @@
+"""Exact and near-duplicate removal, with one documented rule for which copy is kept.
+
+Keep rule (exact and near duplicates alike): the kept document of a group is the one with the
+**earliest date** (ISO-8601 strings compared as strings; undated documents come after dated
+ones), then the **most words**, then the **smallest key**. Keys are unique, so the choice is total
+and does not depend on the order documents arrive in.
+
+Near duplicates: MinHash over word 5-gram shingles of *folded* text (NFKD, combining marks
+dropped, case folded, ligatures expanded: œ→oe, æ→ae, ß→ss, ﬁ→fi; every run of non-word
+characters, ``_`` included, is one separator), so ``Gardens--maison`` and ``Gardens -- maison``,
+``Monde?`` and ``Monde ?``, ``é`` and ``e`` give the same tokens. Hashing is vectorised numpy:
+token hashes are polynomial hashes over code points computed for a whole batch at once, a
+shingle hash mixes n token hashes, and permutation k is ``(a_k·x + b_k) mod 2^64 >> 32``
+(multiply-add-shift) followed by a segment minimum per document.
+
+LSH: ``bands × rows`` of the signature are hashed into one 64-bit bucket id each. LSH only
+proposes candidates; the decision is the estimated Jaccard of the two signatures, compared to
+``verify_threshold`` = ``threshold - 2σ`` with σ = sqrt(t(1-t)/num_perm) (0.75 for t = 0.8 and 256
+permutations), so that a pair whose true similarity is ``threshold`` is kept apart with only
+≈2 % probability, and pairs below ``threshold - 4σ`` are almost never merged. ``rows`` is then
+the largest for which a pair at ``verify_threshold`` becomes a candidate with ≥ 99 % probability
+(36 bands × 7 rows for the defaults). Candidates are verified, verified pairs joined with
+union-find, and each cluster keeps its best document by the keep rule.
+
+Memory per document: the key and keep-rule fields, ``bands`` 64-bit bucket ids and the signature
+truncated to 16 bits per permutation (~1 KB at the defaults); never the text.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from corpus_registry.filters import BuildDoc
+
+__all__ = [
+    "DedupConfig",
+    "DedupResult",
+    "Duplicate",
+    "ExactDedup",
+    "LSHIndex",
+    "MinHasher",
+    "NearDedup",
+    "choose_bands",
+    "keep_rank",
+]
+
+_U64 = np.uint64
+_MASK64 = (1 << 64) - 1
+_EMPTY = np.uint32(0xFFFFFFFF)
+
+
+def keep_rank(*, date: str | None, word_count: int, key: str) -> tuple[bool, str, int, str]:
+    """Sort key of the keep rule: the smallest rank in a duplicate group is kept."""
+    return (date is None, date or "", -word_count, key)
+
+
+def _doc_rank(doc: BuildDoc) -> tuple[bool, str, int, str]:
+    return keep_rank(date=doc.date, word_count=doc.word_count, key=doc.key)
+
+
+class Duplicate(NamedTuple):
+    """Why a document was dropped: the key it duplicates and their (estimated) similarity."""
+
+    kept_key: str
+    similarity: float
+
+
+@dataclass(slots=True)
+class DedupResult:
+    """Outcome of a dedup stage: kept keys (sorted) and, per dropped key, what it duplicates."""
+
+    kept_keys: list[str]
+    duplicate_of: dict[str, Duplicate]
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def _result(ranked: dict[str, tuple[bool, str, int, str]], groups: Iterable[list[str]],
+            similarity: dict[tuple[str, str], float] | None = None) -> DedupResult:
+    """Apply the keep rule to ``groups`` (lists of keys); keys in no group are kept."""
+    duplicate_of: dict[str, Duplicate] = {}
+    for group in groups:
+        best = min(group, key=ranked.__getitem__)
+        for key in group:
+            if key != best:
+                sim = 1.0 if similarity is None else similarity[(key, best)]
+                duplicate_of[key] = Duplicate(best, sim)
+    kept = sorted(key for key in ranked if key not in duplicate_of)
+    return DedupResult(kept_keys=kept, duplicate_of=dict(sorted(duplicate_of.items())))
+
+
+class ExactDedup:
+    """Documents with the same sha256 (of normalised text): one is kept by the keep rule."""
+
+    name = "exact_dedup"
+
+    def __init__(self) -> None:
+        self._ranks: dict[str, tuple[bool, str, int, str]] = {}
+        self._by_hash: dict[str, list[str]] = {}
+
+    def add(self, doc: BuildDoc) -> None:
+        if doc.key in self._ranks:
+            raise ValueError(f"duplicate document key {doc.key!r}: keys must be unique")
+        self._ranks[doc.key] = _doc_rank(doc)
+        self._by_hash.setdefault(doc.sha256, []).append(doc.key)
+
+    def add_many(self, docs: Iterable[BuildDoc]) -> None:
+        for doc in docs:
+            self.add(doc)
+
+    def finalize(self) -> DedupResult:
+        groups = [keys for keys in self._by_hash.values() if len(keys) > 1]
+        result = _result(self._ranks, groups)
+        result.stats = {
+            "docs": len(self._ranks),
+            "kept": len(result.kept_keys),
+            "dropped": len(result.duplicate_of),
+            "groups": len(groups),
+        }
+        return result
+
+
+# ---------------------------------------------------------------------------------------------
+# MinHash signatures
+
+
+def _splitmix64(state: int) -> tuple[int, int]:
+    """Next (state, value) of SplitMix64: fixed constants, identical on every platform/version."""
+    state = (state + 0x9E3779B97F4A7C15) & _MASK64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return state, z ^ (z >> 31)
+
+
+def _constants(seed: int, count: int) -> np.ndarray:
+    state, out = seed & _MASK64, []
+    for _ in range(count):
+        state, value = _splitmix64(state)
+        out.append(value)
+    return np.array(out, dtype=_U64)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser, vectorised (in place on a fresh array)."""
+    x = x ^ (x >> _U64(30))
+    x *= _U64(0xBF58476D1CE4E5B9)
+    x ^= x >> _U64(27)
+    x *= _U64(0x94D049BB133111EB)
+    x ^= x >> _U64(31)
+    return x
+
+
+# Multi-character folds done on the string; one-character folds live in the code point table.
+_EXPANSIONS = (("œ", "oe"), ("Œ", "oe"), ("æ", "ae"), ("Æ", "ae"), ("ß", "ss"), ("ẞ", "ss"),
+               ("þ", "th"), ("Þ", "th"))
+_SINGLE_FOLDS = {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d",
+                 "ı": "i", "ħ": "h", "Ħ": "h", "ŧ": "t", "Ŧ": "t"}
+_DROP = -1
+_table: np.ndarray | None = None
+
+
+def _fold_table() -> np.ndarray:
+    """Per BMP code point: folded code point (word character), 0 (separator) or -1 (dropped).
+
+    Letters, digits and spacing marks are word characters, case-folded; combining marks and
+    format characters (soft hyphen, zero-width joiners) are dropped; anything else separates.
+    Code points beyond the BMP are word characters, kept as they are.
+    """
+    global _table
+    if _table is None:
+        table = np.zeros(0x10000, dtype=np.int32)
+        for cp in range(0x10000):
+            char = chr(cp)
+            category = unicodedata.category(char)
+            if category[0] in "LN" or category == "Mc":
+                folded = _SINGLE_FOLDS.get(char) or char.casefold()
+                if len(folded) != 1:
+                    folded = char.lower() if len(char.lower()) == 1 else char
+                table[cp] = ord(folded)
+            elif category in ("Mn", "Me", "Cf"):
+                table[cp] = _DROP
+        _table = table
+    return _table
+
+
+def _prepare(text: str) -> str:
+    if text.isascii():
+        return text.replace("\x00", " ") if "\x00" in text else text
+    text = unicodedata.normalize("NFKD", text)
+    for source, target in _EXPANSIONS:
+        if source in text:
+            text = text.replace(source, target)
+    return text.replace("\x00", " ") if "\x00" in text else text
+
+
+def _fold_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(folded code points of ``texts`` one after the other, start of each text in them).
+
+    Separators are 0 and dropped marks are removed; texts are joined by a separator.
+    """
+    joined = "\x00".join(map(_prepare, texts))  # _prepare removed any "\x00" inside a text
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    table = _fold_table()
+    if cps.size and int(cps.max()) > 0xFFFF:
+        codes = np.where(cps > 0xFFFF, cps.astype(np.int64), table[cps & 0xFFFF])
+    else:
+        codes = table[cps].astype(np.int64)
+    joints = cps == 0
+    keep = codes != _DROP
+    if not keep.all():
+        codes, joints = codes[keep], joints[keep]
+    starts = np.empty(len(texts), dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = np.flatnonzero(joints) + 1
+    return codes, starts
+
+
+def fold_tokens(text: str) -> list[str]:
+    """The tokens near-dup detection compares (folded, punctuation and spacing removed)."""
+    codes, _ = _fold_codes([text])
+    return codes.astype(np.uint32).tobytes().decode("utf-32-le").replace("\x00", " ").split()
+
+
+class MinHasher:
+    """MinHash signatures (``num_perm`` uint32 values) of word ``ngram`` shingles of folded text.
+
+    Same parameters and seed give the same signatures on every run and platform. A document with
+    fewer than ``ngram`` tokens has one shingle (all its tokens); one without tokens gets the
+    all-0xFFFFFFFF signature.
+    """
+
+    def __init__(self, *, num_perm: int = 256, ngram: int = 5, seed: int = 1,
+                 batch_chars: int = 1 << 20) -> None:
+        if num_perm < 1 or ngram < 1:
+            raise ValueError("num_perm and ngram must be at least 1")
+        self.num_perm = num_perm
+        self.ngram = ngram
+        self.seed = seed
+        self.batch_chars = batch_chars
+        constants = _constants(seed, 2 * num_perm + ngram + 1)
+        self._a = constants[:num_perm] | _U64(1)
+        self._b = constants[num_perm : 2 * num_perm]
+        self._q = constants[2 * num_perm : 2 * num_perm + ngram] | _U64(1)
+        self._char_base = int(constants[-1] | _U64(1))
+        self._powers = np.ones(1, dtype=_U64)
+
+    def signature(self, text: str) -> np.ndarray:
+        return self.signatures([text])[0]
+
+    def signatures(self, texts: Sequence[str]) -> np.ndarray:
+        """Signatures of ``texts`` as a ``(len(texts), num_perm)`` uint32 array."""
+        out = np.empty((len(texts), self.num_perm), dtype=np.uint32)
+        start = 0
+        while start < len(texts):
+            stop, size = start, 0
+            while stop < len(texts) and (stop == start or size + len(texts[stop]) <= self.batch_chars):
+                size += len(texts[stop]) + 1
+                stop += 1
+            doc_ids, shingles = self._shingles(texts[start:stop])
+            out[start:stop] = self._minhash(doc_ids, shingles, stop - start)
+            start = stop
+        return out
+
+    def shingle_hashes(self, text: str) -> np.ndarray:
+        """Sorted distinct 64-bit shingle hashes of one text (for exact Jaccard in tests/benches)."""
+        return np.unique(self._shingles([text])[1])
+
+    def _token_hashes(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(token hashes, token start positions) of a folded code array."""
+        word = codes > 0
+        edges = np.diff(word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+        starts = np.flatnonzero(edges == 1)
+        lengths = np.flatnonzero(edges == -1) - starts
+        if not starts.size:
+            return np.empty(0, dtype=_U64), starts
+        chars = codes[word].astype(_U64)
+        first = np.zeros(starts.size, dtype=np.int64)
+        np.cumsum(lengths[:-1], out=first[1:])
+        offset = np.arange(chars.size, dtype=np.int64) - np.repeat(first, lengths)
+        longest = int(lengths.max())
+        if self._powers.size < longest:
+            powers = np.full(longest, self._char_base, dtype=_U64)
+            powers[0] = 1
+            self._powers = np.cumprod(powers, dtype=_U64)
+        hashes = np.add.reduceat(chars * self._powers[offset], first)
+        return _mix(hashes ^ lengths.astype(_U64)), starts
+
+    def _shingles(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(document index, shingle hash) of every shingle of ``texts``, grouped by document."""
+        codes, doc_starts = _fold_codes(texts)
+        tokens, starts = self._token_hashes(codes)
+        doc_of_token = np.searchsorted(doc_starts, starts, side="right") - 1
+        n = self.ngram
+        count = tokens.size - n + 1
+        if count > 0:
+            shingles = tokens[:count] * self._q[0]
+            for k in range(1, n):
+                shingles += tokens[k : k + count] * self._q[k]
+            same_doc = doc_of_token[:count] == doc_of_token[n - 1 :]
+            doc_ids, shingles = doc_of_token[:count][same_doc], shingles[same_doc]
+        else:
+            doc_ids, shingles = np.empty(0, dtype=np.int64), np.empty(0, dtype=_U64)
+        per_doc = np.bincount(doc_of_token, minlength=len(texts))
+        short = np.flatnonzero((per_doc > 0) & (per_doc < n))
+        if short.size:
+            extra = np.empty(short.size, dtype=_U64)
+            first = np.searchsorted(doc_of_token, short)
+            for i, (doc, at) in enumerate(zip(short.tolist(), first.tolist())):
+                k = int(per_doc[doc])
+                extra[i] = np.sum(tokens[at : at + k] * self._q[:k], dtype=_U64)
+            doc_ids = np.concatenate([doc_ids, short])
+            shingles = np.concatenate([shingles, extra])
+            order = np.argsort(doc_ids, kind="stable")
+            doc_ids, shingles = doc_ids[order], shingles[order]
+        return doc_ids, _mix(shingles)
+
+    def _minhash(self, doc_ids: np.ndarray, shingles: np.ndarray, docs: int) -> np.ndarray:
+        out = np.full((self.num_perm, docs), _EMPTY, dtype=np.uint32)
+        if not shingles.size:
+            return out.T
+        first = np.flatnonzero(np.diff(doc_ids, prepend=-1))
+        present = doc_ids[first]
+        buffer = np.empty(shingles.size, dtype=_U64)
+        shift = _U64(32)
+        for k in range(self.num_perm):
+            np.multiply(shingles, self._a[k], out=buffer)
+            buffer += self._b[k]
+            buffer >>= shift
+            out[k, present] = np.minimum.reduceat(buffer, first)
+        return np.ascontiguousarray(out.T)
