@@ -209,9 +209,9 @@ def _fold_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     table = _fold_table()
     if cps.size and int(cps.max()) > 0xFFFF:
-        codes = np.where(cps > 0xFFFF, cps.astype(np.int64), table[cps & 0xFFFF])
+        codes = np.where(cps > 0xFFFF, cps.astype(np.int32), table[cps & 0xFFFF])
     else:
-        codes = table[cps].astype(np.int64)
+        codes = table[cps]
     joints = cps == 0
     keep = codes != _DROP
     if not keep.all():
@@ -283,7 +283,11 @@ class MinHasher:
         chars = codes[word].astype(_U64)
         first = np.zeros(starts.size, dtype=np.int64)
         np.cumsum(lengths[:-1], out=first[1:])
-        offset = np.arange(chars.size, dtype=np.int64) - np.repeat(first, lengths)
+        # offset of each character inside its token: +1 per character, reset at token starts
+        steps = np.ones(chars.size, dtype=np.int64)
+        steps[first] = 1 - np.diff(first, prepend=first[0] - 1)
+        steps[0] = 0
+        offset = np.cumsum(steps)
         longest = int(lengths.max())
         if self._powers.size < longest:
             powers = np.full(longest, self._char_base, dtype=_U64)

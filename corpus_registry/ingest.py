@@ -245,7 +245,7 @@ def ingest_source(
         if source is None:
             raise NotFoundError(f"no source {slug!r} in the registry",
                                 hint="add it to sources.yaml and run `corpus-registry sources sync`")
-        run = IngestRun(source_id=source.id)
+        run = IngestRun(source_id=source.id, workers=max(1, workers))
         s.add(run)
         s.flush()
         run_id = run.id

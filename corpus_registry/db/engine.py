@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
@@ -71,19 +72,30 @@ def current_revision(engine: Engine) -> str | None:
         ) from e
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema to ``revision`` (idempotent)."""
+def _migrate(engine: Engine, action: Callable[[Config], None]) -> None:
+    """Run an Alembic command in one transaction. SQLite rebuilds tables to alter them, which
+    its foreign-key checks would refuse, so they are off for the migration (and back on after)."""
     cfg = _alembic_config()
+    sqlite = engine.dialect.name == "sqlite"
     try:
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        with engine.connect() as conn:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                action(cfg)
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
     except SQLAlchemyError as e:
         raise RegistryError(f"migration failed: {str(e).splitlines()[0]}") from e
 
 
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` (idempotent)."""
+    _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
+
+
 def downgrade(engine: Engine, revision: str) -> None:
-    cfg = _alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, revision)
+    _migrate(engine, lambda cfg: command.downgrade(cfg, revision))

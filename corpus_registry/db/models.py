@@ -122,6 +122,7 @@ class IngestRun(Base):
     updated: Mapped[int] = mapped_column(Integer, default=0)
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    workers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class Withdrawal(Base):
@@ -151,6 +152,7 @@ class Release(Base):
     shards: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     manifest_sha256: Mapped[str | None] = mapped_column(String(64))
     out_dir: Mapped[str | None] = mapped_column(String(2048))
+    executor: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
     hub_repo: Mapped[str | None] = mapped_column(String(256))
     hub_commit: Mapped[str | None] = mapped_column(String(64))
     hub_tag: Mapped[str | None] = mapped_column(String(128))

@@ -1,0 +1,442 @@
+"""Audits of real releases built from a small fresh registry (the Code civil under etalab-2.0, two
+public-domain Gutenberg books): a clean release passes, each kind of tampering is named, a
+withdrawal is flagged in old releases and left out of new builds, and the Hub copy audits like
+the local folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from corpus_registry.audit import AuditReport, audit
+from corpus_registry.audit_report import render_text
+from corpus_registry.build import build_release
+from corpus_registry.cli import cli
+from corpus_registry.db.models import Document, Source, Withdrawal
+from corpus_registry.documents import normalize_text
+from corpus_registry.errors import AuditError, ConfigError, NotFoundError
+from corpus_registry.ingest import ingest
+from corpus_registry.policy import Policy, load_policy
+from corpus_registry.registry import Registry
+from corpus_registry.release import SCHEMA, read_manifest
+from corpus_registry.sources import sync_sources
+from corpus_registry.spec import parse_spec
+from corpus_registry.withdraw import withdraw
+
+from .conftest import DATA, REPO
+
+CODE_CIVIL = "legifrance-code-civil"
+CATALOGUE = f"""
+sources:
+  - slug: {CODE_CIVIL}
+    name: Code civil (Légifrance, base LEGI)
+    collection: OpenGovernment
+    license: etalab-2.0
+    attribution: "Légifrance (DILA), base LEGI"
+    reader:
+      kind: markdown
+      path: {DATA / "legifrance-code-civil" / "code-civil"}
+      glob: "**/*.md"
+  - slug: gutenberg-en
+    name: Project Gutenberg — two English books
+    collection: OpenCulture
+    license: public-domain
+    reader:
+      kind: gutenberg
+      path: {DATA / "gutenberg-en-de-es-it"}
+      glob: "en/*/*.txt"
+"""
+SPEC = {"name": "audit-small", "version": "1.0.0",
+        "select": {"license_tiers": ["public_domain", "attribution"]},
+        "dedup": {"exact": True, "near": False}}
+FOREIGN_TEXT = DATA / "nltk-udhr" / "udhr" / "fr_French_Francais-Latin1.txt"
+PD_POLICY = REPO / "specs" / "policy-public-domain-only.yaml"
+
+
+def make_small_registry(reg: Registry, folder: Path) -> Registry:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sources.yaml").write_text(CATALOGUE, encoding="utf-8")
+    sync_sources(reg, catalogue_path=folder / "sources.yaml")
+    ingest(reg, progress=False)
+    return reg
+
+
+def build(reg: Registry, out: Path, **spec: object) -> Path:
+    build_release(reg, parse_spec({**SPEC, **spec}), out_dir=out, progress=False)
+    return out
+
+
+@pytest.fixture
+def small(registry: Registry, tmp_path: Path) -> tuple[Registry, Path]:
+    """A fresh registry on each backend and a release built from it."""
+    reg = make_small_registry(registry, tmp_path / "catalogue")
+    return reg, build(reg, tmp_path / "release")
+
+
+sqlite_only = pytest.mark.parametrize("backend", ["sqlite"])
+
+
+def run(reg: Registry, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--db", reg.url, *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def shards(folder: Path) -> list[Path]:
+    return sorted((folder / "data").rglob("*.parquet"))
+
+
+def edit_rows(folder: Path, change: Callable[[list[dict]], list[dict] | None]) -> None:
+    """Rewrite the first shard whose rows ``change`` modifies (returns new rows, or None to skip)."""
+    for shard in shards(folder):
+        rows = pq.read_table(shard).to_pylist()
+        new = change(rows)
+        if new is not None:
+            pq.write_table(pa.Table.from_pylist(new, schema=SCHEMA), shard)
+            return
+    raise AssertionError("no shard was changed")
+
+
+def copy_release(release: Path, dest: Path) -> Path:
+    shutil.copytree(release, dest)
+    return dest
+
+
+def first_code_civil(rows: list[dict]) -> int | None:
+    return next((i for i, r in enumerate(rows) if r["source"] == CODE_CIVIL), None)
+
+
+def kinds(report: AuditReport) -> dict[str, int]:
+    return dict(report.problem_counts)
+
+
+# -- a clean release ----------------------------------------------------------------------
+
+
+def test_clean_release_audits_clean_and_matches_manifest(small: tuple[Registry, Path]) -> None:
+    reg, release = small
+    manifest = read_manifest(release)
+    report = audit(reg, release, progress=False)
+    assert report.ok and report.problem_counts == {}, render_text(report)
+    assert report.kind == "release"
+    assert report.rows == report.known == manifest["counts"]["kept"]
+    assert report.license_mix == manifest["license_mix"]
+    assert {m["license"] for m in report.license_mix} == {"etalab-2.0", "CC-PDM-1.0"}
+    etalab = next(m["documents"] for m in report.license_mix if m["license"] == "etalab-2.0")
+    assert report.attribution == {"file": "ATTRIBUTION.md", "required": etalab, "credited": etalab, "missing": 0}
+    assert sum(v["documents"] for v in report.by_source.values()) == report.rows
+    assert set(report.by_language) == {"fr", "en"}
+
+    code, out = run(reg, "audit", str(release), "--no-progress")
+    assert code == 0, out
+    assert "PASS" in out and "etalab-2.0" in out
+
+
+@sqlite_only
+def test_same_release_as_jsonl_glob_and_single_shard(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    jsonl = tmp_path / "rows.jsonl"
+    with jsonl.open("w", encoding="utf-8") as f:
+        for shard in shards(release):
+            for row in pq.read_table(shard).to_pylist():
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    manifest = read_manifest(release)
+    as_jsonl = audit(reg, jsonl, progress=False)
+    # No card or attribution file beside a bare JSONL: the credit check cannot pass.
+    assert kinds(as_jsonl) == {"no_attribution_file": 1}
+    assert as_jsonl.license_mix == manifest["license_mix"]
+    assert as_jsonl.kind == "files"
+
+    globbed = audit(reg, f"{release}/data/*/*.parquet", progress=False)
+    assert globbed.ok, render_text(globbed)
+    assert globbed.license_mix == manifest["license_mix"]
+    assert globbed.attribution["file"] == "ATTRIBUTION.md"  # found at the release root
+
+    one = shards(release)[0]
+    single = audit(reg, one, progress=False)
+    assert single.rows == pq.ParquetFile(one).metadata.num_rows
+    assert kinds(single) in ({}, {"manifest_mismatch": 1})
+
+
+# -- each kind of tampering is named ------------------------------------------------------
+
+
+def test_altered_text_is_named(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    copy = copy_release(release, tmp_path / "altered")
+    hit: dict[str, str] = {}
+
+    def alter(rows: list[dict]) -> list[dict] | None:
+        i = first_code_civil(rows)
+        if i is None:
+            return None
+        hit["identifier"] = rows[i]["identifier"]
+        rows[i]["text"] += "\n\nCet alinéa a été ajouté après la publication."
+        return rows
+
+    edit_rows(copy, alter)
+    report = audit(reg, copy, progress=False)
+    assert kinds(report) == {"text_altered": 1, "shard_modified": 1}
+    (p,) = [p for p in report.problems if p.kind == "text_altered"]
+    assert (p.source, p.identifier, p.severity) == (CODE_CIVIL, hit["identifier"], "error")
+    assert report.license_mix == read_manifest(release)["license_mix"]  # still counted as its document
+
+    code, out = run(reg, "audit", str(copy), "--no-progress")
+    assert code == 1
+    assert "text_altered" in out and hit["identifier"] in out and "FAIL" in out
+
+
+def test_relabelled_licence_is_laundering(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    copy = copy_release(release, tmp_path / "relabelled")
+    hit: dict[str, str] = {}
+
+    def relabel(rows: list[dict]) -> list[dict] | None:
+        i = first_code_civil(rows)
+        if i is None:
+            return None
+        hit["identifier"] = rows[i]["identifier"]
+        rows[i]["license"] = "CC0-1.0"
+        return rows
+
+    edit_rows(copy, relabel)
+    report = audit(reg, copy, progress=False)
+    assert kinds(report) == {"licence_laundering": 1, "shard_modified": 1}
+    (p,) = [p for p in report.problems if p.kind == "licence_laundering"]
+    assert (p.identifier, p.license, p.registry_license) == (hit["identifier"], "CC0-1.0", "etalab-2.0")
+
+    code, out = run(reg, "audit", str(copy), "--no-progress")
+    assert code == 1 and "licence_laundering" in out and hit["identifier"] in out
+
+
+def test_row_from_outside_the_registry_is_named(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    copy = copy_release(release, tmp_path / "foreign")
+    text = normalize_text(FOREIGN_TEXT.read_bytes().decode("latin-1"))
+
+    def add(rows: list[dict]) -> list[dict]:
+        extra = dict(rows[0], identifier="udhr-fr", source="somewhere-else", license="CC-BY-4.0", text=text,
+                     sha256=None, word_count=None)
+        return [*rows, extra]
+
+    edit_rows(copy, add)
+    report = audit(reg, copy, progress=False)
+    assert kinds(report) == {"unknown_document": 1, "shard_modified": 1, "manifest_mismatch": 1}
+    (p,) = [p for p in report.problems if p.kind == "unknown_document"]
+    assert (p.identifier, p.source, p.license) == ("udhr-fr", "somewhere-else", "CC-BY-4.0")
+    assert report.unknown == 1 and report.known == report.rows - 1
+    assert list(report.unknown_by_license) == ["CC-BY-4.0"]
+    assert report.by_source["somewhere-else"]["documents"] == 1
+
+    code, out = run(reg, "audit", str(copy), "--no-progress")
+    assert code == 1 and "unknown_document" in out and "udhr-fr" in out
+    # A policy that accepts unknown documents judges them by their own licence column instead.
+    lenient = Policy(allow_unknown_documents=True)
+    assert audit(reg, copy, policy=lenient, progress=False).ok
+    strict = Policy(allow_unknown_documents=True, tiers=["public_domain"])
+    assert "CC-BY-4.0" in str([p.message for p in audit(reg, copy, policy=strict, progress=False).problems
+                               if p.kind == "policy_violation" and p.identifier == "udhr-fr"])
+
+
+def test_withdrawal_flags_old_releases_and_leaves_new_builds(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    rows = [r for s in shards(release) for r in pq.read_table(s).to_pylist() if r["source"] == CODE_CIVIL]
+    target = rows[3]["identifier"]
+
+    code, out = run(reg, "withdraw", f"{CODE_CIVIL}/{target}", "--reason", "takedown request #12")
+    assert code == 0 and "1 document" in out, out
+    with reg.session() as s:
+        statuses = set(s.scalars(select(Document.status).where(Document.identifier == target)))
+        withdrawals = s.execute(select(Withdrawal.document_identifier, Withdrawal.reason)).all()
+    assert statuses == {"withdrawn"}
+    assert withdrawals == [(target, "takedown request #12")]
+
+    report = audit(reg, release, progress=False)
+    assert kinds(report) == {"withdrawn": 1}
+    (p,) = report.problems
+    assert (p.identifier, p.source) == (target, CODE_CIVIL) and "takedown request #12" in p.message
+    code, out = run(reg, "audit", str(release), "--no-progress")
+    assert code == 1 and target in out and "withdrawn" in out
+
+    # The next build leaves it out at its "withdrawn" stage; that release audits clean.
+    rebuilt = build(reg, tmp_path / "rebuilt", version="1.0.1")
+    manifest = read_manifest(rebuilt)
+    stage = next(s for s in manifest["counts"]["funnel"] if s["stage"] == "withdrawn")
+    assert stage["docs_in"] - stage["docs_out"] == 1
+    kept = {r["identifier"] for s in shards(rebuilt) for r in pq.read_table(s).to_pylist()}
+    assert target not in kept and manifest["counts"]["kept"] == read_manifest(release)["counts"]["kept"] - 1
+    assert audit(reg, rebuilt, progress=False).ok
+
+
+def test_withdraw_a_source(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    assert withdraw(reg, source="gutenberg-en", reason="rights holder objected") == 2
+    assert withdraw(reg, source="gutenberg-en", reason="rights holder objected") == 2  # idempotent
+    with reg.session() as s:
+        assert s.scalar(select(Source.status).where(Source.slug == "gutenberg-en")) == "withdrawn"
+        assert s.execute(select(Withdrawal.document_identifier, Withdrawal.reason)).all() == [
+            (None, "rights holder objected")]
+    report = audit(reg, release, progress=False)
+    assert kinds(report) == {"withdrawn": 2}
+    assert {p.source for p in report.problems} == {"gutenberg-en"}
+    rebuilt = build(reg, tmp_path / "rebuilt", version="1.0.1")
+    assert {m["license"] for m in read_manifest(rebuilt)["license_mix"]} == {"etalab-2.0"}
+
+
+@sqlite_only
+def test_withdraw_arguments(small: tuple[Registry, Path]) -> None:
+    reg, _ = small
+    with pytest.raises(ValueError):
+        withdraw(reg, reason="x")
+    with pytest.raises(ValueError):
+        withdraw(reg, ref="a", source="b", reason="x")
+    with pytest.raises(ValueError):
+        withdraw(reg, source="gutenberg-en", reason="  ")
+    with pytest.raises(NotFoundError):
+        withdraw(reg, source="no-such-source", reason="x")
+    code, out = run(reg, "withdraw", "no-such-document", "--reason", "x")
+    assert code == 1 and out.startswith("Error: no document 'no-such-document'")
+    code, out = run(reg, "withdraw", "--reason", "x")
+    assert code == 2 and "IDENTIFIER or --source" in out
+
+
+# -- dataset-level checks -----------------------------------------------------------------
+
+
+@sqlite_only
+def test_attribution_file_and_card(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    copy = copy_release(release, tmp_path / "uncredited")
+    lines = (copy / "ATTRIBUTION.md").read_text(encoding="utf-8").splitlines()
+    dropped = next(line for line in lines if line.startswith("- `"))
+    (copy / "ATTRIBUTION.md").write_text("\n".join(line for line in lines if line != dropped) + "\n",
+                                         encoding="utf-8")
+    report = audit(reg, copy, progress=False)
+    assert kinds(report) == {"missing_attribution": 1}
+    assert f"`{report.problems[0].identifier}`" in dropped
+
+    (copy / "ATTRIBUTION.md").unlink()
+    report = audit(reg, copy, progress=False)
+    assert kinds(report) == {"no_attribution_file": 1}
+    assert report.attribution["missing"] == report.attribution["required"] > 0
+
+    card = copy / "README.md"
+    card.write_text(card.read_text(encoding="utf-8").replace("license: other", "license: cc0-1.0", 1),
+                    encoding="utf-8")
+    report = audit(reg, copy, progress=False)
+    assert "card_licence_laundering" in kinds(report)
+    assert report.card["declared"] == ["cc0-1.0"]
+
+
+@sqlite_only
+def test_policy_public_domain_only(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    report = audit(reg, release, policy=load_policy(PD_POLICY), progress=False)
+    etalab = next(m["documents"] for m in report.license_mix if m["license"] == "etalab-2.0")
+    assert kinds(report) == {"policy_violation": etalab}
+    assert all(p.registry_license == "etalab-2.0" for p in report.problems)
+    code, out = run(reg, "audit", str(release), "--policy", str(PD_POLICY), "--format", "json",
+                    "--no-progress", "--max-problems", "5")
+    assert code == 1
+    data = json.loads(out[: out.rindex("}") + 1])
+    assert data["ok"] is False and data["problem_counts"] == {"policy_violation": etalab}
+    assert len(data["problems"]) == 5 and data["policy"]["name"] == "public-domain-only"
+
+
+@sqlite_only
+def test_json_output_and_attribution_export(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    out_file, credits = tmp_path / "report.json", tmp_path / "credits.md"
+    code, out = run(reg, "audit", str(release), "--format", "json", "--output", str(out_file),
+                    "--attribution", str(credits), "--no-progress")
+    assert code == 0, out
+    data = json.loads(out_file.read_text(encoding="utf-8"))
+    assert data["ok"] is True and data["errors"] == 0
+    assert data["license_mix"] == read_manifest(release)["license_mix"]
+    exported = credits.read_text(encoding="utf-8")
+    assert exported == (release / "ATTRIBUTION.md").read_text(encoding="utf-8")
+
+
+# -- clear one-line errors ----------------------------------------------------------------
+
+
+@sqlite_only
+def test_errors_are_one_line(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    code, out = run(reg, "audit", str(tmp_path / "nowhere"), "--no-progress")
+    assert code == 1 and out.startswith("Error: ") and "no such file or folder" in out
+
+    no_text = tmp_path / "no-text.jsonl"
+    no_text.write_text('{"id": "a", "text": "Un texte."}\n{"id": "b", "license": "CC0-1.0"}\n', encoding="utf-8")
+    code, out = run(reg, "audit", str(no_text), "--no-progress")
+    assert code == 1 and "no-text.jsonl:2: no text" in out
+
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"PAR1 this is not parquet")
+    with pytest.raises(AuditError, match="cannot read as Parquet"):
+        audit(reg, broken, progress=False)
+
+    bad_policy = tmp_path / "policy.yaml"
+    bad_policy.write_text("name: strict\ntiers: [public_domain]\nshare_alike: false\n", encoding="utf-8")
+    code, out = run(reg, "audit", str(release), "--policy", str(bad_policy), "--no-progress")
+    assert code == 1 and "policy.yaml: share_alike: Extra inputs are not permitted" in out
+    bad_policy.write_text("tiers: [public_domain\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="malformed YAML"):
+        load_policy(bad_policy)
+    bad_policy.write_text("tiers: [review]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="tiers"):
+        load_policy(bad_policy)
+    bad_policy.write_text("allow: [not-a-licence]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="allow"):
+        load_policy(bad_policy)
+
+    with pytest.raises(AuditError, match="--revision applies to Hub targets only"):
+        audit(reg, release, revision="1.0.0", progress=False)
+
+
+def test_policy_semantics() -> None:
+    pd_only = load_policy(PD_POLICY)
+    assert pd_only.check("CC0-1.0") is None
+    assert pd_only.check("CC0-1.0 OR MIT") is None  # one passing branch is enough
+    assert "MIT" in (pd_only.check("CC0-1.0 AND MIT") or "")  # every part must pass
+    assert pd_only.check("CC-PDM-1.0", tier="review") is not None  # held for review in the registry
+    no_gpl = Policy(deny=["GPL-3.0-only"])
+    assert no_gpl.check("GPL-3.0-only OR MIT") is None
+    assert "denied" in (no_gpl.check("GPL-3.0-only") or "")
+    only = Policy(allow=["etalab-2.0", "CC0-1.0"])
+    assert only.check("etalab-2.0") is None and "allow-list" in (only.check("MIT") or "")
+    assert Policy().check("LicenseRef-Unknown") is not None
+
+
+# -- the Hub copy audits like the local folder --------------------------------------------
+
+
+@sqlite_only
+def test_hub_release_audits_like_the_local_folder(small: tuple[Registry, Path], hub) -> None:
+    from corpus_registry.hub import push_release
+
+    reg, release = small
+    repo = f"tester/audit-{uuid.uuid4().hex[:8]}"
+    push_release(release, repo_id=repo, endpoint=hub.url, progress=False)
+    local = audit(reg, release, progress=False)
+    remote = audit(reg, f"hf://datasets/{repo}", revision="1.0.0", endpoint=hub.url, progress=False)
+    assert remote.kind == "hub" and remote.revision == "1.0.0" and remote.commit
+    volatile = ("target", "kind", "revision", "commit", "seconds", "rows_per_s")
+    strip = lambda r: {k: v for k, v in r.to_dict().items() if k not in volatile}  # noqa: E731
+    assert strip(remote) == strip(local)
+    assert remote.files == local.files
+
+    code, out = run(reg, "audit", "--hub", repo, "--revision", "1.0.0", "--no-progress")
+    assert code == 0 and "PASS" in out, out
+    code, out = run(reg, "audit", "--hub", repo, "--revision", "9.9.9", "--no-progress")
+    assert code == 1 and "no revision '9.9.9'" in out
+    code, out = run(reg, "audit", "--hub", "tester/no-such-repo", "--no-progress")
+    assert code == 1 and "no such dataset repository" in out
