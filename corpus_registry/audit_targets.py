@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import glob
 import gzip
+import io
 import json
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from .errors import AuditError
 from .release import ATTRIBUTION, CARD, MANIFEST
@@ -37,6 +39,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
 HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFEST)
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
+_CREDIT = re.compile(r"^\s*[-*]\s+`([^`]+)`")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 
 
@@ -220,7 +223,10 @@ def download_repo(repo_id: str, *, revision: str | None, endpoint: str | None, t
         raise AuditError(f"{repo_id!r} is not a Hub repo id", hint="use OWNER/NAME")
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
-        EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError, RepositoryNotFoundError,
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
@@ -258,6 +264,53 @@ def download_repo(repo_id: str, *, revision: str | None, endpoint: str | None, t
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+class Credits:
+    """Who an attribution file credits: (source, identifier) under ``## source — name`` headings."""
+
+    def __init__(self, name: str, pairs: set[tuple[str, str]], loose: set[str]) -> None:
+        self.name, self.pairs, self.loose = name, pairs, loose
+
+    def credits(self, slug: str, identifier: str) -> bool:
+        return (slug, identifier) in self.pairs or identifier in self.loose
+
+
+def read_credits(path: Path) -> Credits:
+    pairs: set[tuple[str, str]] = set()
+    loose: set[str] = set()
+    section: str | None = None
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("## "):
+                section = line[3:].split(" — ")[0].strip() or None
+                continue
+            m = _CREDIT.match(line)
+            if m:
+                if section:
+                    pairs.add((section, m[1]))
+                else:
+                    loose.add(m[1])
+    return Credits(path.name, pairs, loose)
+
+
+def card_licences(card: Path) -> list[str] | None:
+    """The ``license:`` of a dataset card's YAML header, as a list of Hub ids (None if absent)."""
+    text = card.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return None
+    end = text.find("\n---", 3)
+    if end < 0:
+        return None
+    try:
+        meta = yaml.safe_load(text[3:end])
+    except yaml.YAMLError:
+        return None
+    value = meta.get("license") if isinstance(meta, dict) else None
+    if value is None:
+        return None
+    values = value if isinstance(value, list) else [value]
+    return sorted({str(v).strip().lower() for v in values})
 
 
 def iter_batches(target: Target, *, batch_size: int = 5000) -> Iterator[Batch]:
@@ -300,7 +353,7 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int) -> Iterator[Batc
         raise AuditError(f"{name}: cannot read as Parquet ({_first_line(e)})", file=name) from e
 
 
-def _open_text(path: Path) -> IO[bytes]:
+def _open_text(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import licences
 from .card import card_metadata, render_attribution, render_card
 from .db.models import Blob, Document, Release, ReleaseDocument, Source, Withdrawal, utcnow
-from .dedup import NearDedup
+from .dedup import keep_rank
 from .errors import BuildError
 from .filters import BuildDoc, build_filters
 from .funnel import Funnel
@@ -132,9 +132,9 @@ def _exact_keepers(docs: list[_Doc]) -> dict[str, str]:
     return {sha: d.key for sha, d in best.items()}
 
 
-def _rank(d: _Doc) -> tuple[int, str, int, str]:
-    """Keep rule: earliest date, then most words, then smallest key."""
-    return (d.date is None, d.date or "", -d.words, d.key)
+def _rank(d: _Doc) -> tuple[bool, str, int, str]:
+    """The keep rule shared with near dedup: earliest date, then most words, then smallest key."""
+    return keep_rank(date=d.date, word_count=d.words, key=d.key)
 
 
 def registry_state(docs: list[_Doc], withdrawals: list[tuple[str, str | None]]) -> str:
@@ -184,8 +184,7 @@ def build_release(
 
     filters = build_filters(spec.filters)
     keepers = _exact_keepers(survivors) if spec.dedup.exact else {}
-    near = (NearDedup(threshold=spec.dedup.threshold, num_perm=spec.dedup.num_perm, ngram=spec.dedup.ngram)
-            if spec.dedup.near else None)
+    near = spec.dedup.near_dedup() if spec.dedup.near else None
     by_key = {d.key: d for d in survivors}
     store = registry.store
     bar = tqdm(total=len(survivors), desc="filter+sign", unit="doc", disable=None if progress else True, leave=False)

@@ -20,7 +20,9 @@ permutations), so that a pair whose true similarity is ``threshold`` is kept apa
 ≈2 % probability, and pairs below ``threshold - 4σ`` are almost never merged. ``rows`` is then
 the largest for which a pair at ``verify_threshold`` becomes a candidate with ≥ 99 % probability
 (36 bands × 7 rows for the defaults). Candidates are verified, verified pairs joined with
-union-find, and each cluster keeps its best document by the keep rule.
+union-find, and each cluster keeps its best document by the keep rule. Each dropped document
+records the kept key and their estimated similarity; through a chain (A~B, B~C) that similarity
+can be below the threshold.
 
 Memory per document: the key and keep-rule fields, ``bands`` 64-bit bucket ids and the signature
 truncated to 16 bits per permutation (~1 KB at the defaults); never the text.
@@ -48,6 +50,8 @@ __all__ = [
     "MinHasher",
     "NearDedup",
     "choose_bands",
+    "estimated_jaccard",
+    "fold_tokens",
     "keep_rank",
 ]
 
@@ -81,20 +85,6 @@ class DedupResult:
     stats: dict[str, int] = field(default_factory=dict)
 
 
-def _result(ranked: dict[str, tuple[bool, str, int, str]], groups: Iterable[list[str]],
-            similarity: dict[tuple[str, str], float] | None = None) -> DedupResult:
-    """Apply the keep rule to ``groups`` (lists of keys); keys in no group are kept."""
-    duplicate_of: dict[str, Duplicate] = {}
-    for group in groups:
-        best = min(group, key=ranked.__getitem__)
-        for key in group:
-            if key != best:
-                sim = 1.0 if similarity is None else similarity[(key, best)]
-                duplicate_of[key] = Duplicate(best, sim)
-    kept = sorted(key for key in ranked if key not in duplicate_of)
-    return DedupResult(kept_keys=kept, duplicate_of=dict(sorted(duplicate_of.items())))
-
-
 class ExactDedup:
     """Documents with the same sha256 (of normalised text): one is kept by the keep rule."""
 
@@ -115,15 +105,19 @@ class ExactDedup:
             self.add(doc)
 
     def finalize(self) -> DedupResult:
+        duplicate_of: dict[str, Duplicate] = {}
         groups = [keys for keys in self._by_hash.values() if len(keys) > 1]
-        result = _result(self._ranks, groups)
-        result.stats = {
+        for group in groups:
+            best = min(group, key=self._ranks.__getitem__)
+            duplicate_of.update((key, Duplicate(best, 1.0)) for key in group if key != best)
+        kept = sorted(key for key in self._ranks if key not in duplicate_of)
+        stats = {
             "docs": len(self._ranks),
-            "kept": len(result.kept_keys),
-            "dropped": len(result.duplicate_of),
+            "kept": len(kept),
+            "dropped": len(duplicate_of),
             "groups": len(groups),
         }
-        return result
+        return DedupResult(kept, dict(sorted(duplicate_of.items())), stats)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,10 +152,8 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 # Multi-character folds done on the string; one-character folds live in the code point table.
-_EXPANSIONS = (("œ", "oe"), ("Œ", "oe"), ("æ", "ae"), ("Æ", "ae"), ("ß", "ss"), ("ẞ", "ss"),
-               ("þ", "th"), ("Þ", "th"))
-_SINGLE_FOLDS = {"ø": "o", "Ø": "o", "ł": "l", "Ł": "l", "đ": "d", "Đ": "d", "ð": "d", "Ð": "d",
-                 "ı": "i", "ħ": "h", "Ħ": "h", "ŧ": "t", "Ŧ": "t"}
+_EXPANSIONS = tuple(zip("œŒæÆßẞþÞ", ("oe", "oe", "ae", "ae", "ss", "ss", "th", "th")))
+_SINGLE_FOLDS = dict(zip("øØłŁđĐðÐıħĦŧŦ", "oollddddihhtt"))
 _DROP = -1
 _table: np.ndarray | None = None
 
@@ -236,8 +228,9 @@ class MinHasher:
     all-0xFFFFFFFF signature.
     """
 
-    def __init__(self, *, num_perm: int = 256, ngram: int = 5, seed: int = 1,
-                 batch_chars: int = 1 << 20) -> None:
+    def __init__(
+        self, *, num_perm: int = 256, ngram: int = 5, seed: int = 1, batch_chars: int = 1 << 20
+    ) -> None:
         if num_perm < 1 or ngram < 1:
             raise ValueError("num_perm and ngram must be at least 1")
         self.num_perm = num_perm
@@ -260,7 +253,9 @@ class MinHasher:
         start = 0
         while start < len(texts):
             stop, size = start, 0
-            while stop < len(texts) and (stop == start or size + len(texts[stop]) <= self.batch_chars):
+            while stop < len(texts) and (
+                stop == start or size + len(texts[stop]) <= self.batch_chars
+            ):
                 size += len(texts[stop]) + 1
                 stop += 1
             doc_ids, shingles = self._shingles(texts[start:stop])
@@ -339,3 +334,281 @@ class MinHasher:
             buffer >>= shift
             out[k, present] = np.minimum.reduceat(buffer, first)
         return np.ascontiguousarray(out.T)
+
+
+def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Share of equal positions of two signatures: an unbiased estimate of their Jaccard."""
+    return float(np.mean(a == b))
+
+
+# ---------------------------------------------------------------------------------------------
+# LSH
+
+
+def choose_bands(
+    *, num_perm: int, threshold: float, min_probability: float = 0.99
+) -> tuple[int, int]:
+    """(bands, rows): the most rows (fewest candidates) that still make a pair of similarity
+    ``threshold`` a candidate with probability ≥ ``min_probability``."""
+    for rows in range(num_perm, 0, -1):
+        bands = num_perm // rows
+        if 1 - (1 - threshold**rows) ** bands >= min_probability:
+            return bands, rows
+    return num_perm, 1
+
+
+class LSHIndex:
+    """Banded LSH over MinHash signatures; stores one 64-bit bucket id per band and document.
+
+    Documents are numbered in the order they are added; ``candidate_pairs`` takes an optional
+    canonical order so that its output does not depend on the insertion order.
+    """
+
+    def __init__(self, *, bands: int, rows: int, seed: int = 1) -> None:
+        if bands < 1 or rows < 1:
+            raise ValueError("bands and rows must be at least 1")
+        self.bands = bands
+        self.rows = rows
+        self._row_mult = _constants(seed ^ 0x5EED, rows) | _U64(1)
+        self._hashes = np.empty((1024, bands), dtype=_U64)
+        self._size = 0
+        self.keys: list[str] = []
+
+    def __len__(self) -> int:
+        return self._size
+
+    def band_hashes(self, signatures: np.ndarray) -> np.ndarray:
+        """``(n, bands)`` uint64 bucket ids of ``(n, >= bands*rows)`` signatures."""
+        n = signatures.shape[0]
+        width = self.bands * self.rows
+        if signatures.shape[1] < width:
+            raise ValueError(f"signatures have {signatures.shape[1]} values, LSH needs {width}")
+        blocks = signatures[:, :width].reshape(n, self.bands, self.rows).astype(_U64)
+        return _mix(np.asarray(np.sum(blocks * self._row_mult, axis=2, dtype=_U64)))
+
+    def add(self, key: str, signature: np.ndarray) -> None:
+        self.add_batch([key], signature.reshape(1, -1))
+
+    def add_batch(self, keys: Sequence[str], signatures: np.ndarray) -> None:
+        hashes = self.band_hashes(signatures)
+        need = self._size + len(keys)
+        if need > self._hashes.shape[0]:
+            grown = np.empty((max(need, 2 * self._hashes.shape[0]), self.bands), dtype=_U64)
+            grown[: self._size] = self._hashes[: self._size]
+            self._hashes = grown
+        self._hashes[self._size : need] = hashes
+        self._size = need
+        self.keys.extend(keys)
+
+    def candidate_pairs(self, order: np.ndarray | None = None) -> np.ndarray:
+        """Distinct ``(i, j)`` document numbers sharing a bucket in some band, as a (k, 2) array.
+
+        In each bucket, members sorted by ``order`` (a permutation: position → document, best
+        first) are paired with the first member and with their predecessor: 2 pairs per member
+        instead of all pairs, so a bucket of a thousand copies stays cheap.
+        """
+        n = self._size
+        if order is None:
+            order = np.arange(n)
+        found = []
+        for band in range(self.bands):
+            column = self._hashes[order, band]
+            sort = np.argsort(column, kind="stable")  # stable: ties stay in canonical order
+            same = column[sort[1:]] == column[sort[:-1]]
+            if not same.any():
+                continue
+            members = np.flatnonzero(same) + 1
+            is_start = np.ones(n, dtype=bool)
+            is_start[members] = False
+            group_start = np.maximum.accumulate(np.where(is_start, np.arange(n), 0))
+            found.append(np.stack([sort[group_start[members]], sort[members]], axis=1))
+            found.append(np.stack([sort[members - 1], sort[members]], axis=1))
+        if not found:
+            return np.empty((0, 2), dtype=np.int64)
+        pairs = order[np.concatenate(found)]
+        pairs.sort(axis=1)
+        pairs = np.unique(pairs, axis=0)
+        return pairs[pairs[:, 0] != pairs[:, 1]]
+
+    def clusters(self) -> list[list[str]]:
+        """Groups of keys joined by shared buckets (no verification), each and all sorted."""
+        pairs = self.candidate_pairs(np.argsort(np.array(self.keys, dtype=object), kind="stable"))
+        return sorted(sorted(self.keys[i] for i in g) for g in _components(self._size, pairs))
+
+
+def _components(size: int, pairs: np.ndarray) -> list[list[int]]:
+    """Connected components (of two or more) of documents ``0..size-1`` joined by ``pairs``."""
+    parent = list(range(size))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in pairs.tolist():
+        ra, rb = root(a), root(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+    groups: dict[int, list[int]] = {}
+    for i in {x for pair in pairs.tolist() for x in pair}:
+        groups.setdefault(root(i), []).append(i)
+    return [sorted(g) for g in groups.values()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Near-duplicate removal
+
+
+class NearDedup:
+    """Streaming near-duplicate detection: ``add`` documents, then ``finalize`` once.
+
+    Texts are signed in batches of ``batch_size`` and then forgotten; what stays per document is
+    its key, keep-rule fields, bucket ids and a 16-bit-per-permutation signature.
+    """
+
+    name = "near_dedup"
+
+    def __init__(
+        self,
+        *,
+        threshold: float = 0.8,
+        num_perm: int = 256,
+        ngram: int = 5,
+        seed: int = 1,
+        bands: int | None = None,
+        rows: int | None = None,
+        verify_threshold: float | None = None,
+        batch_size: int = 1024,
+    ) -> None:
+        if not 0 < threshold <= 1:
+            raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+        self.threshold = threshold
+        sigma = math.sqrt(threshold * (1 - threshold) / num_perm)
+        self.verify_threshold = (
+            max(0.0, threshold - 2 * sigma) if verify_threshold is None else verify_threshold
+        )
+        if bands is None or rows is None:
+            bands, rows = choose_bands(num_perm=num_perm, threshold=self.verify_threshold)
+        self.hasher = MinHasher(num_perm=num_perm, ngram=ngram, seed=seed)
+        self.index = LSHIndex(bands=bands, rows=rows, seed=seed)
+        self.batch_size = batch_size
+        self._signatures = np.empty((1024, num_perm), dtype=np.uint16)
+        self._ranks: list[tuple[bool, str, int, str]] = []
+        self._pending: list[BuildDoc] = []
+        self._seen: set[str] = set()
+
+    def add(self, doc: BuildDoc) -> None:
+        if doc.key in self._seen:
+            raise ValueError(f"duplicate document key {doc.key!r}: keys must be unique")
+        self._seen.add(doc.key)
+        self._pending.append(doc)
+        if len(self._pending) >= self.batch_size:
+            self._flush()
+
+    def add_many(self, docs: Iterable[BuildDoc]) -> None:
+        for doc in docs:
+            self.add(doc)
+
+    def add_signature(
+        self, *, key: str, signature: np.ndarray, date: str | None = None, word_count: int = 0
+    ) -> None:
+        """Add a document signed elsewhere (same ``MinHasher`` parameters), e.g. by a worker."""
+        if key in self._seen:
+            raise ValueError(f"duplicate document key {key!r}: keys must be unique")
+        if signature.shape != (self.hasher.num_perm,):
+            raise ValueError(
+                f"signature of {key!r} has shape {signature.shape}, "
+                f"expected ({self.hasher.num_perm},)"
+            )
+        self._flush()
+        self._seen.add(key)
+        self._store(
+            [key], [keep_rank(date=date, word_count=word_count, key=key)], signature.reshape(1, -1)
+        )
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        docs, self._pending = self._pending, []
+        signatures = self.hasher.signatures([doc.text for doc in docs])
+        self._store([doc.key for doc in docs], [_doc_rank(doc) for doc in docs], signatures)
+
+    def _store(
+        self, keys: list[str], ranks: list[tuple[bool, str, int, str]], signatures: np.ndarray
+    ) -> None:
+        start = len(self._ranks)
+        need = start + len(keys)
+        if need > self._signatures.shape[0]:
+            grown = np.empty(
+                (max(need, 2 * self._signatures.shape[0]), self._signatures.shape[1]),
+                dtype=np.uint16,
+            )
+            grown[:start] = self._signatures[:start]
+            self._signatures = grown
+        self._signatures[start:need] = signatures.astype(np.uint16)  # low 16 bits
+        self.index.add_batch(keys, signatures)
+        self._ranks.extend(ranks)
+
+    def _similarities(self, pairs: np.ndarray) -> np.ndarray:
+        """Estimated Jaccard of each pair; 16-bit values collide by chance 1/65536 of the time."""
+        out = np.empty(len(pairs), dtype=np.float64)
+        signatures = self._signatures
+        step = max(1, (1 << 24) // signatures.shape[1])
+        for s in range(0, len(pairs), step):
+            chunk = pairs[s : s + step]
+            equal = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
+            out[s : s + step] = np.clip((equal - 2**-16) / (1 - 2**-16), 0.0, 1.0)
+        return out
+
+    def finalize(self) -> DedupResult:
+        self._flush()
+        n = len(self._ranks)
+        keys = self.index.keys
+        order = np.array(sorted(range(n), key=self._ranks.__getitem__), dtype=np.int64)
+        candidates = self.index.candidate_pairs(order)
+        verified = candidates[self._similarities(candidates) >= self.verify_threshold]
+        position = np.empty(n, dtype=np.int64)
+        position[order] = np.arange(n)
+        groups = _components(n, verified)
+        duplicate_of: dict[str, Duplicate] = {}
+        if groups:
+            members = np.array([m for g in groups for m in g], dtype=np.int64)
+            winners = [min(g, key=position.__getitem__) for g in groups]
+            best = np.repeat(winners, [len(g) for g in groups])
+            dropped = members != best
+            pairs = np.stack([members[dropped], best[dropped]], axis=1)
+            for (member, kept), sim in zip(pairs.tolist(), self._similarities(pairs).tolist()):
+                duplicate_of[keys[member]] = Duplicate(keys[kept], round(sim, 4))
+        kept_keys = sorted(k for k in keys if k not in duplicate_of)
+        return DedupResult(
+            kept_keys=kept_keys,
+            duplicate_of=dict(sorted(duplicate_of.items())),
+            stats={
+                "docs": n,
+                "kept": len(kept_keys),
+                "dropped": len(duplicate_of),
+                "candidate_pairs": len(candidates),
+                "verified_pairs": len(verified),
+                "clusters": len(groups),
+            },
+        )
+
+
+class DedupConfig(BaseModel):
+    """The ``dedup:`` section of a build spec (exact and near stages, near-dup parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    exact: bool = True
+    near: bool = True
+    threshold: float = Field(default=0.8, gt=0, le=1)
+    num_perm: int = Field(default=256, ge=16, le=1024)
+    ngram: int = Field(default=5, ge=1, le=20)
+    seed: int = Field(default=1, ge=0)
+
+    def near_dedup(self) -> NearDedup:
+        """A fresh :class:`NearDedup` with these parameters."""
+        return NearDedup(
+            threshold=self.threshold, num_perm=self.num_perm, ngram=self.ngram, seed=self.seed
+        )

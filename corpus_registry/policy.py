@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from license_expression import AND, OR, ExpressionError, LicenseSymbol, LicenseWithExceptionSymbol, Licensing
+from license_expression import (
+    AND,
+    OR,
+    ExpressionError,
+    LicenseSymbol,
+    LicenseWithExceptionSymbol,
+    Licensing,
+)
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from . import licences
@@ -31,12 +38,12 @@ class Policy(BaseModel):
     description: str | None = None
     tiers: list[Tier] = Field(default_factory=lambda: list(OPEN_TIERS),
                               description="allowed tiers: public_domain, attribution, share_alike")
-    allow: list[str] | None = Field(None, description="SPDX ids: only these licences pass")
+    allow: list[str] | None = Field(default=None, description="SPDX ids: only these licences pass")
     deny: list[str] = Field(default_factory=list, description="SPDX ids that never pass")
     allow_unknown_documents: bool = Field(
-        False, description="accept rows the registry does not know (judged by their own licence column)")
+        default=False, description="accept rows the registry does not know (judged by their own licence column)")
     require_attribution: bool = Field(
-        True, description="every attribution-requiring document must be credited in ATTRIBUTION.md")
+        default=True, description="every attribution-requiring document must be credited in ATTRIBUTION.md")
 
     _verdicts: dict[tuple[str, str | None], str | None] = PrivateAttr(default_factory=dict)
 

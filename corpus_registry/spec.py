@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from . import licences
 from .catalogue import Collection
 from .errors import ConfigError, CorpusRegistryError
+from .dedup import DedupConfig
 from .filters import FilterConfig
 from .licences import Tier
 
@@ -58,14 +59,6 @@ class Selection(_Strict):
     @classmethod
     def _lower(cls, values: list[str] | None) -> list[str] | None:
         return sorted({v.lower() for v in values}) if values else None
-
-
-class DedupConfig(_Strict):
-    exact: bool = True
-    near: bool = True
-    threshold: float = Field(0.8, gt=0.0, le=1.0)
-    num_perm: int = Field(112, ge=16, le=1024)
-    ngram: int = Field(5, ge=1, le=20)
 
 
 class OutputConfig(_Strict):

@@ -164,7 +164,8 @@ def test_share_alike_is_kept_apart(registry: Registry, tmp_path: Path) -> None:
     sync_sources(registry, catalogue_path=tmp_path / "sources.yaml")
     ingest(registry, progress=False)
     spec = parse_spec({"name": "sa", "version": "1", "select": {"license_tiers": ["share_alike"]},
-                       "filters": {"repetition": {"enabled": False}}, "dedup": {"near": False}})
+                       "filters": {"repetition": {"enabled": False}, "ocr_noise": {"enabled": False}},
+                       "dedup": {"near": False}})
     result = build_release(registry, spec, out_dir=tmp_path / "out", progress=False)
     manifest = read_manifest(result.out_dir)
     assert set(manifest["configs"]) == {"share_alike"}
