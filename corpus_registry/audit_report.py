@@ -210,7 +210,8 @@ tr.error td.sev{color:#c62828;font-weight:600}tr.warning td.sev{color:#ef6c00;fo
 tr:target{outline:3px solid #fbc02d;background:#fffde7}
 code{font:13px ui-monospace,Menlo,Consolas,monospace;word-break:break-all}
 a.self{color:#999;text-decoration:none;margin-left:4px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(240px,1fr));gap:12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:16px}
+.grid h3{font-size:16px;margin:8px 0 4px}.scroll{max-height:360px;overflow:auto}
 .swatch{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:5px}
 """
 
@@ -242,15 +243,6 @@ def render_html(report: AuditReport) -> str:
     parts.append(_table(["licence", "tier", "documents", "words"],
                         [[m["license"], _tier_cell(m["tier"]), m["documents"], m["words"]] for m in r.license_mix],
                         raw_cols={1}))
-    parts.append('<div class="grid">')
-    for title, table in (("tier", r.by_tier), ("language", r.by_language), ("source", r.by_source),
-                         ("licence of unknown documents", r.unknown_by_license)):
-        if table:
-            parts.append(f"<div><h3>By {escape(title)}</h3>" + _table(
-                [title.split()[0], "documents", "words"],
-                [[k, v["documents"], v["words"]] for k, v in table.items()]) + "</div>")
-    parts.append("</div>")
-
     card, a = r.card, r.attribution
     parts.append('<h2 id="declarations">Card and attribution</h2><ul>')
     if card.get("file"):
@@ -289,6 +281,15 @@ def render_html(report: AuditReport) -> str:
                 f"<td><code>{escape(p.where or '')}</code></td><td>{escape(p.license or '')}</td>"
                 f"<td>{escape(p.registry_license or '')}</td><td>{escape(p.message)}</td></tr>")
         parts.append("</tbody></table>")
+    parts.append('<h2 id="breakdown">Documents and words by tier, language and source</h2><div class="grid">')
+    for title, table in (("tier", r.by_tier), ("language", r.by_language), ("source", r.by_source),
+                         ("licence of unknown documents", r.unknown_by_license)):
+        if table:
+            parts.append(f'<div><h3>By {escape(title)}</h3><div class="scroll">' + _table(
+                [title.split()[0], "documents", "words"],
+                [[k, v["documents"], v["words"]] for k, v in table.items()]) + "</div></div>")
+    parts.append("</div>")
+
     parts.append("<h2>Policy</h2>" + _table(["setting", "value"], [
         [k, json.dumps(v, ensure_ascii=False)] for k, v in r.policy.items()]))
     parts.append("<h2>Files</h2><ul>" + "".join(f"<li><code>{escape(f)}</code></li>" for f in r.files) + "</ul>")

@@ -9,10 +9,12 @@ survive them, once for filtering and signing, once more for writing the kept row
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +24,18 @@ from tqdm import tqdm
 from . import licences
 from .card import card_metadata, render_attribution, render_card
 from .db.models import Blob, Document, Release, ReleaseDocument, Source, Withdrawal, utcnow
-from .dedup import keep_rank
+from .dedup import MinHasher, keep_rank
 from .errors import BuildError
-from .filters import BuildDoc, build_filters
+from .executors import Executor, LocalExecutor
+from .filters import BuildDoc, FilterConfig, build_filters
 from .funnel import Funnel
-from .release import (
-    ATTRIBUTION, CARD, FUNNEL_PNG, OPEN_TYPES, SHARE_ALIKE_CONFIG, ShardWriter, plan_shards, write_manifest,
-)
 from .registry import Registry
+from .release import (
+    ATTRIBUTION, CARD, FUNNEL_PNG, MANIFEST, OPEN_TYPES, SHARE_ALIKE_CONFIG, plan_shards, sha256_file, shard_path,
+    write_manifest, write_shard,
+)
 from .spec import BuildSpec
+from .store import DocumentStore
 
 META_STAGES = ("selected", "licence", "withdrawn", "language")
 
@@ -149,6 +154,92 @@ def registry_state(docs: list[_Doc], withdrawals: list[tuple[str, str | None]]) 
     return h.hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class SignTask:
+    """One chunk of per-document work (filters + MinHash signature), picklable for any executor."""
+
+    store_url: str
+    filters: dict[str, Any]
+    minhash: tuple[int, int, int] | None  # num_perm, ngram, seed; None when near dedup is off
+    items: list[tuple[str, str, str, int, str, str | None, bool]]  # key, sha, shard, words, lang, date, sign
+
+
+def filter_and_sign(task: SignTask) -> list[tuple[str, str | None, str | None, Any]]:
+    """(key, dropping filter, reason, signature or None) for each item, in order."""
+    store = _store(task.store_url)
+    filters = _filters(json.dumps(task.filters, sort_keys=True))
+    out: list[tuple[str, str | None, str | None, Any]] = []
+    to_sign: list[tuple[int, str]] = []
+    for key, sha, shard, words, lang, date, sign in task.items:
+        text = store.get(sha, shard)
+        bd = BuildDoc(key=key, text=text, sha256=sha, word_count=words, language=lang, date=date)
+        for f in filters:
+            verdict = f.filter(bd)
+            ok, reason = verdict if isinstance(verdict, tuple) else (verdict, None)
+            if not ok:
+                out.append((key, f"filter:{f.name}", reason or f.name, None))
+                break
+        else:
+            if sign and task.minhash is not None:
+                to_sign.append((len(out), text))
+            out.append((key, None, None, None))
+    if to_sign:
+        signatures = _hasher(task.minhash).signatures([t for _, t in to_sign])  # type: ignore[arg-type]
+        for (i, _), sig in zip(to_sign, signatures):
+            out[i] = (out[i][0], None, None, sig)
+    return out
+
+
+@lru_cache(maxsize=2)
+def _store(url: str) -> DocumentStore:
+    return DocumentStore(url)
+
+
+@lru_cache(maxsize=2)
+def _filters(config_json: str) -> list[Any]:
+    return build_filters(FilterConfig.model_validate(json.loads(config_json)))
+
+
+@lru_cache(maxsize=2)
+def _hasher(params: tuple[int, int, int]) -> MinHasher:
+    num_perm, ngram, seed = params
+    return MinHasher(num_perm=num_perm, ngram=ngram, seed=seed)
+
+
+@dataclass(frozen=True, slots=True)
+class ShardTask:
+    """One output shard: its rows without text (texts are read from the store where it runs)."""
+
+    store_url: str
+    path: str
+    rows: list[dict[str, Any]]
+
+
+def write_shard_task(task: ShardTask) -> dict[str, Any]:
+    store = _store(task.store_url)
+    rows = [{**{k: v for k, v in r.items() if k != "_shard"}, "text": store.get(r["sha256"], r["_shard"])}
+            for r in task.rows]
+    return write_shard(Path(task.path), rows)
+
+
+def _sign_tasks(spec: BuildSpec, store_url: str, survivors: list[_Doc], keepers: dict[str, str],
+                max_docs: int = 2000, max_bytes: int = 64 << 20) -> Iterator[SignTask]:
+    """Chunks of survivors in store order (each shard read by as few tasks as possible)."""
+    minhash = (spec.dedup.num_perm, spec.dedup.ngram, spec.dedup.seed) if spec.dedup.near else None
+    filters = spec.filters.model_dump(mode="json")
+    items: list[tuple[str, str, str, int, str, str | None, bool]] = []
+    size = 0
+    for d in sorted(survivors, key=lambda x: (x.shard, x.sha256, x.key)):
+        sign = not keepers or keepers[d.sha256] == d.key
+        items.append((d.key, d.sha256, d.shard, d.words, d.language, d.date, sign))
+        size += d.bytes
+        if len(items) >= max_docs or size >= max_bytes:
+            yield SignTask(store_url, filters, minhash, items)
+            items, size = [], 0
+    if items:
+        yield SignTask(store_url, filters, minhash, items)
+
+
 def build_release(
     registry: Registry,
     spec: BuildSpec,
@@ -157,19 +248,24 @@ def build_release(
     progress: bool = True,
     record: bool = True,
     overwrite: bool = True,
+    executor: Executor | None = None,
 ) -> BuildResult:
-    """Build ``spec`` from ``registry`` into ``out_dir``; record the release and every document's fate."""
+    """Build ``spec`` from ``registry`` into ``out_dir``; record the release and every document's fate.
+
+    ``executor`` runs the per-document work (default: this process); any executor gives the same files.
+    """
     started = time.perf_counter()
+    executor = executor or LocalExecutor(1)
     docs = list(_candidates(registry, spec))
     if not docs:
         raise BuildError(f"{spec.name}: the selection matches no document in the registry",
                          hint="check select.sources/collections/dates, or ingest sources first")
     with registry.session() as s:
         withdrawals = sorted(
-            (slug, ident) for slug, ident in s.execute(
+            (slug, ident or "") for slug, ident in s.execute(
                 select(Source.slug, Withdrawal.document_identifier).join(Source, Source.id == Withdrawal.source_id))
         )
-    state = registry_state(docs, [(a, b or "") for a, b in withdrawals])
+    state = registry_state(docs, withdrawals)
 
     survivors: list[_Doc] = []
     for d in docs:
@@ -182,29 +278,23 @@ def build_release(
         raise BuildError(f"{spec.name}: no document passes the licence/language selection "
                          f"({len(docs)} candidates)", hint="widen select.languages or select.license_tiers")
 
-    filters = build_filters(spec.filters)
     keepers = _exact_keepers(survivors) if spec.dedup.exact else {}
     near = spec.dedup.near_dedup() if spec.dedup.near else None
     by_key = {d.key: d for d in survivors}
-    store = registry.store
-    bar = tqdm(total=len(survivors), desc="filter+sign", unit="doc", disable=None if progress else True, leave=False)
-    for d in sorted(survivors, key=lambda x: (x.shard, x.sha256, x.key)):
-        text = store.get(d.sha256, d.shard)
-        bd = BuildDoc(key=d.key, text=text, sha256=d.sha256, word_count=d.words, language=d.language,
-                      date=d.date)
-        for f in filters:
-            verdict = f.filter(bd)
-            ok, reason = verdict if isinstance(verdict, tuple) else (verdict, None)
-            if not ok:
-                d.drop_stage, d.reason = f"filter:{f.name}", reason or f.name
-                break
-        else:
-            if keepers and keepers[d.sha256] != d.key:
+    store_url = registry.store.url
+    bar = tqdm(total=len(survivors), desc="filter+sign", unit="doc", disable=None if progress else True,
+               leave=False)
+    for results in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, keepers)):
+        for key, stage, reason, signature in results:
+            d = by_key[key]
+            if stage is not None:
+                d.drop_stage, d.reason = stage, reason
+            elif keepers and keepers[d.sha256] != d.key:
                 d.drop_stage, d.reason, d.duplicate_of = "exact_dedup", "exact duplicate", keepers[d.sha256]
                 d.similarity = 1.0
             elif near is not None:
-                near.add(bd)
-        bar.update(1)
+                near.add_signature(key=key, signature=signature, date=d.date, word_count=d.words)
+        bar.update(len(results))
     bar.close()
     if near is not None:
         result = near.finalize()
@@ -218,7 +308,21 @@ def build_release(
             if target.drop_stage == "near_dedup" and target.duplicate_of:
                 d.duplicate_of = target.duplicate_of
 
-    stage_names = [*META_STAGES, *(f"filter:{f.name}" for f in filters), "exact_dedup", "near_dedup", "kept"]
+    filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
+    funnel = _funnel(docs, [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
+    kept_docs = [d for d in survivors if d.drop_stage is None]
+    out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
+    files, configs = _write_shards(spec, store_url, kept_docs, out_dir, executor, progress=progress)
+    result = _write_metadata(registry, spec, docs, kept_docs, funnel, state, files, configs, out_dir)
+    result.rows = len(kept_docs)
+    if record:
+        result.release_id = _record(registry, spec, docs, result, executor=executor.name)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _funnel(docs: list[_Doc], stage_names: list[str]) -> Funnel:
+    """Every candidate passes the stages before the one that dropped it (or all of them)."""
     funnel = Funnel()
     for name in stage_names:
         funnel.stage(name)
@@ -228,16 +332,7 @@ def build_release(
         for name in stage_names[: last + 1]:
             kept = name != d.drop_stage
             funnel.record(name, d.language, d.words, kept=kept, reason=None if kept else d.reason)
-
-    kept_docs = [d for d in survivors if d.drop_stage is None]
-    out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
-    files, configs, rows = _write_shards(registry, spec, kept_docs, out_dir, progress=progress)
-    result = _write_metadata(registry, spec, docs, kept_docs, funnel, state, files, configs, out_dir)
-    result.rows = rows
-    if record:
-        result.release_id = _record(registry, spec, docs, result)
-    result.seconds = time.perf_counter() - started
-    return result
+    return funnel
 
 
 def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
@@ -256,29 +351,31 @@ def _config_of(d: _Doc) -> str:
     return SHARE_ALIKE_CONFIG if d.tier == licences.Tier.SHARE_ALIKE.value else d.language
 
 
-def _write_shards(registry: Registry, spec: BuildSpec, kept: list[_Doc], out_dir: Path, *,
-                  progress: bool) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]], int]:
+def _write_shards(spec: BuildSpec, store_url: str, kept: list[_Doc], out_dir: Path, executor: Executor, *,
+                  progress: bool) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Plan every shard from metadata alone, then write them (in parallel where the executor can)."""
     by_config: dict[str, list[_Doc]] = {}
     for d in sorted(kept, key=lambda x: (_config_of(x), x.language, x.key)):
         by_config.setdefault(_config_of(d), []).append(d)
-    store = registry.store
-    files: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=len(kept), desc="write", unit="doc", disable=None if progress else True, leave=False)
-
-    def rows(ds: list[_Doc]) -> Iterator[dict[str, Any]]:
-        for d in ds:
-            bar.update(1)
-            yield {
-                "identifier": d.identifier, "collection": d.collection, "open_type": OPEN_TYPES[d.tier],
-                "license": d.license, "date": d.date, "title": d.title, "creator": d.creator,
-                "language": d.language, "word_count": d.words, "text": store.get(d.sha256, d.shard),
-                "source": d.source, "url": d.url, "sha256": d.sha256,
-            }
-
+    tasks: list[ShardTask] = []
     for config, ds in by_config.items():
         plan = plan_shards([d.bytes for d in ds], max_rows=spec.output.max_rows_per_shard,
                            max_bytes=spec.output.max_bytes_per_shard)
-        files.update(ShardWriter(out_dir, config, plan).write(rows(ds)))
+        start = 0
+        for index, n in enumerate(plan):
+            rows = [{
+                "identifier": d.identifier, "collection": d.collection, "open_type": OPEN_TYPES[d.tier],
+                "license": d.license, "date": d.date, "title": d.title, "creator": d.creator,
+                "language": d.language, "word_count": d.words, "source": d.source, "url": d.url,
+                "sha256": d.sha256, "_shard": d.shard,
+            } for d in ds[start:start + n]]
+            tasks.append(ShardTask(store_url, str(out_dir / shard_path(config, index, len(plan))), rows))
+            start += n
+    files: dict[str, dict[str, Any]] = {}
+    bar = tqdm(total=len(kept), desc="write", unit="doc", disable=None if progress else True, leave=False)
+    for task, info in zip(tasks, executor.map(write_shard_task, tasks)):
+        files[Path(task.path).relative_to(out_dir).as_posix()] = info
+        bar.update(info["rows"])
     bar.close()
     configs: dict[str, list[str]] = {}
     language_configs = sorted(c for c in by_config if c != SHARE_ALIKE_CONFIG)
@@ -288,7 +385,7 @@ def _write_shards(registry: Registry, spec: BuildSpec, kept: list[_Doc], out_dir
         configs[c] = [f"data/{c}/*.parquet"]
     if SHARE_ALIKE_CONFIG in by_config:
         configs[SHARE_ALIKE_CONFIG] = [f"data/{SHARE_ALIKE_CONFIG}/*.parquet"]
-    return files, configs, len(kept)
+    return files, configs
 
 
 def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept: list[_Doc], funnel: Funnel,
@@ -344,8 +441,6 @@ def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept:
                        funnel_table=funnel.table())
     (out_dir / CARD).write_text(card, encoding="utf-8")
     manifest_sha = write_manifest(out_dir, manifest)
-    from .release import sha256_file
-
     all_files = {p: files[p]["sha256"] for p in files}
     for name in (ATTRIBUTION, FUNNEL_PNG, CARD, "manifest.json"):
         all_files[name] = sha256_file(out_dir / name)
@@ -353,14 +448,12 @@ def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept:
                        manifest_sha256=manifest_sha, funnel=funnel, files=dict(sorted(all_files.items())))
 
 
-def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: BuildResult) -> int:
+def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: BuildResult, *,
+            executor: str) -> int:
     """Store the release and the fate of every candidate document, replacing an identical rebuild."""
     by_key = {d.key: d.id for d in docs}
-    manifest = (result.out_dir / "manifest.json").read_text(encoding="utf-8")
-    import json
-
-    counts = json.loads(manifest)["counts"]
-    shards = json.loads(manifest)["shards"]
+    manifest = json.loads((result.out_dir / MANIFEST).read_text(encoding="utf-8"))
+    counts, shards = manifest["counts"], manifest["shards"]
     with registry.session() as s:
         rel = s.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
         if rel is not None:
@@ -371,10 +464,12 @@ def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: Build
             s.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
             rel.spec, rel.registry_state, rel.counts, rel.shards = spec.canonical(), result.registry_state, counts, shards
             rel.manifest_sha256, rel.out_dir, rel.created_at = result.manifest_sha256, str(result.out_dir), utcnow()
+            rel.executor = executor
         else:
             rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(),
                           registry_state=result.registry_state, counts=counts, shards=shards,
-                          manifest_sha256=result.manifest_sha256, out_dir=str(result.out_dir))
+                          manifest_sha256=result.manifest_sha256, out_dir=str(result.out_dir),
+                          executor=executor)
             s.add(rel)
         s.flush()
         rows = [{

@@ -382,11 +382,6 @@ def _finish_run(session: Session, run_id: int, stats: IngestStats, *, status: st
     )
 
 
-def default_workers() -> int:
-    """All cores by default; ``$CORPUS_REGISTRY_WORKERS`` overrides."""
-    return int(os.environ.get("CORPUS_REGISTRY_WORKERS", 0)) or os.cpu_count() or 1
-
-
 def ingest(
     registry: Registry,
     slugs: Sequence[str] | None = None,

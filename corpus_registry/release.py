@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,29 +66,13 @@ def shard_path(config: str, index: int, total: int) -> str:
     return f"data/{config}/train-{index:05d}-of-{total:05d}.parquet"
 
 
-@dataclass(slots=True)
-class ShardWriter:
-    """Writes the rows of one config into planned shards, deterministically."""
-
-    out_dir: Path
-    config: str
-    plan: list[int]
-
-    def write(self, rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        written: dict[str, dict[str, Any]] = {}
-        it = iter(rows)
-        total = len(self.plan)
-        for index, n in enumerate(self.plan):
-            batch = [next(it) for _ in range(n)]
-            rel = shard_path(self.config, index, total)
-            path = self.out_dir / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            table = pa.Table.from_pylist(batch, schema=SCHEMA)
-            pq.write_table(table, path, compression="zstd", row_group_size=2_000,
-                           write_statistics=True, use_dictionary=["collection", "open_type", "license",
-                                                                   "language", "source"])
-            written[rel] = {"sha256": sha256_file(path), "rows": n, "bytes": path.stat().st_size}
-        return written
+def write_shard(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Write one shard with the fixed schema and fixed writer settings; return sha256, rows, bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    pq.write_table(table, path, compression="zstd", row_group_size=2_000, write_statistics=True,
+                   use_dictionary=["collection", "open_type", "license", "language", "source"])
+    return {"sha256": sha256_file(path), "rows": len(rows), "bytes": path.stat().st_size}
 
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> str:

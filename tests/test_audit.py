@@ -398,6 +398,11 @@ def test_errors_are_one_line(shared: tuple[Registry, Path], tmp_path: Path) -> N
     code, out = run(reg, "audit", str(no_text), "--no-progress")
     assert code == 1 and "no-text.jsonl:2: no text" in out
 
+    null_text = tmp_path / "null-text.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["Un texte.", None]}), null_text)
+    with pytest.raises(AuditError, match=r"null-text.parquet row 2: no text"):
+        audit(reg, null_text, progress=False)
+
     broken = tmp_path / "broken.parquet"
     broken.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(AuditError, match="cannot read as Parquet"):

@@ -221,3 +221,15 @@ def test_cli_build_then_push_and_load(demo_registry: Registry, hub, tmp_path: Pa
     assert [tuple(x) for x in got] == expected
     assert columns[:10] == ["identifier", "collection", "open_type", "license", "date", "title", "creator",
                             "language", "word_count", "text"]
+
+
+def test_two_workers_build_identical_files(demo_registry: Registry, fr_build: BuildResult, tmp_path: Path) -> None:
+    from corpus_registry.executors import LocalExecutor
+
+    ex = LocalExecutor(2)
+    try:
+        result = build_release(demo_registry, load_spec(FR_SPEC), out_dir=tmp_path / "w2", progress=False,
+                               executor=ex, record=False)
+    finally:
+        ex.close()
+    assert result.files == fr_build.files

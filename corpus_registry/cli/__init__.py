@@ -51,7 +51,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 def _default_workers() -> int:
-    from ..ingest import default_workers
+    from ..executors import default_workers
 
     return default_workers()
 

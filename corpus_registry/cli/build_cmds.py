@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import AppContext, cli, echo_json, json_option, pass_app
+from . import AppContext, cli, echo_json, json_option, pass_app, workers_option
 
 
 @cli.command()
@@ -15,19 +15,30 @@ from . import AppContext, cli, echo_json, json_option, pass_app
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the release into (replaced if it holds an older release).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@workers_option
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Run the per-document stages here (local processes) or on Ray.")
+@click.option("--ray-address", metavar="ADDRESS", help="An existing Ray cluster (default: start a local one).")
 @json_option
 @pass_app
-def build(app: AppContext, spec_path: Path, out_dir: Path, no_progress: bool, as_json: bool) -> None:
+def build(app: AppContext, spec_path: Path, out_dir: Path, no_progress: bool, workers: int, executor: str,
+          ray_address: str | None, as_json: bool) -> None:
     """Build the release described by SPEC.yaml from the registry into --out.
 
     Writes Parquet shards (one config per language, share-alike apart), a dataset card, an
     attribution file, a funnel chart and a manifest; records every document's fate.
     """
     from ..build import build_release
+    from ..executors import get_executor
     from ..spec import load_spec
 
     spec = load_spec(spec_path)
-    result = build_release(app.registry(), spec, out_dir=out_dir, progress=not no_progress)
+    registry = app.registry()
+    ex = get_executor(executor, workers=workers, ray_address=ray_address)
+    try:
+        result = build_release(registry, spec, out_dir=out_dir, progress=not no_progress, executor=ex)
+    finally:
+        ex.close()
     if as_json:
         echo_json({"name": result.name, "version": result.version, "out_dir": str(result.out_dir),
                    "rows": result.rows, "registry_state": result.registry_state,

@@ -1,0 +1,73 @@
+"""Where the per-document work of a build runs: in this process, in local worker processes, or on Ray.
+
+An executor only maps pure functions over picklable tasks and returns results in task order, so
+the output of a build does not depend on which executor ran it, nor on how many workers it had.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+from .errors import BuildError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class Executor(Protocol):
+    name: str
+    workers: int
+
+    def map(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        """``fn`` over ``tasks``, results in task order, at most a few tasks ahead in memory."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def default_workers() -> int:
+    """All cores by default; ``$CORPUS_REGISTRY_WORKERS`` overrides."""
+    return int(os.environ.get("CORPUS_REGISTRY_WORKERS", 0)) or os.cpu_count() or 1
+
+
+class LocalExecutor:
+    """Runs inline with one worker, else in spawned worker processes on this machine."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def map(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+        if self.workers == 1:
+            return map(fn, tasks)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+        return self._pool.map(fn, tasks)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+
+def get_executor(name: str = "local", *, workers: int = 1, ray_address: str | None = None) -> Executor:
+    if name == "local":
+        return LocalExecutor(workers)
+    if name == "ray":
+        try:
+            from .ray_executor import RayExecutor
+        except ImportError as e:
+            raise BuildError("the ray executor needs Ray: pip install 'corpus-registry[ray]'") from e
+        return RayExecutor(address=ray_address, workers=workers)
+    raise BuildError(f"unknown executor {name!r}", hint="use --executor local or --executor ray")
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
