@@ -38,10 +38,13 @@ class RawDocument:
 
 
 def normalize_text(text: str) -> str:
-    """NFC, ``\\n`` newlines, no trailing blanks on lines, at most one empty line in a row."""
+    """NFC, ``\\n`` newlines, no BOMs, no trailing blanks on lines, at most one empty line in a row.
+
+    Idempotent: normalising normalised text changes nothing (so hashes agree at every stage).
+    """
     text = unicodedata.normalize("NFC", text)
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    if "\ufeff" in text:
+        text = text.replace("\ufeff", "")
     text = _NEWLINES.sub("\n", text)
     text = _TRAILING_WS.sub("\n", text)
     text = _MANY_BLANK_LINES.sub("\n\n", text)

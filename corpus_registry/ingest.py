@@ -209,7 +209,7 @@ class _SourceIngest:
                 "byte_size": len(p.text.encode("utf-8")),
                 "sha256": p.sha256,
                 "extra": dict(p.raw.extra),
-                "status": old.status if old else "active",
+                "status": old.status if old else ("withdrawn" if self.source.status == "withdrawn" else "active"),
                 "ingest_run_id": run_id,
                 "created_at": utcnow(),
             })
