@@ -10,12 +10,18 @@ substituted, deleted or inserted (scattered, or one contiguous span), kept only 
 contiguity from pools of at least 100 sentences, so base documents are not near-duplicates of
 each other (two of them sharing 8 of 10 sentences has odds ~1e-8 per pair).
 
-Each side runs in its own subprocess pinned to core 0 (``taskset -c 0``); wall time, CPU time and
-peak RSS (``getrusage(RUSAGE_SELF)``) are that process's own, imports included.
+Each side runs in its own subprocess pinned to one core (``taskset -c 0``, ``--cpu``). Its time
+is the job alone (imports and registry creation excluded, model loading included); CPU time and
+peak RSS (``getrusage(RUSAGE_SELF)``) are the whole process's. CPU / wall below 1 means the core
+was shared with other work; ``ratio_cpu_vs_datatrove`` is the ratio of CPU times, less sensitive
+to that.
 
-- datatrove (``bench/datatrove_pipeline.py``): JsonlReader → LanguageFilter (fastText lid.176,
-  bundled ``.ftz``) → JsonlWriter, then MinhashDedupSignature → Buckets → Cluster → Filter →
-  ParquetWriter; 5-grams, 14 buckets x 8 hashes.
+- datatrove 0.10.1 (``bench/datatrove_pipeline.py``): JsonlReader → LanguageFilter (fastText
+  lid.176, bundled ``.ftz``) → JsonlWriter, then MinhashDedupSignature → Buckets → Cluster →
+  Filter → ParquetWriter; 5-grams, 14 buckets x 8 hashes (its defaults). Run twice: stock
+  (``datatrove``: word tokenizer = spaCy blank "en", datatrove's assignment for English) and
+  ``datatrove-ws`` (``str.split`` tokenizer, datatrove's fastest possible signing);
+  ``--no-whitespace-variant`` skips the second.
 - this project: ``ingest`` of the JSONL into a fresh SQLite registry (normalise, hash, fastText
   lid.176 language id, text store) + ``build_release`` with the same languages, every quality
   filter off, exact + near dedup (threshold 0.8, 5-grams), Parquet shards. Both parts are timed.
@@ -25,16 +31,17 @@ threshold; the project's ``min_language_score``). Finnish and Swedish texts are 
 that the filter has something to drop.
 
 Quality, from the project's recorded fate of every document (``release_documents``):
-- recall: share of injected true pairs (J ≥ 0.8) whose two documents both reached dedup and
-  ended in one cluster (one dropped as a duplicate of the other, or both tied to one keeper);
+- recall: share of the injected true pairs (J ≥ 0.8) whose two documents both reached dedup
+  (passed the language selection) that ended in one cluster (one dropped as a duplicate of the
+  other, or both tied to one keeper);
 - precision: share of reported near-duplicate pairs (dropped → its keeper) whose exact word
   5-gram Jaccard is ≥ 0.7 (tolerance 0.1 below the threshold: a MinHash estimate near 0.8 of a
   pair at 0.78 is the method working, not a false positive; hard negatives are ≤ 0.75).
-Jaccard is computed exactly on folded tokens (NFKD, no combining marks, casefold, runs of
-letters/digits). datatrove's recall and precision are
-measured the same way from its clusters.
+Jaccard is computed exactly on folded tokens (NFKD without combining marks, casefolded, runs of
+letters/digits), by code independent of the project's. datatrove is scored the same way from its
+clusters (``.clusters`` of stage 3, read after the timed run).
 
-    python bench/build.py                    # 50,000 documents, both sides (~5-10 min)
+    python bench/build.py                    # 50,000 documents, all three runs (~8 min)
     python bench/build.py --docs 5000 --skip-datatrove
 """
 
@@ -226,10 +233,10 @@ def make_input(path: Path, n: int, *, seed: int = 13) -> list[Pair]:
                 break
         if got is None:
             continue
-        copy, j, mode = got
+        copy, similarity, mode = got
         new_id = f"{'t' if kind == 'true' else 'n'}{made[kind]:06d}"
         made[kind] += 1
-        pairs.append(Pair(a=ident, b=new_id, jaccard=j, kind=kind, mode=mode))
+        pairs.append(Pair(a=ident, b=new_id, jaccard=similarity, kind=kind, mode=mode))
         docs.append((new_id, copy, p))
     rng.shuffle(docs)  # copies are not next to their originals
     with path.open("w", encoding="utf-8") as f:
@@ -355,7 +362,7 @@ def score(side: dict[str, Any], pairs: list[Pair], texts: dict[str, str]) -> dic
     reached = set(side["reached_dedup"])
     eligible = [p for p in pairs if p.kind == "true" and p.a in reached and p.b in reached]
     found = [p for p in eligible if uf.find(p.a) == uf.find(p.b)]
-    missed = sorted((p.jaccard for p in eligible if uf.find(p.a) != uf.find(p.b)))
+    missed = sorted(p.jaccard for p in eligible if uf.find(p.a) != uf.find(p.b))
     negatives = [p for p in pairs if p.kind == "negative" and p.a in reached and p.b in reached]
     neg_merged = sum(1 for p in negatives if uf.find(p.a) == uf.find(p.b))
     reported = [(a, b) for a, b, stage, _ in side["dups"] if b is not None and stage != "exact_dedup"]
@@ -396,7 +403,7 @@ def _run_side(name: str, input_dir: Path, work: Path, *, cpu: int) -> dict[str, 
     load = os.getloadavg()[0]
     t0 = time.perf_counter()
     with (work / "stderr.log").open("w") as err:
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env)
+        proc = subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=err, env=env)
     if proc.returncode:
         tail = (work / "stderr.log").read_text(errors="replace")[-3000:]
         raise SystemExit(f"{name} side failed (exit {proc.returncode}); end of {work / 'stderr.log'}:\n{tail}")

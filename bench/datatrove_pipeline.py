@@ -34,7 +34,11 @@ from typing import Any
 from datatrove.data import Document
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.dedup.minhash import (  # the package __init__ needs `tokenizers`
-    MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature,
+    MinhashConfig,
+    MinhashDedupBuckets,
+    MinhashDedupCluster,
+    MinhashDedupFilter,
+    MinhashDedupSignature,
 )
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.filters.language_filter import LanguageFilter
@@ -47,12 +51,10 @@ from datatrove.utils.typeshelper import Languages
 from datatrove.utils.word_tokenizers import WordTokenizer
 
 
-
 def _utf8_xxhash() -> None:
     """datatrove pins ``xxhash<4``, which hashed ``str`` as UTF-8; xxhash 4 (the project's) refuses
     ``str``. Encode first, as xxhash 3 did, so datatrove keeps its default (xxhash) shingle hash."""
     import xxhash
-
     from datatrove.utils.hashes import xxhash as dt_xxhash
 
     dt_xxhash.xxhash32 = lambda data: xxhash.xxh32_intdigest(data.encode() if isinstance(data, str) else data)
@@ -77,6 +79,8 @@ def bundled_lid176() -> Path:
 
 class BundledFT176LID(FastTextLID):
     """datatrove's fastText LID on the bundled ``lid.176.ftz``: never downloads."""
+
+    _model: Any
 
     @property
     def model(self) -> Any:

@@ -85,7 +85,10 @@ class BuildResult:
 def _candidates(registry: Registry, spec: BuildSpec) -> Iterator[_Doc]:
     sel = spec.select
     q = (
-        select(Document, Source.slug, Source.collection, Blob.shard)
+        select(Document.id, Document.identifier, Document.sha256, Document.language, Document.language_score,
+               Document.word_count, Document.byte_size, Document.license, Document.license_tier,
+               Document.status, Document.date, Document.title, Document.creator, Document.url,
+               Source.slug, Source.collection, Blob.shard)
         .join(Source, Source.id == Document.source_id)
         .join(Blob, Blob.sha256 == Document.sha256)
         .where(Document.is_current.is_(True))
@@ -100,13 +103,13 @@ def _candidates(registry: Registry, spec: BuildSpec) -> Iterator[_Doc]:
     if sel.date_to:
         q = q.where(Document.date <= sel.date_to + "\uffff")
     with registry.session() as s:
-        for d, slug, collection, shard in s.execute(q.execution_options(yield_per=5000)):
+        for d in s.execute(q.execution_options(yield_per=5000)):
             yield _Doc(
-                id=d.id, key=f"{slug}/{d.identifier}", source=slug, identifier=d.identifier,
-                sha256=d.sha256, shard=shard, language=d.language, score=d.language_score,
+                id=d.id, key=f"{d.slug}/{d.identifier}", source=d.slug, identifier=d.identifier,
+                sha256=d.sha256, shard=d.shard, language=d.language, score=d.language_score,
                 words=d.word_count, bytes=d.byte_size, license=d.license, tier=d.license_tier,
                 status=d.status, date=d.date, title=d.title, creator=d.creator, url=d.url,
-                collection=collection,
+                collection=d.collection,
             )
 
 
@@ -216,9 +219,10 @@ class ShardTask:
 
 
 def write_shard_task(task: ShardTask) -> dict[str, Any]:
+    """Read the shard's texts (each store shard opened once), then write it in row order."""
     store = _store(task.store_url)
-    rows = [{**{k: v for k, v in r.items() if k != "_shard"}, "text": store.get(r["sha256"], r["_shard"])}
-            for r in task.rows]
+    texts = dict(store.get_many((r["sha256"], r["_shard"]) for r in task.rows))
+    rows = [{**{k: v for k, v in r.items() if k != "_shard"}, "text": texts[r["sha256"]]} for r in task.rows]
     return write_shard(Path(task.path), rows)
 
 
