@@ -7,11 +7,11 @@ import enum
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from . import licences
-from .errors import ConfigError, CorpusRegistryError
+from .config import read_yaml, validate
+from .errors import CorpusRegistryError
 
 
 class Collection(str, enum.Enum):
@@ -93,42 +93,7 @@ class Catalogue(_Strict):
         return sources
 
 
-def _loc(loc: tuple[int | str, ...], data: Any) -> str:
-    """Render a pydantic error location, naming sources by slug: ``sources[gutenberg-fr].license``."""
-    parts: list[str] = []
-    node = data
-    for item in loc:
-        if isinstance(item, int):
-            slug = node[item].get("slug") if isinstance(node, list) and isinstance(node[item], dict) else None
-            parts[-1] += f"[{slug or item}]"
-        else:
-            parts.append(str(item))
-        try:
-            node = node[item]
-        except (KeyError, IndexError, TypeError):
-            node = None
-    return ".".join(parts)
-
-
 def load_catalogue(path: Path) -> Catalogue:
     """Parse and validate ``sources.yaml``; every error names the file and the offending field."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"{path}: file not found", file=str(path)) from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e)
-        raise ConfigError(f"{path}{where}: malformed YAML: {problem}", file=str(path),
-                          hint="fix the YAML syntax at that line") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with a 'sources:' list", file=str(path))
-    try:
-        return Catalogue.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = _loc(tuple(err["loc"]), data)
-        msg = err["msg"].removeprefix("Value error, ")
-        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"{path}: {field}: {msg}{more}", file=str(path), field=field) from e
+    return validate(Catalogue, read_yaml(path, what="sources file"), origin=str(path),
+                    expected="a mapping with a 'sources:' list")

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from license_expression import (
     AND,
     OR,
@@ -20,10 +19,11 @@ from license_expression import (
     LicenseWithExceptionSymbol,
     Licensing,
 )
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from . import licences
-from .errors import ConfigError, CorpusRegistryError
+from .config import read_yaml, validate
+from .errors import CorpusRegistryError
 from .licences import OPEN_TIERS, Tier
 
 _TREE = Licensing()  # a plain parser over canonical expressions: the symbols were validated already
@@ -128,30 +128,10 @@ DEFAULT_POLICY = Policy()
 
 def load_policy(path: Path) -> Policy:
     """Read and validate a policy YAML file; any problem is one :class:`ConfigError` line."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"{path}: policy file not found", file=str(path)) from e
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read the policy file ({e.strerror})", file=str(path)) from e
-    except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"{path}: malformed YAML ({first})", file=str(path),
-                          hint="a policy is a YAML mapping: name, tiers, allow, deny, ...") from e
-    return parse_policy(data, origin=str(path))
+    return parse_policy(read_yaml(path, what="policy file"), origin=str(path))
 
 
 def parse_policy(data: Any, *, origin: str = "policy") -> Policy:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: a policy is a mapping (name, tiers, allow, deny, "
-                          "allow_unknown_documents, require_attribution)", file=origin)
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"{origin}: {field}: {msg}{more}", file=origin, field=field) from e
+    return validate(Policy, {} if data is None else data, origin=origin,
+                    expected="a policy mapping (name, tiers, allow, deny, allow_unknown_documents, "
+                             "require_attribution)")

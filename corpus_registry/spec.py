@@ -6,12 +6,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from . import licences
 from .catalogue import Collection
-from .errors import ConfigError, CorpusRegistryError
+from .config import read_yaml, validate
+from .errors import CorpusRegistryError
 from .dedup import DedupConfig
 from .filters import FilterConfig
 from .licences import Tier
@@ -89,23 +89,9 @@ class BuildSpec(_Strict):
 
 
 def load_spec(path: Path) -> BuildSpec:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise ConfigError(f"{path}: build spec not found", file=str(path)) from e
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: malformed YAML: {e}", file=str(path)) from e
-    return parse_spec(data, origin=str(path))
+    return parse_spec(read_yaml(path, what="build spec"), origin=str(path))
 
 
 def parse_spec(data: Any, *, origin: str = "spec") -> BuildSpec:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{origin}: a build spec is a mapping (name, version, select, filters, dedup)")
-    try:
-        return BuildSpec.model_validate(data)
-    except ValidationError as e:
-        err = e.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"{origin}: {field}: {msg}{more}", file=origin, field=field) from e
+    return validate(BuildSpec, data, origin=origin,
+                    expected="a build spec mapping (name, version, select, filters, dedup)")

@@ -30,23 +30,7 @@ from corpus_registry.hub import PushResult, push_release
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CODE_CIVIL = DATA / "legifrance-code-civil" / "code-civil"
-SCHEMA = pa.schema(
-    [
-        ("identifier", pa.string()),
-        ("collection", pa.string()),
-        ("open_type", pa.string()),
-        ("license", pa.string()),
-        ("date", pa.string()),
-        ("title", pa.string()),
-        ("creator", pa.string()),
-        ("language", pa.string()),
-        ("word_count", pa.int64()),
-        ("text", pa.string()),
-        ("source", pa.string()),
-        ("url", pa.string()),
-        ("sha256", pa.string()),
-    ]
-)
+from corpus_registry.release import SCHEMA  # noqa: E402 - the release format under test
 Row = dict[str, object]
 
 

@@ -7,7 +7,6 @@ formatted here, once: one line, a hint, exit 1; ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
