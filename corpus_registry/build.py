@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from tqdm import tqdm
 
 from . import licences
@@ -31,8 +31,17 @@ from .filters import BuildDoc, FilterConfig, build_filters
 from .funnel import Funnel
 from .registry import Registry
 from .release import (
-    ATTRIBUTION, CARD, FUNNEL_PNG, MANIFEST, OPEN_TYPES, SHARE_ALIKE_CONFIG, plan_shards, sha256_file, shard_path,
-    write_manifest, write_shard,
+    ATTRIBUTION,
+    CARD,
+    FUNNEL_PNG,
+    MANIFEST,
+    OPEN_TYPES,
+    SHARE_ALIKE_CONFIG,
+    plan_shards,
+    sha256_file,
+    shard_path,
+    write_manifest,
+    write_shard,
 )
 from .spec import BuildSpec
 from .store import DocumentStore
@@ -80,6 +89,7 @@ class BuildResult:
     rows: int = 0
     release_id: int | None = None
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
 def _candidates(registry: Registry, spec: BuildSpec) -> Iterator[_Doc]:
@@ -145,7 +155,7 @@ def _rank(d: _Doc) -> tuple[bool, str, int, str]:
     return keep_rank(date=d.date, word_count=d.words, key=d.key)
 
 
-def registry_state(docs: list[_Doc], withdrawals: list[tuple[str, str | None]]) -> str:
+def registry_state(docs: list[_Doc], withdrawals: list[tuple[str, str]]) -> str:
     """A digest of everything the build read from the registry (independent of the backend)."""
     h = hashlib.sha256()
     for d in docs:
@@ -167,12 +177,22 @@ class SignTask:
     items: list[tuple[str, str, str, int, str, str | None, bool]]  # key, sha, shard, words, lang, date, sign
 
 
-def filter_and_sign(task: SignTask) -> list[tuple[str, str | None, str | None, Any]]:
-    """(key, dropping filter, reason, signature or None) for each item, in order."""
+@dataclass(slots=True)
+class SignResult:
+    """Per task: the documents a filter dropped, and the signatures of those to deduplicate."""
+
+    dropped: list[tuple[str, str, str]]  # key, "filter:NAME", reason
+    passed: list[str]  # keys that passed every filter, in task order
+    signed: list[str]  # keys with a row in ``signatures``
+    signatures: Any  # numpy array (len(signed), num_perm) or None
+
+
+def filter_and_sign(task: SignTask) -> SignResult:
+    """Run the quality filters on each item, then MinHash-sign the survivors in one batch."""
     store = _store(task.store_url)
     filters = _filters(json.dumps(task.filters, sort_keys=True))
-    out: list[tuple[str, str | None, str | None, Any]] = []
-    to_sign: list[tuple[int, str]] = []
+    result = SignResult(dropped=[], passed=[], signed=[], signatures=None)
+    texts: list[str] = []
     for key, sha, shard, words, lang, date, sign in task.items:
         text = store.get(sha, shard)
         bd = BuildDoc(key=key, text=text, sha256=sha, word_count=words, language=lang, date=date)
@@ -180,17 +200,16 @@ def filter_and_sign(task: SignTask) -> list[tuple[str, str | None, str | None, A
             verdict = f.filter(bd)
             ok, reason = verdict if isinstance(verdict, tuple) else (verdict, None)
             if not ok:
-                out.append((key, f"filter:{f.name}", reason or f.name, None))
+                result.dropped.append((key, f"filter:{f.name}", reason or f.name))
                 break
         else:
+            result.passed.append(key)
             if sign and task.minhash is not None:
-                to_sign.append((len(out), text))
-            out.append((key, None, None, None))
-    if to_sign:
-        signatures = _hasher(task.minhash).signatures([t for _, t in to_sign])  # type: ignore[arg-type]
-        for (i, _), sig in zip(to_sign, signatures):
-            out[i] = (out[i][0], None, None, sig)
-    return out
+                result.signed.append(key)
+                texts.append(text)
+    if texts:
+        result.signatures = _hasher(task.minhash).signatures(texts)  # type: ignore[arg-type]
+    return result
 
 
 @lru_cache(maxsize=2)
@@ -259,6 +278,7 @@ def build_release(
     ``executor`` runs the per-document work (default: this process); any executor gives the same files.
     """
     started = time.perf_counter()
+    clock = _Clock()
     executor = executor or LocalExecutor(1)
     docs = list(_candidates(registry, spec))
     if not docs:
@@ -270,6 +290,7 @@ def build_release(
                 select(Source.slug, Withdrawal.document_identifier).join(Source, Source.id == Withdrawal.source_id))
         )
     state = registry_state(docs, withdrawals)
+    clock.lap("select")
 
     survivors: list[_Doc] = []
     for d in docs:
@@ -288,20 +309,24 @@ def build_release(
     store_url = registry.store.url
     bar = tqdm(total=len(survivors), desc="filter+sign", unit="doc", disable=None if progress else True,
                leave=False)
-    for results in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, keepers)):
-        for key, stage, reason, signature in results:
+    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, keepers)):
+        for key, stage, reason in res.dropped:
+            by_key[key].drop_stage, by_key[key].reason = stage, reason
+        for key in res.passed:
             d = by_key[key]
-            if stage is not None:
-                d.drop_stage, d.reason = stage, reason
-            elif keepers and keepers[d.sha256] != d.key:
+            if keepers and keepers[d.sha256] != key:
                 d.drop_stage, d.reason, d.duplicate_of = "exact_dedup", "exact duplicate", keepers[d.sha256]
                 d.similarity = 1.0
-            elif near is not None:
-                near.add_signature(key=key, signature=signature, date=d.date, word_count=d.words)
-        bar.update(len(results))
+        if near is not None and res.signed:
+            near.add_signatures(keys=res.signed, signatures=res.signatures,
+                                ranks=[_rank(by_key[k]) for k in res.signed])
+        bar.update(len(res.dropped) + len(res.passed))
     bar.close()
+    clock.lap("filter_sign")
     if near is not None:
-        result = near.finalize()
+        # An executor may group the LSH buckets itself (Ray: a distributed shuffle); same clusters.
+        near_dedup = getattr(executor, "near_dedup", None)
+        result = near_dedup(near) if near_dedup is not None else near.finalize()
         for key, (kept_key, sim) in result.duplicate_of.items():
             d = by_key[key]
             d.drop_stage, d.reason, d.duplicate_of, d.similarity = "near_dedup", "near duplicate", kept_key, sim
@@ -311,18 +336,36 @@ def build_release(
             target = by_key[d.duplicate_of]
             if target.drop_stage == "near_dedup" and target.duplicate_of:
                 d.duplicate_of = target.duplicate_of
+    clock.lap("near_dedup")
 
     filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
     funnel = _funnel(docs, [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
     kept_docs = [d for d in survivors if d.drop_stage is None]
     out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
     files, configs = _write_shards(spec, store_url, kept_docs, out_dir, executor, progress=progress)
+    clock.lap("write_shards")
     result = _write_metadata(registry, spec, docs, kept_docs, funnel, state, files, configs, out_dir)
     result.rows = len(kept_docs)
+    clock.lap("metadata")
     if record:
         result.release_id = _record(registry, spec, docs, result, executor=executor.name)
+        clock.lap("record")
     result.seconds = time.perf_counter() - started
+    result.timings = clock.laps
     return result
+
+
+class _Clock:
+    """Seconds spent per build phase, for the ``--json`` output and benchmarks."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _funnel(docs: list[_Doc], stage_names: list[str]) -> Funnel:
@@ -484,5 +527,5 @@ def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: Build
             "similarity": d.similarity,
         } for d in docs]
         for i in range(0, len(rows), 5000):
-            s.execute(ReleaseDocument.__table__.insert(), rows[i:i + 5000])
+            s.execute(insert(ReleaseDocument), rows[i:i + 5000])
         return rel.id

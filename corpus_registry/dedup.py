@@ -49,7 +49,9 @@ __all__ = [
     "LSHIndex",
     "MinHasher",
     "NearDedup",
+    "bucket_pairs",
     "choose_bands",
+    "document_pairs",
     "estimated_jaccard",
     "fold_tokens",
     "keep_rank",
@@ -430,10 +432,51 @@ class LSHIndex:
         pairs = np.unique(pairs, axis=0)
         return pairs[pairs[:, 0] != pairs[:, 1]]
 
+    def bucket_ids(self) -> np.ndarray:
+        """``(documents, bands)`` uint64 bucket ids, rows in insertion order (a read-only view)."""
+        view = self._hashes[: self._size]
+        view.flags.writeable = False
+        return view
+
     def clusters(self) -> list[list[str]]:
         """Groups of keys joined by shared buckets (no verification), each and all sorted."""
         pairs = self.candidate_pairs(np.argsort(np.array(self.keys, dtype=object), kind="stable"))
         return sorted(sorted(self.keys[i] for i in g) for g in _components(self._size, pairs))
+
+
+def bucket_pairs(offsets: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Candidate pairs of whole buckets grouped elsewhere (e.g. by a distributed shuffle).
+
+    Bucket ``g`` holds the canonical positions ``members[offsets[g]:offsets[g + 1]]`` in any
+    order. As in :meth:`LSHIndex.candidate_pairs`, its members sorted by position are paired with
+    the first member and with their predecessor. Returns ``(k, 2)`` position pairs, repeats
+    included; :func:`document_pairs` turns the pairs of every bucket into candidates.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    lengths = np.diff(offsets)
+    if lengths.max(initial=0) < 2:
+        return np.empty((0, 2), dtype=np.int64)
+    values = np.asarray(members, dtype=np.int64)[offsets[0] : offsets[-1]]
+    bucket = np.repeat(np.arange(lengths.size), lengths)
+    values = values[np.lexsort((values, bucket))]  # by bucket, then by position
+    starts = (offsets[:-1] - offsets[0])[lengths > 0]
+    first = np.repeat(values[starts], lengths[lengths > 0])  # each member's bucket leader
+    later = np.ones(values.size, dtype=bool)
+    later[starts] = False
+    at = np.flatnonzero(later)
+    return np.concatenate([np.stack([first[at], values[at]], axis=1),
+                           np.stack([values[at - 1], values[at]], axis=1)])
+
+
+def document_pairs(order: np.ndarray, position_pairs: np.ndarray) -> np.ndarray:
+    """Distinct ``(i, j)`` document pairs, ``i < j``, of position pairs: what ``candidate_pairs``
+    returns for the same buckets."""
+    if not len(position_pairs):
+        return np.empty((0, 2), dtype=np.int64)
+    pairs = np.asarray(order, dtype=np.int64)[np.asarray(position_pairs, dtype=np.int64)]
+    pairs.sort(axis=1)
+    pairs = np.unique(pairs, axis=0)
+    return pairs[pairs[:, 0] != pairs[:, 1]]
 
 
 def _components(size: int, pairs: np.ndarray) -> list[list[int]]:
@@ -510,6 +553,18 @@ class NearDedup:
         for doc in docs:
             self.add(doc)
 
+    def add_signatures(self, *, keys: list[str], signatures: np.ndarray,
+                       ranks: list[tuple[bool, str, int, str]]) -> None:
+        """Add a batch signed elsewhere (rows of ``signatures``; ``ranks`` from :func:`keep_rank`)."""
+        if signatures.shape != (len(keys), self.hasher.num_perm):
+            raise ValueError(f"signatures have shape {signatures.shape}, "
+                             f"expected ({len(keys)}, {self.hasher.num_perm})")
+        if self._seen.intersection(keys) or len(set(keys)) != len(keys):
+            raise ValueError("duplicate document keys: keys must be unique")
+        self._flush()
+        self._seen.update(keys)
+        self._store(keys, ranks, signatures)
+
     def add_signature(
         self, *, key: str, signature: np.ndarray, date: str | None = None, word_count: int = 0
     ) -> None:
@@ -562,11 +617,25 @@ class NearDedup:
         return out
 
     def finalize(self) -> DedupResult:
+        order = self.canonical_order()
+        return self.resolve(self.index.candidate_pairs(order), order=order)
+
+    def canonical_order(self) -> np.ndarray:
+        """Document numbers best first by the keep rule (position → document), after a flush."""
         self._flush()
+        ranks = self._ranks
+        return np.array(sorted(range(len(ranks)), key=ranks.__getitem__), dtype=np.int64)
+
+    def resolve(self, candidates: np.ndarray, *, order: np.ndarray | None = None) -> DedupResult:
+        """Clusters from candidate pairs found anywhere (this index, or buckets grouped elsewhere).
+
+        Candidates are verified on the 16-bit signatures, joined with union-find, and each cluster
+        keeps its best document by the keep rule: the same candidates give the same result.
+        """
+        if order is None:
+            order = self.canonical_order()
         n = len(self._ranks)
         keys = self.index.keys
-        order = np.array(sorted(range(n), key=self._ranks.__getitem__), dtype=np.int64)
-        candidates = self.index.candidate_pairs(order)
         verified = candidates[self._similarities(candidates) >= self.verify_threshold]
         position = np.empty(n, dtype=np.int64)
         position[order] = np.arange(n)

@@ -78,7 +78,7 @@ class Funnel:
             ax.set_yticks(range(len(names)), names)
             ax.invert_yaxis()
             ax.set_xlabel(label)
-            top = max(values) if values and max(values) else 1
+            top = max(values, default=0) or 1
             for i, v in enumerate(values):
                 ax.text(v + top * 0.01, i, f"{v:,}", va="center", fontsize=8)
             ax.set_xlim(0, top * 1.25)

@@ -11,16 +11,16 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import xxhash
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -215,7 +215,7 @@ class _SourceIngest:
             })
             self.stats.languages[lang] = self.stats.languages.get(lang, 0) + 1
         try:
-            session.execute(Document.__table__.insert(), rows)
+            session.execute(insert(Document), rows)
         except IntegrityError as e:
             raise ReaderError(
                 f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",
@@ -314,7 +314,7 @@ def _worker(url: str, slug: str, run_id: int, langid_name: str, partition: tuple
     """Entry point of an ingest worker process (spawned: it opens its own connections)."""
     registry = Registry(url)
     with registry.session() as s:
-        source = s.scalar(select(Source).where(Source.slug == slug))
+        source = s.scalars(select(Source).where(Source.slug == slug)).one()
 
     def report(docs: int, nbytes: int) -> None:
         if os.getppid() != parent:  # the parent died: stop at this batch boundary

@@ -110,7 +110,7 @@ def _key_tier(key: str) -> Tier:
         return Tier.REVIEW
     if k.startswith("cc-by-sa-") or k in _SHARE_ALIKE_KEYS:
         return Tier.SHARE_ALIKE
-    if k.startswith("cc-by-") or k.startswith("bsd-") or k in _ATTRIBUTION_KEYS:
+    if k.startswith(("cc-by-", "bsd-")) or k in _ATTRIBUTION_KEYS:
         return Tier.ATTRIBUTION
     # A valid SPDX licence nobody has classified yet: a person must look at it.
     return Tier.REVIEW

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from . import licences
 from .catalogue import Collection
 from .config import read_yaml, validate
-from .errors import CorpusRegistryError
 from .dedup import DedupConfig
+from .errors import CorpusRegistryError
 from .filters import FilterConfig
 from .licences import Tier
 

@@ -43,7 +43,8 @@ def build(app: AppContext, spec_path: Path, out_dir: Path, no_progress: bool, wo
         echo_json({"name": result.name, "version": result.version, "out_dir": str(result.out_dir),
                    "rows": result.rows, "registry_state": result.registry_state,
                    "manifest_sha256": result.manifest_sha256, "files": result.files,
-                   "funnel": result.funnel.as_dict()["stages"], "seconds": round(result.seconds, 3)})
+                   "funnel": result.funnel.as_dict()["stages"], "seconds": round(result.seconds, 3),
+                   "timings": result.timings})
         return
     click.echo(f"Built {result.name} {result.version}: {result.rows:,} documents in {result.out_dir} "
                f"({result.seconds:.1f} s)\n")
