@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from sys import intern
 import shutil
 import time
 from collections.abc import Iterator
@@ -114,12 +115,12 @@ def _candidates(registry: Registry, spec: BuildSpec) -> Iterator[_Doc]:
         q = q.where(Document.date <= sel.date_to + "\uffff")
     with registry.session() as s:
         for d in s.execute(q.execution_options(yield_per=5000)):
-            yield _Doc(
-                id=d.id, key=f"{d.slug}/{d.identifier}", source=d.slug, identifier=d.identifier,
-                sha256=d.sha256, shard=d.shard, language=d.language, score=d.language_score,
-                words=d.word_count, bytes=d.byte_size, license=d.license, tier=d.license_tier,
-                status=d.status, date=d.date, title=d.title, creator=d.creator, url=d.url,
-                collection=d.collection,
+            yield _Doc(  # repeated values interned: a build holds every candidate's metadata
+                id=d.id, key=f"{d.slug}/{d.identifier}", source=intern(d.slug), identifier=d.identifier,
+                sha256=d.sha256, shard=intern(d.shard), language=intern(d.language), score=d.language_score,
+                words=d.word_count, bytes=d.byte_size, license=intern(d.license), tier=intern(d.license_tier),
+                status=intern(d.status), date=d.date, title=d.title, creator=d.creator, url=d.url,
+                collection=intern(d.collection),
             )
 
 
@@ -237,12 +238,12 @@ class ShardTask:
     rows: list[dict[str, Any]]
 
 
-def write_shard_task(task: ShardTask) -> dict[str, Any]:
+def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
     """Read the shard's texts (each store shard opened once), then write it in row order."""
     store = _store(task.store_url)
     texts = dict(store.get_many((r["sha256"], r["_shard"]) for r in task.rows))
     rows = [{**{k: v for k, v in r.items() if k != "_shard"}, "text": texts[r["sha256"]]} for r in task.rows]
-    return write_shard(Path(task.path), rows)
+    return task.path, write_shard(Path(task.path), rows)
 
 
 def _sign_tasks(spec: BuildSpec, store_url: str, survivors: list[_Doc], keepers: dict[str, str],
@@ -305,6 +306,8 @@ def build_release(
 
     keepers = _exact_keepers(survivors) if spec.dedup.exact else {}
     near = spec.dedup.near_dedup() if spec.dedup.near else None
+    if near is not None:
+        near.reserve(len(keepers) if keepers else len(survivors))
     by_key = {d.key: d for d in survivors}
     store_url = registry.store.url
     bar = tqdm(total=len(survivors), desc="filter+sign", unit="doc", disable=None if progress else True,
@@ -337,6 +340,7 @@ def build_release(
             if target.drop_stage == "near_dedup" and target.duplicate_of:
                 d.duplicate_of = target.duplicate_of
     clock.lap("near_dedup")
+    near, keepers, by_key = None, {}, {}  # signatures and indexes are not needed to write: free them
 
     filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
     funnel = _funnel(docs, [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
@@ -404,24 +408,25 @@ def _write_shards(spec: BuildSpec, store_url: str, kept: list[_Doc], out_dir: Pa
     by_config: dict[str, list[_Doc]] = {}
     for d in sorted(kept, key=lambda x: (_config_of(x), x.language, x.key)):
         by_config.setdefault(_config_of(d), []).append(d)
-    tasks: list[ShardTask] = []
-    for config, ds in by_config.items():
-        plan = plan_shards([d.bytes for d in ds], max_rows=spec.output.max_rows_per_shard,
-                           max_bytes=spec.output.max_bytes_per_shard)
-        start = 0
-        for index, n in enumerate(plan):
-            rows = [{
-                "identifier": d.identifier, "collection": d.collection, "open_type": OPEN_TYPES[d.tier],
-                "license": d.license, "date": d.date, "title": d.title, "creator": d.creator,
-                "language": d.language, "word_count": d.words, "source": d.source, "url": d.url,
-                "sha256": d.sha256, "_shard": d.shard,
-            } for d in ds[start:start + n]]
-            tasks.append(ShardTask(store_url, str(out_dir / shard_path(config, index, len(plan))), rows))
-            start += n
+    def tasks() -> Iterator[ShardTask]:
+        for config, ds in by_config.items():
+            plan = plan_shards([d.bytes for d in ds], max_rows=spec.output.max_rows_per_shard,
+                               max_bytes=spec.output.max_bytes_per_shard)
+            start = 0
+            for index, n in enumerate(plan):
+                rows = [{
+                    "identifier": d.identifier, "collection": d.collection, "open_type": OPEN_TYPES[d.tier],
+                    "license": d.license, "date": d.date, "title": d.title, "creator": d.creator,
+                    "language": d.language, "word_count": d.words, "source": d.source, "url": d.url,
+                    "sha256": d.sha256, "_shard": d.shard,
+                } for d in ds[start:start + n]]
+                yield ShardTask(store_url, str(out_dir / shard_path(config, index, len(plan))), rows)
+                start += n
+
     files: dict[str, dict[str, Any]] = {}
     bar = tqdm(total=len(kept), desc="write", unit="doc", disable=None if progress else True, leave=False)
-    for task, info in zip(tasks, executor.map(write_shard_task, tasks)):
-        files[Path(task.path).relative_to(out_dir).as_posix()] = info
+    for path, info in executor.map(write_shard_task, tasks()):
+        files[Path(path).relative_to(out_dir).as_posix()] = info
         bar.update(info["rows"])
     bar.close()
     configs: dict[str, list[str]] = {}
@@ -498,7 +503,8 @@ def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept:
 def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: BuildResult, *,
             executor: str) -> int:
     """Store the release and the fate of every candidate document, replacing an identical rebuild."""
-    by_key = {d.key: d.id for d in docs}
+    wanted = {d.duplicate_of for d in docs if d.duplicate_of}
+    by_key = {d.key: d.id for d in docs if d.key in wanted}
     manifest = json.loads((result.out_dir / MANIFEST).read_text(encoding="utf-8"))
     counts, shards = manifest["counts"], manifest["shards"]
     with registry.session() as s:
@@ -519,13 +525,12 @@ def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: Build
                           executor=executor)
             s.add(rel)
         s.flush()
-        rows = [{
-            "release_id": rel.id, "document_id": d.id,
-            "status": "dropped" if d.drop_stage else "kept",
-            "stage": d.drop_stage, "reason": d.reason,
-            "duplicate_of": by_key.get(d.duplicate_of) if d.duplicate_of else None,
-            "similarity": d.similarity,
-        } for d in docs]
-        for i in range(0, len(rows), 5000):
-            s.execute(insert(ReleaseDocument), rows[i:i + 5000])
+        for start in range(0, len(docs), 5000):
+            s.execute(insert(ReleaseDocument), [{
+                "release_id": rel.id, "document_id": d.id,
+                "status": "dropped" if d.drop_stage else "kept",
+                "stage": d.drop_stage, "reason": d.reason,
+                "duplicate_of": by_key.get(d.duplicate_of) if d.duplicate_of else None,
+                "similarity": d.similarity,
+            } for d in docs[start:start + 5000]])
         return rel.id

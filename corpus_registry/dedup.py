@@ -553,6 +553,18 @@ class NearDedup:
         for doc in docs:
             self.add(doc)
 
+    def reserve(self, count: int) -> None:
+        """Allocate room for ``count`` documents at once (no doubling on growth: a flat peak)."""
+        if count > self._signatures.shape[0]:
+            grown = np.empty((count, self._signatures.shape[1]), dtype=self._signatures.dtype)
+            grown[: len(self._ranks)] = self._signatures[: len(self._ranks)]
+            self._signatures = grown
+        index = self.index
+        if count > index._hashes.shape[0]:
+            hashes = np.empty((count, index.bands), dtype=index._hashes.dtype)
+            hashes[: index._size] = index._hashes[: index._size]
+            index._hashes = hashes
+
     def add_signatures(self, *, keys: list[str], signatures: np.ndarray,
                        ranks: list[tuple[bool, str, int, str]]) -> None:
         """Add a batch signed elsewhere (rows of ``signatures``; ``ranks`` from :func:`keep_rank`)."""
