@@ -2,18 +2,23 @@
 
 The Python API mirrors the CLI::
 
-    from corpus_registry import Registry, sync_sources, ingest, build_release, parse_spec
+    from pathlib import Path
+    from corpus_registry import Registry, sync_sources, ingest, build_release, load_spec, audit
 
     reg = Registry("registry.db"); reg.init()
     sync_sources(reg, catalogue_path=Path("sources.yaml"))
     ingest(reg)
-    build_release(reg, parse_spec(yaml.safe_load(open("specs/fr.yaml"))), out_dir=Path("out/fr"))
+    build_release(reg, load_spec(Path("specs/fr.yaml")), out_dir=Path("out/fr"))
+    assert audit(reg, "out/fr").ok
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+# Functions whose module has the same name are bound eagerly (a submodule import would shadow a
+# lazy attribute of the same name).
+from .audit import audit  # noqa: E402
 from .errors import (
     AuditError,
     BuildError,
@@ -25,7 +30,30 @@ from .errors import (
     ReaderError,
     RegistryError,
 )
+from .ingest import ingest  # noqa: E402
 from .registry import Registry, open_registry
+from .withdraw import withdraw  # noqa: E402
+
+#: Public functions, imported on first use so that ``import corpus_registry`` stays light.
+_LAZY = {
+    "build_release": "corpus_registry.build",
+    "load_policy": "corpus_registry.policy",
+    "load_spec": "corpus_registry.spec",
+    "parse_spec": "corpus_registry.spec",
+    "push": "corpus_registry.publish",
+    "show": "corpus_registry.lookup",
+    "stats": "corpus_registry.lookup",
+    "sync_sources": "corpus_registry.sources",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'corpus_registry' has no attribute {name!r}")
+
 
 try:
     __version__ = version("corpus-registry")
@@ -44,5 +72,16 @@ __all__ = [
     "Registry",
     "RegistryError",
     "__version__",
+    "audit",
+    "build_release",
+    "ingest",
+    "load_policy",
+    "load_spec",
     "open_registry",
+    "parse_spec",
+    "push",
+    "show",
+    "stats",
+    "sync_sources",
+    "withdraw",
 ]

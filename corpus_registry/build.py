@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from sys import intern
 import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from sqlalchemy import delete, insert, select

@@ -95,13 +95,14 @@ class RayExecutor:
         import ray.data
 
         rows = [{"index": i, "task": pickle.dumps(t, protocol=5)} for i, t in enumerate(tasks)]
-        ds = ray.data.from_items(rows, override_num_blocks=len(rows))
-        _configure(ds.context)
-        ds = ds.map_batches(_call_pickled, fn_kwargs={"fn": fn}, batch_size=1, batch_format="numpy",
-                            compute=ray.data.TaskPoolStrategy(size=min(self.workers, len(rows))))
+        source = ray.data.from_items(rows, override_num_blocks=len(rows))  # one block per task
+        _configure(source.context)
+        udf: Any = _call_pickled
+        results = source.map_batches(udf, fn_kwargs={"fn": fn}, batch_size=1, batch_format="numpy",
+                                     compute=ray.data.TaskPoolStrategy(size=min(self.workers, len(rows))))
         pending: dict[int, bytes] = {}
         expected = 0
-        for row in _rows_or_error(ds.iter_rows()):
+        for row in _rows_or_error(results.iter_rows()):
             pending[int(row["index"])] = row["result"]
             while expected in pending:  # reorder buffer: empty unless Ray returned rows out of order
                 ok, value = pickle.loads(pending.pop(expected))

@@ -82,11 +82,12 @@ def test_map_results_equal_local_in_task_order(demo_registry: Registry, ray_exec
     local = list(map(filter_and_sign, tasks))
     remote = list(ray_executor.map(filter_and_sign, tasks))
     assert len(remote) == len(local)
-    for r, l in zip(remote, local):
-        assert (r.dropped, r.passed, r.signed) == (l.dropped, l.passed, l.signed)
-        assert (r.signatures is None) == (l.signatures is None)
-        if r.signatures is not None:
-            assert r.signatures.dtype == l.signatures.dtype and np.array_equal(r.signatures, l.signatures)
+    for got, want in zip(remote, local):
+        assert (got.dropped, got.passed, got.signed) == (want.dropped, want.passed, want.signed)
+        assert (got.signatures is None) == (want.signatures is None)
+        if got.signatures is not None:
+            assert got.signatures.dtype == want.signatures.dtype
+            assert np.array_equal(got.signatures, want.signatures)
     assert sum(len(r.dropped) for r in remote) > 10 and sum(len(r.signed) for r in remote) > 100
     assert list(ray_executor.map(filter_and_sign, [])) == []
 
