@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .. import ingest as ingest_api
+from ..ingest import ingest as run_ingest
 from .. import lookup
 from .. import sources as sources_api
 from ..langid import BACKENDS, get_identifier
@@ -42,7 +42,7 @@ def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_pro
     Idempotent: unchanged documents are skipped, changed texts become new versions. An
     interrupted ingest keeps what it committed; run it again to resume.
     """
-    results = ingest_api.ingest(app.registry(), list(sources), langid=get_identifier(langid),
+    results = run_ingest(app.registry(), list(sources), langid=get_identifier(langid),
                                 progress=not no_progress, workers=workers)
     if as_json:
         echo_json([asdict(r) | {"docs_per_s": r.docs_per_s} for r in results])
@@ -114,7 +114,7 @@ def demo(app: AppContext, catalogue: Path, no_progress: bool) -> None:
     result = sources_api.sync_sources(registry, catalogue_path=catalogue)
     click.echo(f"Sources: {len(result.added)} added, {len(result.updated)} updated, "
                f"{len(result.unchanged)} unchanged")
-    for r in ingest_api.ingest(registry, progress=not no_progress):
+    for r in run_ingest(registry, progress=not no_progress):
         click.echo(f"  ingested {r.source}: {r.seen} documents ({r.added} new, {r.unchanged} unchanged)")
     click.echo()
     _print_stats(lookup.stats(registry))
