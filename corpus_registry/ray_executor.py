@@ -126,8 +126,12 @@ class RayExecutor:
             raise BuildError(f"Ray returned {expected + len(pending)} results for {count} tasks",
                              hint="run again; if it persists, use --executor local")
 
-    def near_dedup(self, near: NearDedup) -> DedupResult:
-        """Group LSH buckets with a Ray Data shuffle; resolve clusters exactly as ``near.finalize``."""
+    def near_dedup(self, near: NearDedup, *, docs_per_slot: int = _DOCS_PER_SLOT) -> DedupResult:
+        """Group LSH buckets with a Ray Data shuffle; resolve clusters exactly as ``near.finalize``.
+
+        ``docs_per_slot`` sizes the groups (rows paired in one call on a worker); any value gives
+        the same result.
+        """
         import pyarrow as pa
         import ray.data
 
@@ -139,8 +143,8 @@ class RayExecutor:
         position = np.empty(n, dtype=np.int64)
         position[order] = np.arange(n)
         bands = buckets.shape[1]
-        slots = np.uint64(math.ceil(n / _DOCS_PER_SLOT))
-        step = max(1, _ROWS_PER_INPUT_BLOCK // bands)
+        slots = np.uint64(math.ceil(n / max(1, docs_per_slot)))
+        step = max(1, min(_ROWS_PER_INPUT_BLOCK // bands, math.ceil(n / self.workers)))  # >= one block per worker
         tables = []
         for start in range(0, n, step):
             block = np.ascontiguousarray(buckets[start : start + step]).ravel()
