@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from ..ingest import ingest as run_ingest
 from .. import lookup
 from .. import sources as sources_api
+from ..ingest import ingest as run_ingest
 from ..langid import BACKENDS, get_identifier
 from . import AppContext, cli, echo_json, json_option, pass_app, workers_option
 
