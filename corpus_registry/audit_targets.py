@@ -49,8 +49,7 @@ HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFES
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
 _CREDIT = re.compile(r"^\s*[-*]\s+`([^`]+)`")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-_LINES_PER_UNIT = 1000  # JSONL files are cut at multiples of this many lines
-_GZ_BYTES_PER_ROW = 150  # a guess for .jsonl.gz files (not scanned): ~500-byte rows, 3x compression
+_GZ_BYTES_PER_ROW = 150  # a guess for .jsonl.gz files (not scanned): ~600-byte rows, 4x compression
 
 
 @dataclass(slots=True)
@@ -312,14 +311,127 @@ def card_licences(card: Path) -> list[str] | None:
     return sorted({str(v).strip().lower() for v in values})
 
 
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Part of one data file, read where it is audited: Parquet rows or JSONL bytes ``[start, stop)``."""
+
+    path: str
+    name: str  # how the report names the file
+    start: int = 0
+    stop: int | None = None  # None: to the end of the file
+    line: int = 1  # JSONL: the number of the line that begins at byte ``start``
+    rows: int = 0  # rows (Parquet) or lines (JSONL) it holds: a guess for .jsonl.gz, 0 if unknown
+    bytes: int = 0  # uncompressed bytes it holds (a guess for .jsonl.gz), to size the work
+
+
+class _Unit(NamedTuple):
+    """The smallest piece a file may be cut into: a row group (or part of one), or a run of lines."""
+
+    start: int
+    rows: int
+    bytes: int
+    line: int = 1
+
+
+def plan_slices(target: Target, *, parts: int | None = None, min_rows: int = 1, max_rows: int = 1 << 62
+                ) -> list[Slice]:
+    """The files of ``target`` in row order, as about ``parts`` slices (one per file when None).
+
+    ``parts=None`` reads nothing but Parquet footers. Otherwise each file is profiled first
+    (Parquet metadata; one scan of each JSONL file for its line offsets), and slices hold the
+    total rows over ``parts``, clamped to ``[min_rows, max_rows]``, cut where a file may be cut: at
+    row groups (one larger than ``2 * min_rows`` rows every ``min_rows`` rows), and JSONL every
+    ``min_rows`` lines.
+    """
+    if parts is None:
+        return [Slice(str(f), target.name_of(f), rows=_parquet_rows(f)) for f in target.files]
+    profiles = [(f, _units(f, split=min_rows)) for f in target.files]
+    total = sum(u.rows for _, units in profiles for u in units)
+    size = min(max(math.ceil(total / max(1, parts)), min_rows), max_rows)
+    slices: list[Slice] = []
+    for path, units in profiles:
+        name = target.name_of(path)
+        first, rows, size_bytes = 0, 0, 0
+        for i, unit in enumerate(units):
+            rows += unit.rows
+            size_bytes += unit.bytes
+            if rows >= size or i == len(units) - 1:
+                stop = units[i + 1].start if i + 1 < len(units) else None
+                slices.append(Slice(str(path), name, units[first].start, stop, units[first].line, rows, size_bytes))
+                first, rows, size_bytes = i + 1, 0, 0
+        if not units:  # an empty (or unreadable) file: still read, for its errors
+            slices.append(Slice(str(path), name))
+    return slices
+
+
+def _parquet_rows(path: Path) -> int:
+    if not path.name.endswith(".parquet"):
+        return 0
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, pa.ArrowException):
+        return 0
+
+
+def _units(path: Path, *, split: int) -> list[_Unit]:
+    """Where ``path`` may be cut; an unreadable file is left whole (reading it raises the error)."""
+    if path.name.endswith(".parquet"):
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (OSError, pa.ArrowException):
+            return []
+        units, start = [], 0
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            n, per_row = group.num_rows, group.total_byte_size / max(1, group.num_rows)
+            step = n if n <= 2 * split else split
+            units += [_Unit(start + k, min(step, n - k), int(per_row * min(step, n - k))) for k in range(0, n, step)]
+            start += n
+        return units
+    if path.name.endswith(".gz"):
+        size = path.stat().st_size
+        return [_Unit(0, max(1, size // _GZ_BYTES_PER_ROW), 4 * size)]
+    return _line_units(path, every=split)
+
+
+def _line_units(path: Path, *, every: int) -> list[_Unit]:
+    """Lines 1, 1 + N, 1 + 2N... (N = ``every``) of a JSONL file, with their byte offsets: one scan."""
+    starts, lines = [0], [1]
+    line, pos, last = 1, 0, b"\n"  # line: the number of the line holding byte ``pos``
+    try:
+        with path.open("rb") as f:
+            while block := f.read(1 << 23):
+                newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+                # the line after newlines[j] is number line + j + 1: cut where that is 1 (mod N)
+                for j in range((-line) % every, newlines.size, every):
+                    starts.append(pos + int(newlines[j]) + 1)
+                    lines.append(line + j + 1)
+                line += int(newlines.size)
+                pos += len(block)
+                last = block[-1:]
+    except OSError:
+        return []
+    if len(starts) > 1 and starts[-1] >= pos:  # a cut at the very end: no line begins there
+        starts.pop()
+        lines.pop()
+    ends = [*lines[1:], line + 1 if last != b"\n" else line]
+    return [_Unit(s, e - n, stop - s, n) for s, n, e, stop in zip(starts, lines, ends, [*starts[1:], pos])]
+
+
+def slice_batches(s: Slice, *, batch_size: int = 5000) -> Iterator[Batch]:
+    """The rows of one slice, in batches of at most ``batch_size`` rows."""
+    path = Path(s.path)
+    if path.name.endswith(".parquet"):
+        yield from _parquet_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop)
+    else:
+        yield from _jsonl_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop,
+                                  line=s.line)
+
+
 def iter_batches(target: Target, *, batch_size: int = 5000) -> Iterator[Batch]:
     """Every row of every file of ``target``, in batches of at most ``batch_size`` rows."""
-    for path in target.files:
-        name = target.name_of(path)
-        if path.name.endswith(".parquet"):
-            yield from _parquet_batches(path, name=name, batch_size=batch_size)
-        else:
-            yield from _jsonl_batches(path, name=name, batch_size=batch_size)
+    for s in plan_slices(target):
+        yield from slice_batches(s, batch_size=batch_size)
 
 
 def _pick(names: Sequence[str]) -> dict[str, str]:
@@ -329,25 +441,43 @@ def _pick(names: Sequence[str]) -> dict[str, str]:
             if any(c in present for c in cands)}
 
 
-def _parquet_batches(path: Path, *, name: str, batch_size: int) -> Iterator[Batch]:
+def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
+                     stop: int | None = None) -> Iterator[Batch]:
     try:
         pf = pq.ParquetFile(path)
         columns = _pick(pf.schema_arrow.names)
         if "text" not in columns:
             raise AuditError(f"{name}: no 'text' column (columns: {', '.join(pf.schema_arrow.names)})",
                              hint="an audit needs each row's text to hash it", file=name)
-        start = 1
-        for rb in pf.iter_batches(batch_size=batch_size, columns=list(columns.values())):
+        groups, offset, pos = [], 0, None  # the row groups holding [start, stop); pos: row of the first
+        for g in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(g).num_rows
+            if offset + n > start and (stop is None or offset < stop):
+                groups.append(g)
+                pos = offset if pos is None else pos
+            offset += n
+        if pos is None:
+            return
+        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=list(columns.values())):
+            lo = max(0, start - pos)
+            hi = rb.num_rows if stop is None else min(rb.num_rows, stop - pos)
+            first = pos + lo + 1  # 1-based number of the batch's first row in the file
+            pos += rb.num_rows
+            if hi <= lo:
+                continue
+            if (lo, hi) != (0, rb.num_rows):
+                rb = rb.slice(lo, hi - lo)
             text_col = rb.column(columns["text"])
             if not (pa.types.is_string(text_col.type) or pa.types.is_large_string(text_col.type)):
                 raise AuditError(f"{name}: column 'text' holds {text_col.type}, not strings", file=name)
             if text_col.null_count:
-                bad = start + text_col.is_null().to_pylist().index(True)
+                bad = first + text_col.is_null().to_pylist().index(True)
                 raise AuditError(f"{name} row {bad}: no text (null)", file=name, row=bad,
                                  hint="every row needs its text; drop empty rows before auditing")
             cols: dict[str, Any] = {f: rb.column(c).to_pylist() for f, c in columns.items()}
-            yield Batch(file=name, start=start, **cols)
-            start += rb.num_rows
+            yield Batch(file=name, start=first, **cols)
+            if stop is not None and pos >= stop:
+                return
     except (OSError, pa.ArrowException) as e:
         raise AuditError(f"{name}: cannot read as Parquet ({_first_line(e)})", file=name) from e
 
@@ -356,12 +486,19 @@ def _open_text(path: Path) -> io.BufferedIOBase:
     return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
 
 
-def _jsonl_batches(path: Path, *, name: str, batch_size: int) -> Iterator[Batch]:
+def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, stop: int | None = None,
+                   line: int = 1) -> Iterator[Batch]:
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
+    pos = start
     try:
         with _open_text(path) as stream:
-            for number, raw in enumerate(stream, start=1):
+            if start:
+                stream.seek(start)
+            for number, raw in enumerate(stream, start=line):
+                if stop is not None and pos >= stop:
+                    break
+                pos += len(raw)
                 if not raw.strip():
                     continue
                 try:

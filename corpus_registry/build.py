@@ -37,6 +37,7 @@ from .release import (
     FUNNEL_PNG,
     MANIFEST,
     OPEN_TYPES,
+    ROW_GROUP,
     SHARE_ALIKE_CONFIG,
     plan_shards,
     sha256_file,
@@ -55,9 +56,8 @@ class _Doc:
     """What a build keeps per candidate: registry metadata, never the text."""
 
     id: int
-    key: str
+    key: str  # "source/identifier"
     source: str
-    identifier: str
     sha256: str
     shard: str
     language: str
@@ -76,6 +76,10 @@ class _Doc:
     reason: str | None = None
     duplicate_of: str | None = None
     similarity: float | None = None
+
+    @property
+    def identifier(self) -> str:
+        return self.key.split("/", 1)[1]  # slugs have no "/"
 
 
 @dataclass(slots=True)
@@ -116,7 +120,7 @@ def _candidates(registry: Registry, spec: BuildSpec) -> Iterator[_Doc]:
     with registry.session() as s:
         for d in s.execute(q.execution_options(yield_per=5000)):
             yield _Doc(  # repeated values interned: a build holds every candidate's metadata
-                id=d.id, key=f"{d.slug}/{d.identifier}", source=intern(d.slug), identifier=d.identifier,
+                id=d.id, key=f"{d.slug}/{d.identifier}", source=intern(d.slug),
                 sha256=d.sha256, shard=intern(d.shard), language=intern(d.language), score=d.language_score,
                 words=d.word_count, bytes=d.byte_size, license=intern(d.license), tier=intern(d.license_tier),
                 status=intern(d.status), date=d.date, title=d.title, creator=d.creator, url=d.url,
@@ -141,14 +145,22 @@ def _metadata_stage(doc: _Doc, spec: BuildSpec) -> tuple[str, str] | None:
     return None
 
 
-def _exact_keepers(docs: list[_Doc]) -> dict[str, str]:
-    """sha256 → key of the document kept among exact duplicates (same rule as near dedup)."""
-    best: dict[str, _Doc] = {}
-    for d in docs:
-        cur = best.get(d.sha256)
-        if cur is None or _rank(d) < _rank(cur):
-            best[d.sha256] = d
-    return {sha: d.key for sha, d in best.items()}
+def _exact_duplicates(docs: list[_Doc]) -> dict[int, int]:
+    """Index of each exact duplicate → index of the document kept for its text (same rule as near dedup).
+
+    Identical texts pass or fail the quality filters alike, so this can be decided before filtering.
+    """
+    order = sorted(range(len(docs)), key=lambda i: docs[i].sha256)
+    out: dict[int, int] = {}
+    start = 0
+    for end in range(1, len(order) + 1):
+        if end == len(order) or docs[order[end]].sha256 != docs[order[start]].sha256:
+            if end - start > 1:
+                group = order[start:end]
+                best = min(group, key=lambda i: _rank(docs[i]))
+                out.update((i, best) for i in group if i != best)
+            start = end
+    return out
 
 
 def _rank(d: _Doc) -> tuple[bool, str, int, str]:
@@ -175,16 +187,16 @@ class SignTask:
     store_url: str
     filters: dict[str, Any]
     minhash: tuple[int, int, int] | None  # num_perm, ngram, seed; None when near dedup is off
-    items: list[tuple[str, str, str, int, str, str | None, bool]]  # key, sha, shard, words, lang, date, sign
+    items: list[tuple[int, str, str, int, str, str | None, bool]]  # index, sha, shard, words, lang, date, sign
 
 
 @dataclass(slots=True)
 class SignResult:
     """Per task: the documents a filter dropped, and the signatures of those to deduplicate."""
 
-    dropped: list[tuple[str, str, str]]  # key, "filter:NAME", reason
-    passed: list[str]  # keys that passed every filter, in task order
-    signed: list[str]  # keys with a row in ``signatures``
+    dropped: list[tuple[int, str, str]]  # index, "filter:NAME", reason
+    passed: list[int]  # indexes that passed every filter, in task order
+    signed: list[int]  # indexes with a row in ``signatures``
     signatures: Any  # numpy array (len(signed), num_perm) or None
 
 
@@ -194,19 +206,19 @@ def filter_and_sign(task: SignTask) -> SignResult:
     filters = _filters(json.dumps(task.filters, sort_keys=True))
     result = SignResult(dropped=[], passed=[], signed=[], signatures=None)
     texts: list[str] = []
-    for key, sha, shard, words, lang, date, sign in task.items:
+    for index, sha, shard, words, lang, date, sign in task.items:
         text = store.get(sha, shard)
-        bd = BuildDoc(key=key, text=text, sha256=sha, word_count=words, language=lang, date=date)
+        bd = BuildDoc(key=str(index), text=text, sha256=sha, word_count=words, language=lang, date=date)
         for f in filters:
             verdict = f.filter(bd)
             ok, reason = verdict if isinstance(verdict, tuple) else (verdict, None)
             if not ok:
-                result.dropped.append((key, f"filter:{f.name}", reason or f.name))
+                result.dropped.append((index, f"filter:{f.name}", reason or f.name))
                 break
         else:
-            result.passed.append(key)
+            result.passed.append(index)
             if sign and task.minhash is not None:
-                result.signed.append(key)
+                result.signed.append(index)
                 texts.append(text)
     if texts:
         result.signatures = _hasher(task.minhash).signatures(texts)  # type: ignore[arg-type]
@@ -239,23 +251,29 @@ class ShardTask:
 
 
 def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
-    """Read the shard's texts (each store shard opened once), then write it in row order."""
+    """Write one output shard, fetching texts a row group at a time (each store shard opened once
+    per group), so a worker's memory does not depend on the shard's size."""
     store = _store(task.store_url)
-    texts = dict(store.get_many((r["sha256"], r["_shard"]) for r in task.rows))
-    rows = [{**{k: v for k, v in r.items() if k != "_shard"}, "text": texts[r["sha256"]]} for r in task.rows]
-    return task.path, write_shard(Path(task.path), rows)
+
+    def groups() -> Iterator[list[dict[str, Any]]]:
+        for start in range(0, len(task.rows), ROW_GROUP):
+            chunk = task.rows[start:start + ROW_GROUP]
+            texts = dict(store.get_many((r["sha256"], r["_shard"]) for r in chunk))
+            yield [{**{k: v for k, v in r.items() if k != "_shard"}, "text": texts[r["sha256"]]} for r in chunk]
+
+    return task.path, write_shard(Path(task.path), groups())
 
 
-def _sign_tasks(spec: BuildSpec, store_url: str, survivors: list[_Doc], keepers: dict[str, str],
+def _sign_tasks(spec: BuildSpec, store_url: str, survivors: list[_Doc], exact_of: dict[int, int],
                 max_docs: int = 2000, max_bytes: int = 64 << 20) -> Iterator[SignTask]:
     """Chunks of survivors in store order (each shard read by as few tasks as possible)."""
     minhash = (spec.dedup.num_perm, spec.dedup.ngram, spec.dedup.seed) if spec.dedup.near else None
     filters = spec.filters.model_dump(mode="json")
-    items: list[tuple[str, str, str, int, str, str | None, bool]] = []
+    items: list[tuple[int, str, str, int, str, str | None, bool]] = []
     size = 0
-    for d in sorted(survivors, key=lambda x: (x.shard, x.sha256, x.key)):
-        sign = not keepers or keepers[d.sha256] == d.key
-        items.append((d.key, d.sha256, d.shard, d.words, d.language, d.date, sign))
+    for i in sorted(range(len(survivors)), key=lambda i: (survivors[i].shard, survivors[i].sha256, survivors[i].key)):
+        d = survivors[i]
+        items.append((i, d.sha256, d.shard, d.words, d.language, d.date, i not in exact_of))
         size += d.bytes
         if len(items) >= max_docs or size >= max_bytes:
             yield SignTask(store_url, filters, minhash, items)
@@ -304,25 +322,24 @@ def build_release(
         raise BuildError(f"{spec.name}: no document passes the licence/language selection "
                          f"({len(docs)} candidates)", hint="widen select.languages or select.license_tiers")
 
-    keepers = _exact_keepers(survivors) if spec.dedup.exact else {}
+    exact_of = _exact_duplicates(survivors) if spec.dedup.exact else {}
     near = spec.dedup.near_dedup() if spec.dedup.near else None
     if near is not None:
-        near.reserve(len(keepers) if keepers else len(survivors))
-    by_key = {d.key: d for d in survivors}
+        near.reserve(len(survivors) - len(exact_of))
     store_url = registry.store.url
     bar = tqdm(total=len(survivors), desc="filter+sign", unit="doc", disable=None if progress else True,
                leave=False)
-    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, keepers)):
-        for key, stage, reason in res.dropped:
-            by_key[key].drop_stage, by_key[key].reason = stage, reason
-        for key in res.passed:
-            d = by_key[key]
-            if keepers and keepers[d.sha256] != key:
-                d.drop_stage, d.reason, d.duplicate_of = "exact_dedup", "exact duplicate", keepers[d.sha256]
-                d.similarity = 1.0
+    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, exact_of)):
+        for i, stage, reason in res.dropped:
+            survivors[i].drop_stage, survivors[i].reason = stage, reason
+        for i in res.passed:
+            if i in exact_of:
+                d = survivors[i]
+                d.drop_stage, d.reason, d.similarity = "exact_dedup", "exact duplicate", 1.0
+                d.duplicate_of = survivors[exact_of[i]].key
         if near is not None and res.signed:
-            near.add_signatures(keys=res.signed, signatures=res.signatures,
-                                ranks=[_rank(by_key[k]) for k in res.signed])
+            near.add_signatures(keys=[survivors[i].key for i in res.signed], signatures=res.signatures,
+                                ranks=[_rank(survivors[i]) for i in res.signed])
         bar.update(len(res.dropped) + len(res.passed))
     bar.close()
     clock.lap("filter_sign")
@@ -330,17 +347,19 @@ def build_release(
         # An executor may group the LSH buckets itself (Ray: a distributed shuffle); same clusters.
         near_dedup = getattr(executor, "near_dedup", None)
         result = near_dedup(near) if near_dedup is not None else near.finalize()
-        for key, (kept_key, sim) in result.duplicate_of.items():
-            d = by_key[key]
-            d.drop_stage, d.reason, d.duplicate_of, d.similarity = "near_dedup", "near duplicate", kept_key, sim
+        near = None  # free the signatures before writing
+        duplicate_of = result.duplicate_of
+        for d in survivors:
+            dup = duplicate_of.get(d.key)
+            if dup is not None:
+                d.drop_stage, d.reason, d.duplicate_of, d.similarity = (
+                    "near_dedup", "near duplicate", dup.kept_key, dup.similarity)
     # An exact duplicate whose keeper was dropped by near dedup points at the final keeper.
-    for d in survivors:
-        if d.drop_stage == "exact_dedup" and d.duplicate_of:
-            target = by_key[d.duplicate_of]
-            if target.drop_stage == "near_dedup" and target.duplicate_of:
-                d.duplicate_of = target.duplicate_of
+    for i, keeper in exact_of.items():
+        d, target = survivors[i], survivors[keeper]
+        if d.drop_stage == "exact_dedup" and target.drop_stage == "near_dedup":
+            d.duplicate_of = target.duplicate_of
     clock.lap("near_dedup")
-    near, keepers, by_key = None, {}, {}  # signatures and indexes are not needed to write: free them
 
     filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
     funnel = _funnel(docs, [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])

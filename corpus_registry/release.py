@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +66,24 @@ def shard_path(config: str, index: int, total: int) -> str:
     return f"data/{config}/train-{index:05d}-of-{total:05d}.parquet"
 
 
-def write_shard(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Write one shard with the fixed schema and fixed writer settings; return sha256, rows, bytes."""
+ROW_GROUP = 2_000
+_WRITER_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "write_statistics": True,
+    "use_dictionary": ["collection", "open_type", "license", "language", "source"],
+}
+
+
+def write_shard(path: Path, row_groups: Iterable[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Write one shard, a row group at a time (memory bounded by one group), with the fixed schema
+    and fixed writer settings; return its sha256, rows and bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    pq.write_table(table, path, compression="zstd", row_group_size=2_000, write_statistics=True,
-                   use_dictionary=["collection", "open_type", "license", "language", "source"])
-    return {"sha256": sha256_file(path), "rows": len(rows), "bytes": path.stat().st_size}
+    rows = 0
+    with pq.ParquetWriter(path, SCHEMA, **_WRITER_OPTIONS) as writer:
+        for group in row_groups:
+            writer.write_table(pa.Table.from_pylist(group, schema=SCHEMA), row_group_size=ROW_GROUP)
+            rows += len(group)
+    return {"sha256": sha256_file(path), "rows": rows, "bytes": path.stat().st_size}
 
 
 def write_manifest(out_dir: Path, manifest: dict[str, Any]) -> str:

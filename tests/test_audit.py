@@ -5,11 +5,14 @@ the local folder."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
+import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,13 +20,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from corpus_registry.audit import AuditReport, audit
-from corpus_registry.audit_report import render_text
+from corpus_registry.audit import INLINE_BELOW, AuditReport, audit
+from corpus_registry.audit_report import render_json, render_text
+from corpus_registry.audit_targets import plan_slices, resolve_target, slice_batches
 from corpus_registry.build import build_release
 from corpus_registry.cli import cli
 from corpus_registry.db.models import Document, Source, Withdrawal
 from corpus_registry.documents import normalize_text
 from corpus_registry.errors import AuditError, ConfigError, NotFoundError
+from corpus_registry.executors import LocalExecutor
 from corpus_registry.ingest import ingest
 from corpus_registry.policy import Policy, load_policy
 from corpus_registry.registry import Registry
@@ -453,7 +458,10 @@ def test_hub_release_audits_like_the_local_folder(shared: tuple[Registry, Path],
     remote = audit(reg, f"hf://datasets/{repo}", revision="1.0.0", endpoint=hub.url, progress=False)
     assert remote.kind == "hub" and remote.revision == "1.0.0" and remote.commit
     volatile = ("target", "kind", "revision", "commit", "seconds", "rows_per_s")
-    strip = lambda r: {k: v for k, v in r.to_dict().items() if k not in volatile}
+
+    def strip(r: AuditReport) -> dict[str, Any]:
+        return {k: v for k, v in r.to_dict().items() if k not in volatile}
+
     assert strip(remote) == strip(local)
     assert remote.files == local.files
 
@@ -463,6 +471,158 @@ def test_hub_release_audits_like_the_local_folder(shared: tuple[Registry, Path],
     assert code == 1 and "no revision '9.9.9'" in out
     code, out = run(reg, "audit", "--hub", "tester/no-such-repo", "--no-progress")
     assert code == 1 and "no such dataset repository" in out
+
+
+# -- any number of workers, any executor: the same report ---------------------------------
+
+
+def plant_problems(reg: Registry, release: Path, dest: Path) -> Path:
+    """A copy of ``release`` with one problem of each row-level kind: an altered text (three times,
+    far apart, so its anchors are numbered across tasks), a relabelled licence, a row from outside
+    the registry, a credit removed; and one of its documents withdrawn from ``reg``."""
+    copy = copy_release(release, dest)
+    fr = next(s for s in shards(copy) if first_code_civil(pq.read_table(s).to_pylist()) is not None)
+    rows = pq.read_table(fr).to_pylist()
+    assert len(rows) > 400 and all(r["source"] == CODE_CIVIL for r in rows)
+    altered = dict(rows[0], text=rows[0]["text"] + "\n\nCet alinéa a été ajouté après la publication.")
+    foreign = dict(rows[1], identifier="udhr-fr", source="somewhere-else", license="CC-BY-4.0", sha256=None,
+                   word_count=None, text=normalize_text(FOREIGN_TEXT.read_bytes().decode("latin-1")))
+    rows[0] = altered
+    rows[5] = dict(rows[5], license="CC0-1.0")
+    rows = [*rows[:300], altered, foreign, *rows[300:], altered]
+    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), fr, row_group_size=100)
+    uncredited = rows[40]["identifier"]
+    lines = (copy / "ATTRIBUTION.md").read_text(encoding="utf-8").splitlines()
+    (copy / "ATTRIBUTION.md").write_text("\n".join(x for x in lines if f"`{uncredited}`" not in x) + "\n",
+                                         encoding="utf-8")
+    withdraw(reg, ref=f"{CODE_CIVIL}/{rows[200]['identifier']}", reason="takedown request #7")
+    return copy
+
+
+def as_jsonl(folder: Path, dest: Path, *, copies: int = 1) -> Path:
+    """The rows of ``folder``'s shards (``copies`` times over) as JSONL, with blank lines here and there."""
+    rows = [r for s in shards(folder) for r in pq.read_table(s).to_pylist()]
+    with dest.open("w", encoding="utf-8") as f:
+        for n in range(copies * len(rows)):
+            f.write(json.dumps(rows[n % len(rows)], ensure_ascii=False) + ("\n\n" if n % 7 == 3 else "\n"))
+    return dest
+
+
+def comparable(report: AuditReport) -> dict[str, Any]:
+    """The JSON report without its timings."""
+    data = json.loads(render_json(report))
+    del data["seconds"], data["rows_per_s"]
+    return data
+
+
+class CountingExecutor(LocalExecutor):
+    """The real local executor (spawned worker processes), counting the tasks it is given."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers)
+        self.tasks = 0
+
+    def map(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[Any]:
+        listed = list(tasks)
+        self.tasks += len(listed)
+        return super().map(fn, listed)
+
+
+def test_any_number_of_workers_gives_the_same_report(small: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = small
+    planted = plant_problems(reg, release, tmp_path / "planted")
+    jsonl = as_jsonl(planted, tmp_path / "planted.jsonl")
+    ex = CountingExecutor(2)
+    try:
+        for target, policy, cap in ((planted, None, 1000), (planted, load_policy(PD_POLICY), 3), (jsonl, None, 2)):
+            one = audit(reg, target, policy=policy, max_problems=cap, collect_attribution=True, progress=False)
+            before = ex.tasks
+            two = audit(reg, target, policy=policy, max_problems=cap, collect_attribution=True, progress=False,
+                        executor=ex, inline_below=0, batch_size=50)
+            assert ex.tasks - before >= 6  # small tasks, spread over two worker processes
+            assert comparable(two) == comparable(one)
+            assert two.attribution_entries == one.attribution_entries and one.attribution_entries
+        # The planted problems are all there (the last report is the JSONL's, capped at 2 per kind).
+        planted_report = audit(reg, planted, progress=False)
+        assert kinds(planted_report) == {"text_altered": 3, "licence_laundering": 1, "unknown_document": 1,
+                                         "withdrawn": 1, "missing_attribution": 1, "shard_modified": 1,
+                                         "manifest_mismatch": 1}
+        altered = [p.anchor for p in planted_report.problems if p.kind == "text_altered"]
+        assert altered[1:] == [f"{altered[0]}-2", f"{altered[0]}-3"]
+        assert kinds(two) == {"text_altered": 3, "licence_laundering": 1, "unknown_document": 1, "withdrawn": 1,
+                              "no_attribution_file": 1}
+        lines = jsonl.read_text(encoding="utf-8").splitlines()
+        where = [f"{jsonl}:{n}" for n, line in enumerate(lines, start=1) if "ajouté après la publication" in line]
+        assert len(where) == 3  # line numbers count the blank lines
+        assert [p.where for p in two.problems if p.kind == "text_altered"] == where[:2]
+        # A small target is checked in this process whatever the executor.
+        before = ex.tasks
+        assert comparable(audit(reg, planted, executor=ex, progress=False)) == comparable(planted_report)
+        assert ex.tasks == before
+        # An unreadable row deep in the file fails the same way from a worker.
+        lines[630] = '{"id": "cut short", "text": "Un te'
+        broken = tmp_path / "broken.jsonl"
+        broken.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        for kwargs in ({}, {"executor": ex, "inline_below": 0, "batch_size": 50}):
+            with pytest.raises(AuditError, match="/broken.jsonl:631: not a JSON object") as info:
+                audit(reg, broken, progress=False, **kwargs)
+            assert info.value.fields == {"file": str(broken), "row": 631}
+    finally:
+        ex.close()
+
+
+def force_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let the CLI spread even a small target over worker processes."""
+    monkeypatch.setattr(sys.modules["corpus_registry.audit"], "INLINE_BELOW", 0)
+
+
+@sqlite_only
+def test_cli_workers_give_the_same_report_and_exit_code(small: tuple[Registry, Path], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    reg, release = small
+    planted = plant_problems(reg, release, tmp_path / "planted")
+    big = as_jsonl(planted, tmp_path / "big.jsonl", copies=20)  # three tasks of 5,000 lines
+    force_workers(monkeypatch)
+    outputs = {}
+    for workers in ("1", "2"):
+        code, out = run(reg, "audit", str(big), "--workers", workers, "--format", "json", "--no-progress")
+        data = json.loads(out[: out.rindex("}") + 1])
+        assert code == 1 and data["ok"] is False
+        del data["seconds"], data["rows_per_s"]
+        outputs[workers] = data
+    assert outputs["2"] == outputs["1"]
+    assert outputs["1"]["problem_counts"]["text_altered"] == 3 * 20
+    assert [p["anchor"] for p in outputs["1"]["problems"] if p["kind"] == "text_altered"][-1].endswith("-60")
+    assert INLINE_BELOW == 100_000  # the threshold the CLI uses when not forced
+
+
+def test_slices_cover_every_row_once(tmp_path: Path) -> None:
+    """However a file is cut, its slices give back every row once, in order, with its position."""
+    texts = [f"Ligne {i} : « texte »" for i in range(103)]
+    parquet = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"id": [str(i) for i in range(103)], "text": texts}), parquet, row_group_size=7)
+    big_group = tmp_path / "one-group.parquet"
+    pq.write_table(pa.table({"text": texts}), big_group)
+    raw = "".join(json.dumps({"text": t}, ensure_ascii=False) + ("\r\n" if i % 5 else "\n\n")
+                  for i, t in enumerate(texts)).rstrip("\n")  # CRLF, blank lines, no final newline
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_bytes(raw.encode("utf-8"))
+    gz = tmp_path / "rows.jsonl.gz"
+    gz.write_bytes(gzip.compress(raw.encode("utf-8")))
+    target = resolve_target([parquet, big_group, jsonl, gz])
+
+    def rows(parts: int | None, size: int) -> list[tuple[str, str]]:
+        slices = plan_slices(target, parts=parts, min_rows=size, max_rows=4 * size)
+        return [(b.where(i), b.text[i]) for s in slices for b in slice_batches(s, batch_size=size) for i in range(len(b))]
+
+    whole = rows(None, 1000)
+    assert len(whole) == 4 * 103 and [t for _, t in whole] == texts * 4
+    assert whole[7][0].endswith("rows.parquet row 8")
+    assert [w.rsplit("/", 1)[1] for w, _ in whole[206:212]] == [  # blank lines are counted, not read
+        "rows.jsonl:1", "rows.jsonl:3", "rows.jsonl:4", "rows.jsonl:5", "rows.jsonl:6", "rows.jsonl:7"]
+    for parts, size in ((8, 3), (40, 1), (3, 10), (1, 1000)):
+        assert rows(parts, size) == whole, (parts, size)
+    assert len(plan_slices(target, parts=40, min_rows=2, max_rows=8)) > 30
 
 
 def test_fast_normalisation_agrees_with_normalize_text() -> None:

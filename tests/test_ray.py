@@ -7,6 +7,7 @@ end. Without Ray installed these tests skip; the rest of the suite never imports
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from corpus_registry import licences
+from corpus_registry.audit import audit
 from corpus_registry.build import BuildResult, build_release, filter_and_sign
 from corpus_registry.cli import cli
 from corpus_registry.db.models import Blob, Document, Source
@@ -26,6 +28,7 @@ from corpus_registry.registry import Registry
 from corpus_registry.spec import load_spec
 
 from .conftest import REPO
+from .test_audit import PD_POLICY, as_jsonl, build, comparable, force_workers, make_small_registry, plant_problems
 
 SPECS = {"fr": REPO / "specs" / "fr.yaml", "all": REPO / "specs" / "all.yaml"}
 
@@ -163,6 +166,49 @@ def test_bucket_pairs_are_the_index_candidate_pairs() -> None:
     assert len(expected) > n
     assert np.array_equal(document_pairs(order, np.concatenate(found)), expected)
     assert bucket_pairs(np.array([0, 1, 2]), np.array([5, 9])).shape == (0, 2)  # singletons only
+
+
+@pytest.fixture(scope="module")
+def planted_release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Path]]:
+    """The audit tests' small SQLite registry and a release of it with planted problems."""
+    tmp = tmp_path_factory.mktemp("ray-audit")
+    reg = Registry(f"sqlite:///{tmp / 'registry.db'}")
+    reg.init(store=str(tmp / "store"))
+    make_small_registry(reg, tmp / "catalogue")
+    yield reg, plant_problems(reg, build(reg, tmp / "release"), tmp / "planted")
+    reg.dispose()
+
+
+def test_ray_audit_gives_the_local_report(planted_release: tuple[Registry, Path], ray_executor,
+                                          tmp_path: Path) -> None:
+    from corpus_registry.policy import load_policy
+
+    reg, planted = planted_release
+    jsonl = as_jsonl(planted, tmp_path / "planted.jsonl")
+    for target, policy, cap in ((planted, None, 1000), (planted, load_policy(PD_POLICY), 3), (jsonl, None, 2)):
+        local = audit(reg, target, policy=policy, max_problems=cap, collect_attribution=True, progress=False)
+        remote = audit(reg, target, policy=policy, max_problems=cap, collect_attribution=True, progress=False,
+                       executor=ray_executor, inline_below=0, batch_size=50)
+        assert not local.ok and local.problem_counts["text_altered"] == 3
+        assert comparable(remote) == comparable(local)
+        assert remote.attribution_entries == local.attribution_entries
+
+
+def test_cli_audit_with_ray(planted_release: tuple[Registry, Path], ray_executor, tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    reg, planted = planted_release
+    big = as_jsonl(planted, tmp_path / "big.jsonl", copies=20)  # three tasks of 5,000 lines
+    force_workers(monkeypatch)
+    outputs = []
+    for options in (["--workers", "1"], ["--executor", "ray", "--workers", "2"]):
+        r = CliRunner().invoke(cli, ["--db", reg.url, "audit", str(big), "--format", "json", "--no-progress",
+                                     *options])
+        assert r.exit_code == 1, r.output
+        data = json.loads(r.output[: r.output.rindex("}") + 1])
+        del data["seconds"], data["rows_per_s"]
+        outputs.append(data)
+    assert outputs[1] == outputs[0]
+    assert outputs[0]["problem_counts"]["text_altered"] == 3 * 20
 
 
 def _rows(reg: Registry) -> list[tuple]:
