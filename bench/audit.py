@@ -16,7 +16,8 @@ audit can. Both runs must give the same report (compared without its timings).
     .venv/bin/python bench/audit.py --docs 20000  # quicker
 
 Ends with ``RESULT docs_per_s=... peak_rss_mb=... speedup_2_workers=...`` (docs_per_s and
-peak_rss_mb: one worker on one core; speedup_2_workers: on the 10 N rows).
+peak_rss_mb: one worker on one core; speedup_2_workers: on the 10 N rows, speedup_2_workers_n_docs:
+on the N rows).
 """
 
 from __future__ import annotations
@@ -223,7 +224,7 @@ def main() -> None:
           f"load average (1/5/15 min) {load_before} before, {load_after} after, on {os.cpu_count()} CPUs")
     print(f"RESULT docs_per_s={rate:.0f} peak_rss_mb={full['peak_rss'] / mb:.0f} rows={full['rows']} "
           f"seconds={full['seconds']:.2f} peak_rss_mb_3x={tripled['peak_rss'] / mb:.0f} "
-          f"speedup_2_workers={speedup:.2f} speedup_2_workers_{full['rows'] // 1000}k={speedup_small:.2f} "
+          f"speedup_2_workers={speedup:.2f} speedup_2_workers_n_docs={speedup_small:.2f} "
           f"same_report={'yes' if same else 'no'} load_1m={os.getloadavg()[0]:.2f}")
     if not same:
         sys.exit("the report depends on the number of workers")

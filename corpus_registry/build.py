@@ -339,7 +339,7 @@ def build_release(
                 d.duplicate_of = survivors[exact_of[i]].key
         if near is not None and res.signed:
             near.add_signatures(keys=[survivors[i].key for i in res.signed], signatures=res.signatures,
-                                ranks=[_rank(survivors[i]) for i in res.signed])
+                                ranks=[_rank(survivors[i]) for i in res.signed], unique=True)
         bar.update(len(res.dropped) + len(res.passed))
     bar.close()
     clock.lap("filter_sign")

@@ -87,15 +87,20 @@ class NearDedup:
             index._hashes = hashes
 
     def add_signatures(self, *, keys: list[str], signatures: np.ndarray,
-                       ranks: list[tuple[bool, str, int, str]]) -> None:
-        """Add a batch signed elsewhere (rows of ``signatures``; ``ranks`` from :func:`keep_rank`)."""
+                       ranks: list[tuple[bool, str, int, str]], unique: bool = False) -> None:
+        """Add a batch signed elsewhere (rows of ``signatures``; ``ranks`` from :func:`keep_rank`).
+
+        ``unique=True`` promises the keys were never added before (a build's keys are unique by
+        construction), which skips the check and the memory of remembering every key.
+        """
         if signatures.shape != (len(keys), self.hasher.num_perm):
             raise ValueError(f"signatures have shape {signatures.shape}, "
                              f"expected ({len(keys)}, {self.hasher.num_perm})")
-        if self._seen.intersection(keys) or len(set(keys)) != len(keys):
-            raise ValueError("duplicate document keys: keys must be unique")
+        if not unique:
+            if self._seen.intersection(keys) or len(set(keys)) != len(keys):
+                raise ValueError("duplicate document keys: keys must be unique")
+            self._seen.update(keys)
         self._flush()
-        self._seen.update(keys)
         self._store(keys, ranks, signatures)
 
     def add_signature(
