@@ -125,9 +125,8 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
             INLINE_BELOW if inline_below is None else inline_below):
         checker = _Checker(registry, settings)
         with registry.session() as s:  # one read transaction: a consistent view of the registry
-            conn = s.connection()
-            parts: Iterable[Partial] = (checker.run(conn, task.slices) for task in tasks)
-            for part in parts:
+            for task in tasks:
+                part = checker.run(s.connection(), task.slices)
                 findings.add(part)
                 bar.update(part.rows)
     else:
@@ -460,7 +459,6 @@ class _Checker:
         u = self.part.unknown_labels.setdefault(label_s, [0, 0])
         u[0] += 1
         u[1] += words
-
 
 
 class _Findings:

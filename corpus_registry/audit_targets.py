@@ -428,12 +428,6 @@ def slice_batches(s: Slice, *, batch_size: int = 5000) -> Iterator[Batch]:
                                   line=s.line)
 
 
-def iter_batches(target: Target, *, batch_size: int = 5000) -> Iterator[Batch]:
-    """Every row of every file of ``target``, in batches of at most ``batch_size`` rows."""
-    for s in plan_slices(target):
-        yield from slice_batches(s, batch_size=batch_size)
-
-
 def _pick(names: Sequence[str]) -> dict[str, str]:
     """Audit field → column name in this file."""
     present = set(names)
