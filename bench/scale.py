@@ -110,7 +110,7 @@ def run_size(n: int, workers: int, work: Path) -> dict[str, float]:
                                                   *w, "--json"], env)
     built = json.loads(out)
     r["kept"] = built["rows"]
-    r["audit_s"], r["audit_rss"], _ = run_step([*cli, "audit", str(root / "out"), "--no-progress", "--format", "json"], env)
+    r["audit_s"], r["audit_rss"], _ = run_step([*cli, "audit", str(root / "out"), *w, "--format", "json"], env)
     return r
 
 
@@ -142,9 +142,10 @@ def main() -> None:
     growth = max((big[s + "_s"] / big["docs"]) / (small[s + "_s"] / small["docs"]) for s in ("ingest", "build", "audit"))
     peak = max(r[s + "_rss"] for r in rows for s in ("ingest", "build", "audit"))
     label = "1m" if big["docs"] >= 1_000_000 else f"{big['docs'] // 1000}k"
+    steps = {s: one[s + "_s"] / small[s + "_s"] for s in ("ingest", "build", "audit")}
     print(f"RESULT ingest_s_{label}={big['ingest_s']:.1f} build_s_{label}={big['build_s']:.1f} "
           f"audit_s_{label}={big['audit_s']:.1f} peak_rss_mb={peak:.0f} cost_growth={growth:.2f} "
-          f"speedup_2_workers={speedup:.2f}")
+          f"speedup_2_workers={speedup:.2f} " + " ".join(f"speedup_2_workers_{k}={v:.2f}" for k, v in steps.items()))
     if tmp:
         tmp.cleanup()
 

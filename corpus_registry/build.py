@@ -19,7 +19,7 @@ from pathlib import Path
 from sys import intern
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Connection, delete, select
 from tqdm import tqdm
 
 from . import licences
@@ -299,6 +299,9 @@ def build_release(
     started = time.perf_counter()
     clock = _Clock()
     executor = executor or LocalExecutor(1)
+    warm_up = getattr(executor, "warm_up", None)
+    if warm_up is not None:
+        warm_up(__name__)  # workers import this module while the registry is read
     docs = list(_candidates(registry, spec))
     if not docs:
         raise BuildError(f"{spec.name}: the selection matches no document in the registry",
@@ -376,6 +379,20 @@ def build_release(
     result.seconds = time.perf_counter() - started
     result.timings = clock.laps
     return result
+
+
+def _insert_fates(conn: Connection, release_id: int, docs: list[_Doc], ids: dict[str, int]) -> None:
+    """One row per candidate, through the driver's executemany (a build records every document, so
+    this is the bulk path: no per-row ORM or SQL-expression work)."""
+    cols = ("release_id", "document_id", "status", "stage", "reason", "duplicate_of", "similarity")
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {ReleaseDocument.__tablename__} ({', '.join(cols)}) "
+           f"VALUES ({', '.join([mark] * len(cols))})")
+    for start in range(0, len(docs), 5000):
+        conn.exec_driver_sql(sql, [
+            (release_id, d.id, "dropped" if d.drop_stage else "kept", d.drop_stage, d.reason,
+             ids.get(d.duplicate_of) if d.duplicate_of else None, d.similarity)
+            for d in docs[start:start + 5000]])
 
 
 class _Clock:
@@ -544,12 +561,5 @@ def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: Build
                           executor=executor)
             s.add(rel)
         s.flush()
-        for start in range(0, len(docs), 5000):
-            s.execute(insert(ReleaseDocument), [{
-                "release_id": rel.id, "document_id": d.id,
-                "status": "dropped" if d.drop_stage else "kept",
-                "stage": d.drop_stage, "reason": d.reason,
-                "duplicate_of": by_key.get(d.duplicate_of) if d.duplicate_of else None,
-                "similarity": d.similarity,
-            } for d in docs[start:start + 5000]])
+        _insert_fates(s.connection(), rel.id, docs, by_key)
         return rel.id

@@ -6,6 +6,7 @@ the output of a build does not depend on which executor ran it, nor on how many 
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -46,9 +47,20 @@ class LocalExecutor:
     def map(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         if self.workers == 1:
             return map(fn, tasks)
+        return self._start().map(fn, tasks)
+
+    def warm_up(self, module: str) -> None:
+        """Start the workers now and have each import ``module`` while the caller does other work
+        (a spawned worker spends about half a second importing before its first task)."""
+        if self.workers > 1:
+            pool = self._start()
+            for _ in range(self.workers):
+                pool.submit(importlib.import_module, module)
+
+    def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
-        return self._pool.map(fn, tasks)
+        return self._pool
 
     def close(self) -> None:
         if self._pool is not None:
