@@ -118,3 +118,6 @@ def demo(app: AppContext, catalogue: Path, no_progress: bool) -> None:
         click.echo(f"  ingested {r.source}: {r.seen} documents ({r.added} new, {r.unchanged} unchanged)")
     click.echo()
     _print_stats(lookup.stats(registry))
+    click.echo("\nNext: `corpus-registry show pg800` (a book's provenance and text), "
+               "`corpus-registry build specs/fr.yaml --out out/fr` (the French slice), "
+               "`corpus-registry audit out/fr`.")
