@@ -60,6 +60,15 @@ workers_option = click.option(
     help="Worker processes [env CORPUS_REGISTRY_WORKERS]; the output is the same for any number.")
 
 
+def executor_options(f: Any) -> Any:
+    """``--workers``, ``--executor local|ray`` and ``--ray-address``, for commands that can scale out."""
+    f = click.option("--ray-address", metavar="ADDRESS",
+                     help="An existing Ray cluster (default: start a local one).")(f)
+    f = click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                     help="Run the per-document work here (local processes) or on Ray; same output.")(f)
+    return workers_option(f)
+
+
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 

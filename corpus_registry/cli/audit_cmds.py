@@ -10,7 +10,7 @@ from ..audit import audit as audit_api
 from ..audit_report import render_html, render_json, render_text, verdict, write_attribution
 from ..policy import load_policy
 from ..withdraw import withdraw as withdraw_api
-from . import AppContext, cli, echo_json, json_option, pass_app, workers_option
+from . import AppContext, cli, echo_json, executor_options, json_option, pass_app
 
 
 @cli.command()
@@ -30,10 +30,7 @@ from . import AppContext, cli, echo_json, json_option, pass_app, workers_option
 @click.option("--max-problems", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Problems of each kind kept in the report (all are counted).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-@workers_option
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Check the rows here (local processes) or on Ray; the report is the same.")
-@click.option("--ray-address", metavar="ADDRESS", help="An existing Ray cluster (default: start a local one).")
+@executor_options
 @pass_app
 def audit(app: AppContext, targets: tuple[str, ...], hub_repo: str | None, revision: str | None,
           endpoint: str | None, token: str | None, policy_path: Path | None, fmt: str, output: Path | None,

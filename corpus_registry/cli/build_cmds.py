@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import AppContext, cli, echo_json, json_option, pass_app, workers_option
+from . import AppContext, cli, echo_json, executor_options, json_option, pass_app
 
 
 @cli.command()
@@ -15,10 +15,7 @@ from . import AppContext, cli, echo_json, json_option, pass_app, workers_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the release into (replaced if it holds an older release).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-@workers_option
-@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Run the per-document stages here (local processes) or on Ray.")
-@click.option("--ray-address", metavar="ADDRESS", help="An existing Ray cluster (default: start a local one).")
+@executor_options
 @json_option
 @pass_app
 def build(app: AppContext, spec_path: Path, out_dir: Path, no_progress: bool, workers: int, executor: str,
