@@ -220,9 +220,8 @@ def test_altered_text_is_named(small: tuple[Registry, Path], tmp_path: Path) -> 
     assert "text_altered" in out and hit["identifier"] in out and "FAIL" in out
 
 
-def test_relabelled_licence_is_laundering(shared: tuple[Registry, Path], tmp_path: Path) -> None:
-    reg, release = shared
-    copy = copy_release(release, tmp_path / "relabelled")
+def relabel_first_code_civil(release: Path, licence: str = "CC0-1.0") -> str:
+    """Relabel the first Code civil row of ``release`` (a more permissive licence); return its identifier."""
     hit: dict[str, str] = {}
 
     def relabel(rows: list[dict]) -> list[dict] | None:
@@ -230,10 +229,17 @@ def test_relabelled_licence_is_laundering(shared: tuple[Registry, Path], tmp_pat
         if i is None:
             return None
         hit["identifier"] = rows[i]["identifier"]
-        rows[i]["license"] = "CC0-1.0"
+        rows[i]["license"] = licence
         return rows
 
-    edit_rows(copy, relabel)
+    edit_rows(release, relabel)
+    return hit["identifier"]
+
+
+def test_relabelled_licence_is_laundering(shared: tuple[Registry, Path], tmp_path: Path) -> None:
+    reg, release = shared
+    copy = copy_release(release, tmp_path / "relabelled")
+    hit = {"identifier": relabel_first_code_civil(copy)}
     report = audit(reg, copy, progress=False)
     assert kinds(report) == {"licence_laundering": 1, "shard_modified": 1}
     (p,) = [p for p in report.problems if p.kind == "licence_laundering"]

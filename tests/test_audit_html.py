@@ -19,9 +19,8 @@ from .test_audit import (
     CODE_CIVIL,
     build,
     copy_release,
-    edit_rows,
-    first_code_civil,
     make_small_registry,
+    relabel_first_code_civil,
     run,
 )
 
@@ -55,17 +54,7 @@ def tampered_report(registry: Registry, tmp_path: Path) -> tuple[Path, str]:
     reg = make_small_registry(registry, tmp_path / "catalogue")
     release = build(reg, tmp_path / "release")
     copy = copy_release(release, tmp_path / "tampered")
-    hit: dict[str, str] = {}
-
-    def relabel(rows: list[dict]) -> list[dict] | None:
-        i = first_code_civil(rows)
-        if i is None:
-            return None
-        hit["identifier"] = rows[i]["identifier"]
-        rows[i]["license"] = "CC0-1.0"
-        return rows
-
-    edit_rows(copy, relabel)
+    hit = {"identifier": relabel_first_code_civil(copy)}
     page = tmp_path / "report.html"
     code, out = run(reg, "audit", str(copy), "--format", "html", "--output", str(page), "--no-progress")
     assert code == 1, out

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
@@ -17,7 +16,6 @@ from corpus_registry.build import BuildResult, build_release
 from corpus_registry.cli import cli
 from corpus_registry.db.models import Release, ReleaseDocument
 from corpus_registry.errors import BuildError, ConfigError
-from corpus_registry.licences import Tier
 from corpus_registry.registry import Registry
 from corpus_registry.release import read_manifest
 from corpus_registry.spec import load_spec, parse_spec

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import random
-import re
-from pathlib import Path
 
 import numpy as np
 import pydantic
@@ -25,11 +23,7 @@ from corpus_registry.dedup import (
 from corpus_registry.documents import count_words, normalize_text, text_sha256
 from corpus_registry.filters import BuildDoc
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-_START = re.compile(r"^\*\*\* ?START OF.*$|^\*END\*THE SMALL PRINT.*$", re.MULTILINE)
-_END = re.compile(
-    r"^\*\*\* ?END OF.*$|^End of (?:the )?Project Gutenberg.*$", re.MULTILINE | re.IGNORECASE
-)
+from .texts import DATA, read_body
 
 # the near-duplicate editions of data/NEAR_DUPLICATES.md: (path, encoding) pairs
 EDITIONS = {
@@ -54,12 +48,7 @@ GENESIS_ENCODINGS = {"swedish.txt": "cp865", "lolcat.txt": "utf-8", "portuguese.
 
 
 def read(path: str, encoding: str) -> str:
-    text = (DATA / path).read_bytes().decode(encoding)
-    start = _START.search(text)
-    if start:
-        text = text[start.end() :]
-    end = _END.search(text)
-    return normalize_text(text[: end.start()] if end else text)
+    return read_body(path, encoding)
 
 
 def make_doc(key: str, text: str, *, date: str | None = None, language: str = "fr") -> BuildDoc:

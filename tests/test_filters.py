@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import re
 import time
-from pathlib import Path
 
 import pydantic
 import pytest
@@ -22,11 +21,7 @@ from corpus_registry.filters import (
     build_filters,
 )
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-_START = re.compile(r"^\*\*\* ?START OF.*$|^\*END\*THE SMALL PRINT.*$", re.MULTILINE)
-_END = re.compile(
-    r"^\*\*\* ?END OF.*$|^End of (?:the )?Project Gutenberg.*$", re.MULTILINE | re.IGNORECASE
-)
+from .texts import DATA, read_body
 
 # (path under data/, encoding) of every bundled book, one edition per work
 BOOKS = {
@@ -59,13 +54,7 @@ def make_doc(key: str, text: str, *, language: str = "fr") -> BuildDoc:
 
 
 def read_book(name: str) -> str:
-    path, encoding = BOOKS[name]
-    text = (DATA / path).read_bytes().decode(encoding)
-    start = _START.search(text)
-    if start:
-        text = text[start.end() :]
-    end = _END.search(text)
-    return normalize_text(text[: end.start()] if end else text)
+    return read_body(*BOOKS[name])
 
 
 def passages(text: str, words: int = 200) -> list[str]:
