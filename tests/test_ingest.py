@@ -190,7 +190,7 @@ def test_killed_ingest_resumes_to_the_same_registry(backend: str, make_db_url, s
     killed = Registry(url)
     killed.init(store=str(tmp_path / "killed-store"))
     sync_sources(killed, catalogue_path=small_catalogue)
-    env = {**os.environ, "CORPUS_REGISTRY_BATCH_DOCS": "20"}
+    env = {**os.environ, "CORPUS_REGISTRY_BATCH_DOCS": "5"}  # many small commits: a wide window to kill in
     cmd = [sys.executable, "-m", "corpus_registry.cli", "--db", url, "ingest", "--no-progress",
            "--workers", "2", "civil"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
