@@ -11,7 +11,7 @@ import multiprocessing as mp
 import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from .errors import BuildError
 
@@ -79,7 +79,3 @@ def get_executor(name: str = "local", *, workers: int = 1, ray_address: str | No
         return RayExecutor(address=ray_address, workers=workers)
     raise BuildError(f"unknown executor {name!r}", hint="use --executor local or --executor ray")
 
-
-def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -94,10 +94,6 @@ class Registry:
             raise
         finally:
             session.close()
-
-    def setting(self, key: str) -> str | None:
-        with self.session() as s:
-            return s.scalar(select(Setting.value).where(Setting.key == key))
 
     def dispose(self) -> None:
         self.engine.dispose()

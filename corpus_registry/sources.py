@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from . import licences
 from .catalogue import Catalogue, SourceSpec, load_catalogue
 from .db.models import Document, Source
-from .errors import ConfigError, CorpusRegistryError, NotFoundError
+from .errors import ConfigError, CorpusRegistryError
 from .readers import get_reader
 from .registry import Registry
 
@@ -102,11 +102,3 @@ def list_sources(registry: Registry) -> list[SourceRow]:
             for src in s.scalars(select(Source).order_by(Source.slug))
         ]
 
-
-def get_source(registry: Registry, slug: str) -> Source:
-    with registry.session() as s:
-        src = s.scalar(select(Source).where(Source.slug == slug))
-    if src is None:
-        raise NotFoundError(f"no source {slug!r} in the registry",
-                            hint="run `corpus-registry sources list` to see registered sources")
-    return src
