@@ -206,14 +206,7 @@ class _Checker:
         n = len(b)
         norms = [_normalized(t) for t in b.text]
         shas = [text_sha256(t) for t in norms]
-        # A row whose text is not in normal form may still be a registered text verbatim:
-        # normalize_text is not idempotent on every input (e.g. a BOM after leading blanks).
-        verbatim = {i: text_sha256(t) for i, (t, norm) in enumerate(zip(b.text, norms))
-                    if norm is not t and norm != t}
-        found = self._by_sha({*shas, *verbatim.values()})
-        for i, sha in verbatim.items():
-            if sha in found and shas[i] not in found:
-                shas[i] = sha
+        found = self._by_sha(set(shas))
         ids = b.identifier or [None] * n
         srcs = b.source or [None] * n
         labels = b.license or [None] * n
@@ -374,7 +367,7 @@ def _normalized(text: str) -> str:
     Release rows hold normalised text, so the cheap checks (substring scans and the NFC quick
     check, all in C) usually prove that every step of :func:`normalize_text` would be a no-op.
     """
-    if (text and text == text.strip() and text[0] != "\ufeff" and unicodedata.is_normalized("NFC", text)
+    if (text and text == text.strip() and "\ufeff" not in text and unicodedata.is_normalized("NFC", text)
             and "\r" not in text and " \n" not in text and "\t\n" not in text and "\n\n\n" not in text
             and "\u2028" not in text and "\u2029" not in text and "\x85" not in text):
         return text

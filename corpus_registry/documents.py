@@ -42,9 +42,9 @@ def normalize_text(text: str) -> str:
 
     Idempotent: normalising normalised text changes nothing (so hashes agree at every stage).
     """
-    text = unicodedata.normalize("NFC", text)
-    if "\ufeff" in text:
+    if "\ufeff" in text:  # before NFC: a BOM between a letter and its accent would block composition
         text = text.replace("\ufeff", "")
+    text = unicodedata.normalize("NFC", text)
     text = _NEWLINES.sub("\n", text)
     text = _TRAILING_WS.sub("\n", text)
     text = _MANY_BLANK_LINES.sub("\n\n", text)

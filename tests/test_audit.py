@@ -634,7 +634,7 @@ def test_slices_cover_every_row_once(tmp_path: Path) -> None:
 def test_fast_normalisation_agrees_with_normalize_text() -> None:
     from corpus_registry.audit import _normalized
 
-    samples = ["", " ", "\ufeffBOM", "a\r\nb", "a  \nb", "a\t\nb", "a\n\n\nb", "e\u0301", "x\u2028y", "x\x85y",
+    samples = ["", " ", "\ufeffBOM", "a\ufeffb", "a\r\nb", "a  \nb", "a\t\nb", "a\n\n\nb", "e\u0301", "x\u2028y", "x\x85y",
                " lead", "trail ", "ok\n\nok", "Ça va ? Oui.\n\nDeux paragraphes."]
     for path in sorted(DATA.rglob("*.txt"))[:12] + sorted(DATA.rglob("*.md"))[:40]:
         raw = path.read_bytes().decode("latin-1")[:20_000]

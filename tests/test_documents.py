@@ -21,7 +21,8 @@ def test_normalisation_is_idempotent_on_real_files(path) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["  \ufeff Texte avec BOM après des blancs", "a \t\r\n \r\n\r\n\r\nb", "\u2028x\u2029y\x85z", "e\u0301te\u0301"],
+    ["  \ufeff Texte avec BOM après des blancs", "a \t\r\n \r\n\r\n\r\nb", "\u2028x\u2029y\x85z", "e\u0301te\u0301",
+     "e\ufeff\u0301t\u00e9 au milieu\ufeff"],
 )
 def test_normalisation_edge_cases(raw: str) -> None:
     once = normalize_text(raw)

@@ -31,6 +31,7 @@ from corpus_registry.hub import PushResult, push_release
 DATA = Path(__file__).resolve().parents[1] / "data"
 CODE_CIVIL = DATA / "legifrance-code-civil" / "code-civil"
 from corpus_registry.release import SCHEMA  # noqa: E402 - the release format under test
+
 Row = dict[str, object]
 
 
