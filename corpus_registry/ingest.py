@@ -60,6 +60,7 @@ class _Prepared:
     raw: RawDocument
     text: str
     sha256: str
+    size: int  # UTF-8 bytes of ``text``, measured once
     meta: dict[str, Any]
 
 
@@ -112,7 +113,8 @@ class _SourceIngest:
                 f"{self.source.slug}: document {raw.identifier!r} ({raw.path or 'record'}) is empty",
                 hint="remove it from the source or exclude it with the reader's glob",
             )
-        return _Prepared(raw=raw, text=text, sha256=text_sha256(text), meta=self._meta(raw))
+        return _Prepared(raw=raw, text=text, sha256=text_sha256(text), size=len(text.encode("utf-8")),
+                         meta=self._meta(raw))
 
     def _meta(self, raw: RawDocument) -> dict[str, Any]:
         src = self.source
@@ -179,12 +181,11 @@ class _SourceIngest:
         results = iter(self.langid.identify_many([p.text for p in need_lid]))
         shas = {p.sha256 for p in fresh}
         stored = set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(shas))))
-        missing = {p.sha256: p.text for p in fresh if p.sha256 not in stored}
+        missing = {p.sha256: p for p in fresh if p.sha256 not in stored}
         if missing:
-            shard = self.registry.store.put(missing.items())
+            shard = self.registry.store.put((sha, p.text) for sha, p in missing.items())
             _insert_ignore(session, Blob, [
-                {"sha256": sha, "shard": shard, "byte_size": len(t.encode("utf-8"))}
-                for sha, t in missing.items()
+                {"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()
             ])
         if superseded:
             session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
@@ -206,7 +207,7 @@ class _SourceIngest:
                 "language_score": round(float(score), 4),
                 "mixed_language": bool(mixed),
                 "word_count": count_words(p.text),
-                "byte_size": len(p.text.encode("utf-8")),
+                "byte_size": p.size,
                 "sha256": p.sha256,
                 "extra": dict(p.raw.extra),
                 "status": old.status if old else ("withdrawn" if self.source.status == "withdrawn" else "active"),
@@ -300,7 +301,7 @@ def _ingest_partition(
                         options=source.reader_options).partitioned(*partition)
     for raw_batch in _batches(reader.read()):
         prepared = [job.prepare(raw) for raw in raw_batch]
-        nbytes = sum(len(p.text.encode("utf-8")) for p in prepared)
+        nbytes = sum(p.size for p in prepared)
         with registry.session() as s:
             job.write_batch(s, run_id, prepared)
         job.stats.seen += len(prepared)
