@@ -201,9 +201,20 @@ class FileReader(FileSetReader):
     def prepare(self, files: list[tuple[Path, str]]) -> None:
         """Hook run once with the file list before reading (nothing by default)."""
 
-    @abstractmethod
     def read_file(self, file: Path, *, relpath: str) -> RawDocument:
-        """Turn one file into one document."""
+        """Turn one file into one document: its decoded text, titled by :meth:`title`."""
+        text, encoding = self.decode(file, relpath=relpath)
+        return RawDocument(
+            identifier=default_identifier(relpath),
+            text=text,
+            title=self.title(text),
+            path=relpath,
+            extra={"encoding": encoding},
+        )
+
+    def title(self, text: str) -> str | None:
+        """The document's title: its first non-empty line unless a reader knows better."""
+        return first_line(text)
 
     def decode(self, file: Path, *, relpath: str) -> tuple[str, str]:
         """The file's text and the encoding used (per-file override, then reader default)."""

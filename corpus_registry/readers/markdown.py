@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import ClassVar
 
-from corpus_registry.documents import RawDocument
-from corpus_registry.readers.base import FileOptions, FileReader, default_identifier, first_line
+from corpus_registry.readers.base import FileOptions, FileReader, first_line
 
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -23,16 +21,8 @@ class MarkdownReader(FileReader):
     kind: ClassVar[str] = "markdown"
     Options: ClassVar[type[MarkdownOptions]] = MarkdownOptions
 
-    def read_file(self, file: Path, *, relpath: str) -> RawDocument:
-        text, encoding = self.decode(file, relpath=relpath)
-        return RawDocument(
-            identifier=default_identifier(relpath),
-            text=text,
-            title=markdown_title(text),
-            path=relpath,
-            extra={"encoding": encoding},
-        )
-
+    def title(self, text: str) -> str | None:
+        return markdown_title(text)
 
 def markdown_title(text: str, *, limit: int = 200) -> str | None:
     """The first level-1 heading, else the first heading, else the first non-empty line.

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
-from corpus_registry.documents import RawDocument
-from corpus_registry.readers.base import FileOptions, FileReader, default_identifier, first_line
+from corpus_registry.readers.base import FileOptions, FileReader
 
 
 class TextOptions(FileOptions):
@@ -18,13 +16,3 @@ class TextReader(FileReader):
 
     kind: ClassVar[str] = "text"
     Options: ClassVar[type[TextOptions]] = TextOptions
-
-    def read_file(self, file: Path, *, relpath: str) -> RawDocument:
-        text, encoding = self.decode(file, relpath=relpath)
-        return RawDocument(
-            identifier=default_identifier(relpath),
-            text=text,
-            title=first_line(text),
-            path=relpath,
-            extra={"encoding": encoding},
-        )
