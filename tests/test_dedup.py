@@ -20,10 +20,9 @@ from corpus_registry.dedup import (
     fold_tokens,
     keep_rank,
 )
-from corpus_registry.documents import count_words, normalize_text, text_sha256
 from corpus_registry.filters import BuildDoc
 
-from .texts import DATA, read_body
+from .texts import DATA, make_doc, read_body
 
 # the near-duplicate editions of data/NEAR_DUPLICATES.md: (path, encoding) pairs
 EDITIONS = {
@@ -50,17 +49,6 @@ GENESIS_ENCODINGS = {"swedish.txt": "cp865", "lolcat.txt": "utf-8", "portuguese.
 def read(path: str, encoding: str) -> str:
     return read_body(path, encoding)
 
-
-def make_doc(key: str, text: str, *, date: str | None = None, language: str = "fr") -> BuildDoc:
-    norm = normalize_text(text)
-    return BuildDoc(
-        key=key,
-        text=norm,
-        sha256=text_sha256(norm),
-        word_count=count_words(norm),
-        language=language,
-        date=date,
-    )
 
 
 def jaccard(hasher: MinHasher, a: str, b: str) -> float:

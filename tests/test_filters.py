@@ -9,7 +9,7 @@ import time
 import pydantic
 import pytest
 
-from corpus_registry.documents import count_words, normalize_text, text_sha256
+from corpus_registry.documents import normalize_text
 from corpus_registry.filters import (
     BuildDoc,
     DigitRatioFilter,
@@ -21,7 +21,7 @@ from corpus_registry.filters import (
     build_filters,
 )
 
-from .texts import DATA, read_body
+from .texts import DATA, make_doc, read_body
 
 # (path under data/, encoding) of every bundled book, one edition per work
 BOOKS = {
@@ -41,16 +41,6 @@ BOOKS = {
     "inferno": ("gutenberg-en-de-es-it/it/pg1009-divina-commedia-inferno/1009-8.txt", "cp1252"),
 }
 
-
-def make_doc(key: str, text: str, *, language: str = "fr") -> BuildDoc:
-    norm = normalize_text(text)
-    return BuildDoc(
-        key=key,
-        text=norm,
-        sha256=text_sha256(norm),
-        word_count=count_words(norm),
-        language=language,
-    )
 
 
 def read_book(name: str) -> str:

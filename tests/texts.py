@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from corpus_registry.documents import normalize_text
+from corpus_registry.documents import count_words, normalize_text, text_sha256
+from corpus_registry.filters import BuildDoc
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 _START = re.compile(r"^\*\*\* ?START OF.*$|^\*END\*THE SMALL PRINT.*$", re.MULTILINE)
@@ -20,3 +21,10 @@ def read_body(path: str, encoding: str) -> str:
         text = text[start.end() :]
     end = _END.search(text)
     return normalize_text(text[: end.start()] if end else text)
+
+
+def make_doc(key: str, text: str, *, date: str | None = None, language: str = "fr") -> BuildDoc:
+    """A :class:`BuildDoc` of ``text`` as the builder would pass it (normalised, hashed, counted)."""
+    norm = normalize_text(text)
+    return BuildDoc(key=key, text=norm, sha256=text_sha256(norm), word_count=count_words(norm),
+                    language=language, date=date)
