@@ -219,43 +219,16 @@ def download_repo(repo_id: str, *, revision: str | None, endpoint: str | None, t
     """Download the data files and card of a Hub dataset repo at ``revision``; the local folder."""
     if not _REPO_ID.match(repo_id):
         raise AuditError(f"{repo_id!r} is not a Hub repo id", hint="use OWNER/NAME")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
+    from huggingface_hub import constants, snapshot_download
+
+    from .hub import hub_errors
 
     patterns = list(HUB_PATTERNS[3:])
     prefix = f"{subpath.strip('/')}/" if subpath else ""
     patterns += [prefix + p for p in HUB_PATTERNS[:3]]
-    where = f"hf://datasets/{repo_id}"
-    try:
+    with hub_errors(endpoint or constants.ENDPOINT, repo_id, revision=revision):
         path = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
                                  endpoint=endpoint, token=token, library_name="corpus-registry")
-    except RevisionNotFoundError as e:
-        raise AuditError(f"{where}: no revision {revision!r}",
-                         hint="check the tag or branch name (a release is tagged with its version)",
-                         repo_id=repo_id, revision=revision) from e
-    except RepositoryNotFoundError as e:
-        raise AuditError(f"{where}: no such dataset repository (or no access to it)",
-                         hint="check OWNER/NAME, HF_ENDPOINT and your token", repo_id=repo_id) from e
-    except (EntryNotFoundError, LocalEntryNotFoundError) as e:
-        raise AuditError(f"{where}: cannot download the repo ({_first_line(e)})",
-                         hint="check the network and HF_ENDPOINT", repo_id=repo_id) from e
-    except HfHubHTTPError as e:
-        raise AuditError(f"{where}: the Hub refused the download ({_first_line(e)})",
-                         repo_id=repo_id) from e
-    except (OSError, ValueError) as e:
-        raise AuditError(f"{where}: cannot download the repo ({_first_line(e)})",
-                         hint="check the network and HF_ENDPOINT", repo_id=repo_id) from e
-    except Exception as e:  # httpx transport errors are not OSError subclasses
-        if type(e).__module__.split(".")[0] in ("httpx", "httpcore", "requests", "urllib3"):
-            raise AuditError(f"{where}: cannot reach the Hub ({_first_line(e)})",
-                             hint="check the network and HF_ENDPOINT", repo_id=repo_id) from e
-        raise
     return Path(str(path))
 
 

@@ -201,7 +201,7 @@ def push_release(
             deleted=deleted or [],
         )
 
-    with _hub_errors(api.endpoint, repo_id):
+    with hub_errors(api.endpoint, repo_id):
         remote = _RemoteState.read(api, repo_id)
         if tag in remote.tags:
             _check_same_release(api, repo_id, tag, release)
@@ -304,19 +304,28 @@ def _operations(release: ReleaseFolder, deleted: list[str]) -> list[CommitOperat
 
 
 @contextmanager
-def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
-    """Turn client exceptions into one-line HubErrors that say what to do."""
+def hub_errors(endpoint: str, repo_id: str, *, revision: str | None = None) -> Iterator[None]:
+    """Turn Hub client exceptions into one-line HubErrors that say what to do (push and audit alike)."""
     from huggingface_hub.errors import (
         HfHubHTTPError,
         HFValidationError,
         LocalEntryNotFoundError,
         OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
     )
 
     try:
         yield
     except HubError:
         raise
+    except RevisionNotFoundError as e:
+        raise HubError(f"hf://datasets/{repo_id}: no revision {revision!r}",
+                       hint="check the tag or branch name (a release is tagged with its version)",
+                       repo_id=repo_id, revision=revision) from e
+    except RepositoryNotFoundError as e:
+        raise HubError(f"hf://datasets/{repo_id}: no such dataset repository (or no access to it)",
+                       hint="check OWNER/NAME, HF_ENDPOINT and your token", repo_id=repo_id) from e
     except HfHubHTTPError as e:
         status = _status(e)
         if status in (401, 403):
@@ -336,7 +345,7 @@ def _hub_errors(endpoint: str, repo_id: str) -> Iterator[None]:
         ) from e
     except OfflineModeIsEnabled as e:
         raise HubError(
-            "HF_HUB_OFFLINE is set: pushing needs the network", hint="unset HF_HUB_OFFLINE"
+            "HF_HUB_OFFLINE is set: the Hub cannot be reached", hint="unset HF_HUB_OFFLINE"
         ) from e
     except HFValidationError as e:
         raise HubError(

@@ -477,6 +477,8 @@ def test_hub_release_audits_like_the_local_folder(shared: tuple[Registry, Path],
     assert code == 1 and "no revision '9.9.9'" in out
     code, out = run(reg, "audit", "--hub", "tester/no-such-repo", "--no-progress")
     assert code == 1 and "no such dataset repository" in out
+    code, out = run(reg, "audit", "--hub", repo, "--endpoint", "http://127.0.0.1:9", "--no-progress")
+    assert code == 1 and "cannot reach the Hub at http://127.0.0.1:9" in out and "Traceback" not in out
 
 
 # -- any number of workers, any executor: the same report ---------------------------------
