@@ -37,7 +37,7 @@ class Registry:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def init(self, *, store: str | None = None) -> str:
+    def init(self, *, store: str | None = None) -> None:
         """Create or upgrade the schema and fix the document store location. Safe to repeat."""
         db.upgrade(self.engine)
         with self.session() as s:
@@ -50,7 +50,6 @@ class Registry:
                     hint="omit --store, or move the store and update the registry setting",
                 )
         self.__dict__.pop("store", None)
-        return "head"
 
     def _default_store(self) -> str:
         if self.url.startswith("sqlite:///"):
