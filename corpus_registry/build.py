@@ -409,16 +409,24 @@ class _Clock:
 
 
 def _funnel(docs: list[_Doc], stage_names: list[str]) -> Funnel:
-    """Every candidate passes the stages before the one that dropped it (or all of them)."""
+    """Every candidate passes the stages before the one that dropped it (or all of them).
+
+    Documents are first grouped by (dropping stage, reason, language): the funnel is then filled
+    once per group and stage, not once per document and stage."""
+    groups: dict[tuple[str | None, str | None, str], list[int]] = {}
+    for d in docs:
+        g = groups.setdefault((d.drop_stage, d.reason, d.language), [0, 0])
+        g[0] += 1
+        g[1] += d.words
     funnel = Funnel()
     for name in stage_names:
         funnel.stage(name)
     order = {name: i for i, name in enumerate(stage_names)}
-    for d in docs:
-        last = order[d.drop_stage] if d.drop_stage else len(stage_names) - 1
+    for (drop_stage, reason, language), (n, words) in sorted(groups.items(), key=repr):
+        last = order[drop_stage] if drop_stage else len(stage_names) - 1
         for name in stage_names[: last + 1]:
-            kept = name != d.drop_stage
-            funnel.record(name, d.language, d.words, kept=kept, reason=None if kept else d.reason)
+            kept = name != drop_stage
+            funnel.record(name, language, words, kept=kept, reason=None if kept else reason, docs=n)
     return funnel
 
 

@@ -23,15 +23,17 @@ class Funnel:
             self.stages.append(name)
             self._counts[name] = defaultdict(lambda: [0, 0, 0, 0])
 
-    def record(self, stage: str, language: str, words: int, *, kept: bool, reason: str | None = None) -> None:
+    def record(self, stage: str, language: str, words: int, *, kept: bool, reason: str | None = None,
+               docs: int = 1) -> None:
+        """``docs`` documents (``words`` words in all) of ``language`` enter ``stage``; kept or dropped."""
         c = self._counts[stage][language]
-        c[0] += 1
+        c[0] += docs
         c[2] += words
         if kept:
-            c[1] += 1
+            c[1] += docs
             c[3] += words
         elif reason:
-            self.reasons[stage][reason] += 1
+            self.reasons[stage][reason] += docs
 
     def totals(self, stage: str) -> tuple[int, int, int, int]:
         rows = self._counts[stage].values()
