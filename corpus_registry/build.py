@@ -2,30 +2,36 @@
 
 Stages run in this order and each records its drops in the funnel:
 selected → licence → withdrawn → language → each quality filter → exact dedup → near dedup → kept.
-Metadata stages run on registry rows alone; texts are read from the store only for documents that
-survive them, once for filtering and signing, once more for writing the kept rows.
+Metadata stages run on registry columns alone; texts are read from the store only for documents
+that survive them, once for filtering and signing, once more for writing the kept rows.
+
+The driver holds the candidates as Arrow columns and every document's fate as numpy arrays
+indexed by row number, and decides with whole-column operations: its work per document is a few
+machine instructions, so a build scales with its workers (the texts are handled only there).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from sys import intern
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy import Connection, delete, select
 from tqdm import tqdm
 
 from . import licences
+from .candidates import Candidates, read_candidates
 from .card import card_metadata, render_attribution, render_card
-from .db.models import Blob, Document, Release, ReleaseDocument, Source, Withdrawal, utcnow
-from .dedup import MinHasher, keep_rank
+from .db.models import Release, ReleaseDocument, Source, utcnow
+from .dedup import MinHasher
 from .errors import BuildError
 from .executors import Executor, LocalExecutor
 from .filters import BuildDoc, FilterConfig, build_filters
@@ -34,6 +40,7 @@ from .registry import Registry
 from .release import (
     ATTRIBUTION,
     CARD,
+    COLUMNS,
     FUNNEL_PNG,
     MANIFEST,
     OPEN_TYPES,
@@ -52,37 +59,6 @@ META_STAGES = ("selected", "licence", "withdrawn", "language")
 
 
 @dataclass(slots=True)
-class _Doc:
-    """What a build keeps per candidate: registry metadata, never the text."""
-
-    id: int
-    key: str  # "source/identifier"
-    source: str
-    sha256: str
-    shard: str
-    language: str
-    score: float
-    words: int
-    bytes: int
-    license: str
-    tier: str
-    status: str
-    date: str | None
-    title: str | None
-    creator: str | None
-    url: str | None
-    collection: str
-    drop_stage: str | None = None
-    reason: str | None = None
-    duplicate_of: str | None = None
-    similarity: float | None = None
-
-    @property
-    def identifier(self) -> str:
-        return self.key.split("/", 1)[1]  # slugs have no "/"
-
-
-@dataclass(slots=True)
 class BuildResult:
     name: str
     version: str
@@ -97,97 +73,103 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
-def _candidates(registry: Registry, spec: BuildSpec) -> Iterator[_Doc]:
+class _Fates:
+    """Every candidate's fate by row number: the stage that dropped it (-1: kept so far), why, and
+    the row it duplicates (-1: none) with their similarity."""
+
+    def __init__(self, size: int, stages: list[str]) -> None:
+        self.stages = stages
+        self.reasons: list[str] = []
+        self._codes: dict[str, int] = {}
+        self.stage = np.full(size, -1, dtype=np.int16)
+        self.reason = np.full(size, -1, dtype=np.int32)
+        self.duplicate_of = np.full(size, -1, dtype=np.int64)
+        self.similarity = np.full(size, np.nan)
+
+    def drop(self, rows: np.ndarray | list[int], stage: str, reason: str) -> None:
+        code = self._codes.setdefault(reason, len(self._codes))
+        if code == len(self.reasons):
+            self.reasons.append(reason)
+        self.stage[rows] = self.stages.index(stage)
+        self.reason[rows] = code
+
+    def alive(self) -> np.ndarray:
+        return np.flatnonzero(self.stage < 0)
+
+    def names(self, codes: np.ndarray, values: list[str]) -> np.ndarray:
+        """Codes as an object array of their names (None where -1)."""
+        return np.array([*values, None], dtype=object)[codes]
+
+
+def _metadata_stages(c: Candidates, spec: BuildSpec, fates: _Fates) -> None:
+    """Licence, withdrawal and language stages, in that order: a document is dropped by the first."""
     sel = spec.select
-    q = (
-        select(Document.id, Document.identifier, Document.sha256, Document.language, Document.language_score,
-               Document.word_count, Document.byte_size, Document.license, Document.license_tier,
-               Document.status, Document.date, Document.title, Document.creator, Document.url,
-               Source.slug, Source.collection, Blob.shard)
-        .join(Source, Source.id == Document.source_id)
-        .join(Blob, Blob.sha256 == Document.sha256)
-        .where(Document.is_current.is_(True))
-        .order_by(Source.slug, Document.identifier)
-    )
-    if sel.sources:
-        q = q.where(Source.slug.in_(sel.sources))
-    if sel.collections:
-        q = q.where(Source.collection.in_([c.value for c in sel.collections]))
-    if sel.date_from:
-        q = q.where(Document.date >= sel.date_from)
-    if sel.date_to:
-        q = q.where(Document.date <= sel.date_to + "\uffff")
-    with registry.session() as s:
-        for d in s.execute(q.execution_options(yield_per=5000)):
-            yield _Doc(  # repeated values interned: a build holds every candidate's metadata
-                id=d.id, key=f"{d.slug}/{d.identifier}", source=intern(d.slug),
-                sha256=d.sha256, shard=intern(d.shard), language=intern(d.language), score=d.language_score,
-                words=d.word_count, bytes=d.byte_size, license=intern(d.license), tier=intern(d.license_tier),
-                status=intern(d.status), date=d.date, title=d.title, creator=d.creator, url=d.url,
-                collection=intern(d.collection),
-            )
+    table = c.table
+
+    def drop_where(mask: pa.Array | np.ndarray, stage: str, reason: str | Callable[[str], str],
+                   by: str = "") -> None:
+        rows = np.asarray(mask, dtype=bool) & (fates.stage < 0)
+        if isinstance(reason, str):
+            fates.drop(np.flatnonzero(rows), stage, reason)
+            return
+        values = table[by].to_numpy(zero_copy_only=False)
+        for value in sorted(set(values[rows].tolist())):
+            fates.drop(np.flatnonzero(rows & (values == value)), stage, reason(value))
+
+    def outside(column: str, allowed: list[str]) -> np.ndarray:
+        return np.asarray(pc.invert(pc.is_in(table[column], value_set=pa.array(allowed, pa.string()))))
+
+    drop_where(outside("tier", [t.value for t in sel.license_tiers]), "licence", lambda v: f"tier:{v}", "tier")
+    if sel.licenses is not None:
+        drop_where(outside("license", sel.licenses), "licence", "not in licence allow-list")
+    drop_where(np.asarray(pc.not_equal(table["status"], "active")), "withdrawn", lambda v: v, "status")
+    if sel.languages is not None:
+        drop_where(outside("language", sel.languages), "language", lambda v: f"language:{v}", "language")
+    drop_where(c.numpy("score") < sel.min_language_score, "language", "low language score")
 
 
-def _metadata_stage(doc: _Doc, spec: BuildSpec) -> tuple[str, str] | None:
-    """The first metadata stage that drops ``doc``, with the reason; None if it passes them all."""
-    sel = spec.select
-    allowed = {t.value for t in sel.license_tiers}
-    if doc.tier not in allowed:
-        return "licence", f"tier:{doc.tier}"
-    if sel.licenses is not None and doc.license not in sel.licenses:
-        return "licence", "not in licence allow-list"
-    if doc.status != "active":
-        return "withdrawn", doc.status
-    if sel.languages is not None and doc.language not in sel.languages:
-        return "language", f"language:{doc.language}"
-    if doc.score < sel.min_language_score:
-        return "language", "low language score"
-    return None
+def _keep_ranks(table: pa.Table) -> np.ndarray:
+    """Each row's position by the keep rule shared with near dedup (:func:`~.dedup.keep_rank`):
+    earliest date, then most words, then smallest key. Arrow orders strings by their UTF-8 bytes,
+    which is Python's order of code points."""
+    order = pc.sort_indices(pa.table({
+        "undated": pc.is_null(table["date"]), "date": pc.fill_null(table["date"], ""),
+        "words": pc.negate(table["words"]), "key": table["key"],
+    }), sort_keys=[("undated", "ascending"), ("date", "ascending"), ("words", "ascending"),
+                   ("key", "ascending")]).to_numpy()
+    ranks = np.empty(len(order), dtype=np.int64)
+    ranks[order] = np.arange(len(order))
+    return ranks
 
 
-def _exact_duplicates(docs: list[_Doc]) -> dict[int, int]:
-    """Index of each exact duplicate → index of the document kept for its text (same rule as near dedup).
+def _exact_duplicates(sha256: pa.Array, ranks: np.ndarray) -> np.ndarray:
+    """Per row, the row kept for its text if it is an exact duplicate, else -1.
 
     Identical texts pass or fail the quality filters alike, so this can be decided before filtering.
     """
-    order = sorted(range(len(docs)), key=lambda i: docs[i].sha256)
-    out: dict[int, int] = {}
-    start = 0
-    for end in range(1, len(order) + 1):
-        if end == len(order) or docs[order[end]].sha256 != docs[order[start]].sha256:
-            if end - start > 1:
-                group = order[start:end]
-                best = min(group, key=lambda i: _rank(docs[i]))
-                out.update((i, best) for i in group if i != best)
-            start = end
+    order = pc.sort_indices(pa.table({"sha256": sha256, "rank": ranks}),
+                            sort_keys=[("sha256", "ascending"), ("rank", "ascending")]).to_numpy()
+    out = np.full(len(order), -1, dtype=np.int64)
+    if len(order) < 2:
+        return out
+    ordered = sha256.take(order)
+    later = np.asarray(pc.equal(ordered[1:], ordered[:-1]))  # same text as the row before
+    starts = np.concatenate([[True], ~later])
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))  # each group's best
+    out[order[~starts]] = order[first[~starts]]
     return out
-
-
-def _rank(d: _Doc) -> tuple[bool, str, int, str]:
-    """The keep rule shared with near dedup: earliest date, then most words, then smallest key."""
-    return keep_rank(date=d.date, word_count=d.words, key=d.key)
-
-
-def registry_state(docs: list[_Doc], withdrawals: list[tuple[str, str]]) -> str:
-    """A digest of everything the build read from the registry (independent of the backend)."""
-    h = hashlib.sha256()
-    for d in docs:
-        h.update("\x1f".join(map(str, (d.key, d.sha256, d.license, d.tier, d.status, d.language,
-                                       d.score, d.words, d.date, d.title, d.creator, d.url))).encode())
-        h.update(b"\x1e")
-    for w in withdrawals:
-        h.update(repr(w).encode())
-    return h.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
 class SignTask:
-    """One chunk of per-document work (filters + MinHash signature), picklable for any executor."""
+    """One chunk of per-document work (filters + MinHash signature), picklable for any executor.
+
+    ``items`` has the columns index, sha256, shard, words, language, date and sign."""
 
     store_url: str
     filters: dict[str, Any]
     minhash: tuple[int, int, int] | None  # num_perm, ngram, seed; None when near dedup is off
-    items: list[tuple[int, str, str, int, str, str | None, bool]]  # index, sha, shard, words, lang, date, sign
+    items: pa.Table
 
 
 @dataclass(slots=True)
@@ -206,7 +188,9 @@ def filter_and_sign(task: SignTask) -> SignResult:
     filters = _filters(json.dumps(task.filters, sort_keys=True))
     result = SignResult(dropped=[], passed=[], signed=[], signatures=None)
     texts: list[str] = []
-    for index, sha, shard, words, lang, date, sign in task.items:
+    items = task.items
+    columns = [items[name].to_pylist() for name in ("index", "sha256", "shard", "words", "language", "date", "sign")]
+    for index, sha, shard, words, lang, date, sign in zip(*columns):
         text = store.get(sha, shard)
         bd = BuildDoc(key=str(index), text=text, sha256=sha, word_count=words, language=lang, date=date)
         for f in filters:
@@ -243,11 +227,13 @@ def _hasher(params: tuple[int, int, int]) -> MinHasher:
 
 @dataclass(frozen=True, slots=True)
 class ShardTask:
-    """One output shard: its rows without text (texts are read from the store where it runs)."""
+    """One output shard: its rows without text (texts are read from the store where it runs).
+
+    ``rows`` has the release columns but ``text``, plus ``_shard`` (where the store keeps each text)."""
 
     store_url: str
     path: str
-    rows: list[dict[str, Any]]
+    rows: pa.Table
 
 
 def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
@@ -255,31 +241,35 @@ def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
     per group), so a worker's memory does not depend on the shard's size."""
     store = _store(task.store_url)
 
-    def groups() -> Iterator[list[dict[str, Any]]]:
-        for start in range(0, len(task.rows), ROW_GROUP):
-            chunk = task.rows[start:start + ROW_GROUP]
-            texts = dict(store.get_many((r["sha256"], r["_shard"]) for r in chunk))
-            yield [{**{k: v for k, v in r.items() if k != "_shard"}, "text": texts[r["sha256"]]} for r in chunk]
+    def groups() -> Iterator[pa.Table]:
+        for start in range(0, task.rows.num_rows, ROW_GROUP):
+            chunk = task.rows.slice(start, ROW_GROUP)
+            shas = chunk["sha256"].to_pylist()
+            texts = dict(store.get_many(zip(shas, chunk["_shard"].to_pylist())))
+            text = pa.array([texts[s] for s in shas], pa.large_string())
+            yield chunk.drop_columns(["_shard"]).append_column("text", text).select(COLUMNS)
 
     return task.path, write_shard(Path(task.path), groups())
 
 
-def _sign_tasks(spec: BuildSpec, store_url: str, survivors: list[_Doc], exact_of: dict[int, int],
+def _sign_tasks(spec: BuildSpec, store_url: str, survivors: pa.Table, sign: np.ndarray,
                 max_docs: int = 2000, max_bytes: int = 64 << 20) -> Iterator[SignTask]:
     """Chunks of survivors in store order (each shard read by as few tasks as possible)."""
     minhash = (spec.dedup.num_perm, spec.dedup.ngram, spec.dedup.seed) if spec.dedup.near else None
     filters = spec.filters.model_dump(mode="json")
-    items: list[tuple[int, str, str, int, str, str | None, bool]] = []
-    size = 0
-    for i in sorted(range(len(survivors)), key=lambda i: (survivors[i].shard, survivors[i].sha256, survivors[i].key)):
-        d = survivors[i]
-        items.append((i, d.sha256, d.shard, d.words, d.language, d.date, i not in exact_of))
-        size += d.bytes
-        if len(items) >= max_docs or size >= max_bytes:
-            yield SignTask(store_url, filters, minhash, items)
-            items, size = [], 0
-    if items:
+    order = pc.sort_indices(survivors, sort_keys=[("shard", "ascending"), ("sha256", "ascending"),
+                                                  ("key", "ascending")]).to_numpy()
+    columns = survivors.select(["sha256", "shard", "words", "language", "date"])
+    # a task ends at its max_docs-th document or at the one that brings it to max_bytes
+    sizes = np.cumsum(survivors["bytes"].to_numpy()[order])
+    start = 0
+    while start < len(order):
+        before = sizes[start - 1] if start else 0
+        end = min(start + max_docs, int(np.searchsorted(sizes, before + max_bytes)) + 1, len(order))
+        these = order[start:end]  # taken, not sliced: a pickled slice would carry the whole columns
+        items = columns.take(these).add_column(0, "index", pa.array(these)).append_column("sign", pa.array(sign[these]))
         yield SignTask(store_url, filters, minhash, items)
+        start = end
 
 
 def build_release(
@@ -302,47 +292,71 @@ def build_release(
     warm_up = getattr(executor, "warm_up", None)
     if warm_up is not None:
         warm_up(__name__)  # workers import this module while the registry is read
-    docs = list(_candidates(registry, spec))
-    if not docs:
+    cands = read_candidates(registry, spec)
+    if not len(cands):
         raise BuildError(f"{spec.name}: the selection matches no document in the registry",
                          hint="check select.sources/collections/dates, or ingest sources first")
-    with registry.session() as s:
-        withdrawals = sorted(
-            (slug, ident or "") for slug, ident in s.execute(
-                select(Source.slug, Withdrawal.document_identifier).join(Source, Source.id == Withdrawal.source_id))
-        )
-    state = registry_state(docs, withdrawals)
     clock.lap("select")
 
-    survivors: list[_Doc] = []
-    for d in docs:
-        dropped = _metadata_stage(d, spec)
-        if dropped:
-            d.drop_stage, d.reason = dropped
-        else:
-            survivors.append(d)
-    if not survivors:
+    filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
+    fates = _Fates(len(cands), [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
+    _metadata_stages(cands, spec, fates)
+    if not len(fates.alive()):
         raise BuildError(f"{spec.name}: no document passes the licence/language selection "
-                         f"({len(docs)} candidates)", hint="widen select.languages or select.license_tiers")
+                         f"({len(cands)} candidates)", hint="widen select.languages or select.license_tiers")
+    store_url = registry.store.url
+    _text_stages(cands, spec, fates, store_url, executor, clock, progress=progress)
+    pa.default_memory_pool().release_unused()
 
-    exact_of = _exact_duplicates(survivors) if spec.dedup.exact else {}
+    funnel = _funnel(cands, fates)
+    kept = cands.table.take(fates.alive())
+    out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
+    files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress)
+    clock.lap("write_shards")
+    result = _write_metadata(registry, spec, len(cands), kept, funnel, cands.state, files, configs, out_dir)
+    result.rows = kept.num_rows
+    clock.lap("metadata")
+    if record:
+        result.release_id = _record(registry, spec, cands, fates, result, executor=executor.name)
+        clock.lap("record")
+    result.seconds = time.perf_counter() - started
+    result.timings = clock.laps
+    return result
+
+
+def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: str, executor: Executor,
+                 clock: _Clock, *, progress: bool) -> None:
+    """Quality filters, exact and near dedup on the documents the metadata stages kept.
+
+    Everything held here (the survivors' columns, signatures, LSH buckets) is freed on return,
+    before the shards are written."""
+    rows = fates.alive()  # survivor number -> candidate row
+    survivors = cands.table.select(["key", "sha256", "shard", "words", "bytes", "language", "date"]).take(rows)
+    ranks = _keep_ranks(survivors)
+    exact_of = _exact_duplicates(survivors["sha256"], ranks) if spec.dedup.exact else np.full(len(rows), -1)
     near = spec.dedup.near_dedup() if spec.dedup.near else None
     if near is not None:
-        near.reserve(len(survivors) - len(exact_of))
-    store_url = registry.store.url
-    bar = tqdm(total=len(survivors), desc="filter+sign", unit="doc", disable=None if progress else True,
+        near.reserve(int(np.count_nonzero(exact_of < 0)))
+    signed: list[np.ndarray] = []  # survivor numbers in the order near dedup numbers them
+    bar = tqdm(total=len(rows), desc="filter+sign", unit="doc", disable=None if progress else True,
                leave=False)
-    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, exact_of)):
+    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, exact_of < 0)):
+        by_reason: dict[tuple[str, str], list[int]] = {}
         for i, stage, reason in res.dropped:
-            survivors[i].drop_stage, survivors[i].reason = stage, reason
-        for i in res.passed:
-            if i in exact_of:
-                d = survivors[i]
-                d.drop_stage, d.reason, d.similarity = "exact_dedup", "exact duplicate", 1.0
-                d.duplicate_of = survivors[exact_of[i]].key
+            by_reason.setdefault((stage, reason), []).append(i)
+        for (stage, reason), where in by_reason.items():
+            fates.drop(rows[where], stage, reason)
+        passed = np.asarray(res.passed, dtype=np.int64)
+        exact = passed[exact_of[passed] >= 0]
+        if len(exact):
+            fates.drop(rows[exact], "exact_dedup", "exact duplicate")
+            fates.duplicate_of[rows[exact]] = rows[exact_of[exact]]
+            fates.similarity[rows[exact]] = 1.0
         if near is not None and res.signed:
-            near.add_signatures(keys=[survivors[i].key for i in res.signed], signatures=res.signatures,
-                                ranks=[_rank(survivors[i]) for i in res.signed], unique=True)
+            batch = np.asarray(res.signed, dtype=np.int64)
+            near.add_signatures(keys=survivors["key"].take(batch).to_pylist(), signatures=res.signatures,
+                                ranks=ranks[batch].tolist(), unique=True)
+            signed.append(batch)
         bar.update(len(res.dropped) + len(res.passed))
     bar.close()
     clock.lap("filter_sign")
@@ -350,49 +364,44 @@ def build_release(
         # An executor may group the LSH buckets itself (Ray: a distributed shuffle); same clusters.
         near_dedup = getattr(executor, "near_dedup", None)
         result = near_dedup(near) if near_dedup is not None else near.finalize()
-        near = None  # free the signatures before writing
-        duplicate_of = result.duplicate_of
-        for d in survivors:
-            dup = duplicate_of.get(d.key)
-            if dup is not None:
-                d.drop_stage, d.reason, d.duplicate_of, d.similarity = (
-                    "near_dedup", "near duplicate", dup.kept_key, dup.similarity)
+        number = {key: n for n, key in enumerate(near.index.keys)}
+        order = rows[np.concatenate(signed)] if signed else np.empty(0, dtype=np.int64)  # -> candidate row
+        dups = result.duplicate_of
+        dropped = order[[number[key] for key in dups]]
+        fates.drop(dropped, "near_dedup", "near duplicate")
+        fates.duplicate_of[dropped] = order[[number[d.kept_key] for d in dups.values()]]
+        fates.similarity[dropped] = [d.similarity for d in dups.values()]
     # An exact duplicate whose keeper was dropped by near dedup points at the final keeper.
-    for i, keeper in exact_of.items():
-        d, target = survivors[i], survivors[keeper]
-        if d.drop_stage == "exact_dedup" and target.drop_stage == "near_dedup":
-            d.duplicate_of = target.duplicate_of
+    exact = np.flatnonzero(fates.stage == fates.stages.index("exact_dedup"))
+    keepers = fates.duplicate_of[exact]
+    moved = fates.stage[keepers] == fates.stages.index("near_dedup")
+    fates.duplicate_of[exact[moved]] = fates.duplicate_of[keepers[moved]]
     clock.lap("near_dedup")
 
-    filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
-    funnel = _funnel(docs, [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
-    kept_docs = [d for d in survivors if d.drop_stage is None]
-    out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
-    files, configs = _write_shards(spec, store_url, kept_docs, out_dir, executor, progress=progress)
-    clock.lap("write_shards")
-    result = _write_metadata(registry, spec, docs, kept_docs, funnel, state, files, configs, out_dir)
-    result.rows = len(kept_docs)
-    clock.lap("metadata")
-    if record:
-        result.release_id = _record(registry, spec, docs, result, executor=executor.name)
-        clock.lap("record")
-    result.seconds = time.perf_counter() - started
-    result.timings = clock.laps
-    return result
 
-
-def _insert_fates(conn: Connection, release_id: int, docs: list[_Doc], ids: dict[str, int]) -> None:
+def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: _Fates) -> None:
     """One row per candidate, through the driver's executemany (a build records every document, so
     this is the bulk path: no per-row ORM or SQL-expression work)."""
     cols = ("release_id", "document_id", "status", "stage", "reason", "duplicate_of", "similarity")
     mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     sql = (f"INSERT INTO {ReleaseDocument.__tablename__} ({', '.join(cols)}) "
            f"VALUES ({', '.join([mark] * len(cols))})")
-    for start in range(0, len(docs), 5000):
-        conn.exec_driver_sql(sql, [
-            (release_id, d.id, "dropped" if d.drop_stage else "kept", d.drop_stage, d.reason,
-             ids.get(d.duplicate_of) if d.duplicate_of else None, d.similarity)
-            for d in docs[start:start + 5000]])
+    ids = cands.numpy("id")
+    dropped = fates.stage >= 0
+    status = np.where(dropped, "dropped", "kept").astype(object)
+    stage = fates.names(fates.stage, fates.stages)
+    reason = fates.names(fates.reason, fates.reasons)
+    has_dup = fates.duplicate_of >= 0
+    duplicate_of = np.where(has_dup, ids[np.where(has_dup, fates.duplicate_of, 0)], 0).astype(object)
+    duplicate_of[~has_dup] = None
+    similarity = fates.similarity.astype(object)
+    similarity[np.isnan(fates.similarity)] = None
+    for start in range(0, len(ids), 5000):
+        end = start + 5000
+        conn.exec_driver_sql(sql, list(zip(
+            [release_id] * len(ids[start:end]), ids[start:end].tolist(), status[start:end].tolist(),
+            stage[start:end].tolist(), reason[start:end].tolist(), duplicate_of[start:end].tolist(),
+            similarity[start:end].tolist())))
 
 
 class _Clock:
@@ -408,25 +417,31 @@ class _Clock:
         self._last = now
 
 
-def _funnel(docs: list[_Doc], stage_names: list[str]) -> Funnel:
+def _funnel(cands: Candidates, fates: _Fates) -> Funnel:
     """Every candidate passes the stages before the one that dropped it (or all of them).
 
     Documents are first grouped by (dropping stage, reason, language): the funnel is then filled
     once per group and stage, not once per document and stage."""
-    groups: dict[tuple[str | None, str | None, str], list[int]] = {}
-    for d in docs:
-        g = groups.setdefault((d.drop_stage, d.reason, d.language), [0, 0])
-        g[0] += 1
-        g[1] += d.words
+    language = cands.table["language"].combine_chunks().dictionary_encode()
+    languages = language.dictionary.to_pylist()
+    group = ((fates.stage.astype(np.int64) + 1) * (len(fates.reasons) + 1) + fates.reason + 1) \
+        * len(languages) + language.indices.to_numpy()
+    keys, inverse = np.unique(group, return_inverse=True)
+    docs = np.bincount(inverse, minlength=len(keys))
+    words = np.zeros(len(keys), dtype=np.int64)
+    np.add.at(words, inverse, cands.numpy("words"))
+    stage_names = fates.stages
     funnel = Funnel()
     for name in stage_names:
         funnel.stage(name)
-    order = {name: i for i, name in enumerate(stage_names)}
-    for (drop_stage, reason, language), (n, words) in sorted(groups.items(), key=repr):
-        last = order[drop_stage] if drop_stage else len(stage_names) - 1
-        for name in stage_names[: last + 1]:
-            kept = name != drop_stage
-            funnel.record(name, language, words, kept=kept, reason=None if kept else reason, docs=n)
+    for key, n, w in zip(keys.tolist(), docs.tolist(), words.tolist()):
+        rest, lang = divmod(key, len(languages))
+        stage, reason = divmod(rest, len(fates.reasons) + 1)
+        last = stage - 1 if stage else len(stage_names) - 1
+        for s, name in enumerate(stage_names[: last + 1]):
+            dropped = bool(stage) and s == last
+            funnel.record(name, languages[lang], w, kept=not dropped,
+                          reason=fates.reasons[reason - 1] if dropped else None, docs=n)
     return funnel
 
 
@@ -442,33 +457,44 @@ def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
     return out_dir
 
 
-def _config_of(d: _Doc) -> str:
-    return SHARE_ALIKE_CONFIG if d.tier == licences.Tier.SHARE_ALIKE.value else d.language
-
-
-def _write_shards(spec: BuildSpec, store_url: str, kept: list[_Doc], out_dir: Path, executor: Executor, *,
+def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path, executor: Executor, *,
                   progress: bool) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """Plan every shard from metadata alone, then write them (in parallel where the executor can)."""
-    by_config: dict[str, list[_Doc]] = {}
-    for d in sorted(kept, key=lambda x: (_config_of(x), x.language, x.key)):
-        by_config.setdefault(_config_of(d), []).append(d)
+    """Plan every shard from metadata alone, then write them (in parallel where the executor can).
+
+    Rows go to their language's config (share-alike ones to their own), sorted by language and key."""
+    config = pc.if_else(pc.equal(kept["tier"], licences.Tier.SHARE_ALIKE.value), SHARE_ALIKE_CONFIG,
+                        kept["language"])
+    order = pc.sort_indices(pa.table({"config": config, "language": kept["language"], "key": kept["key"]}),
+                            sort_keys=[("config", "ascending"), ("language", "ascending"), ("key", "ascending")]
+                            ).to_numpy()
+    tier = kept["tier"].combine_chunks().dictionary_encode()
+    open_type = pa.DictionaryArray.from_arrays(
+        tier.indices, pa.array([OPEN_TYPES.get(t) for t in tier.dictionary.to_pylist()], pa.string()))
+    rows = pa.table({
+        "identifier": kept["identifier"], "collection": kept["collection"], "open_type": open_type.cast(pa.string()),
+        "license": kept["license"], "date": kept["date"], "title": kept["title"], "creator": kept["creator"],
+        "language": kept["language"], "word_count": kept["words"], "source": kept["source"], "url": kept["url"],
+        "sha256": kept["sha256"], "_shard": kept["shard"],
+    })
+    config = config.take(order)
+    sizes = kept["bytes"].take(order).to_pylist()
+    changes = pc.not_equal(config[1:], config[:-1]) if len(config) > 1 else pa.array([], pa.bool_())
+    bounds = (np.flatnonzero(np.asarray(changes)) + 1).tolist()
+    spans = list(zip([0, *bounds], [*bounds, len(config)]))
+    by_config = {config[s].as_py(): (s, e) for s, e in spans}
+
     def tasks() -> Iterator[ShardTask]:
-        for config, ds in by_config.items():
-            plan = plan_shards([d.bytes for d in ds], max_rows=spec.output.max_rows_per_shard,
+        for name, (first, last) in by_config.items():
+            plan = plan_shards(sizes[first:last], max_rows=spec.output.max_rows_per_shard,
                                max_bytes=spec.output.max_bytes_per_shard)
-            start = 0
+            start = first
             for index, n in enumerate(plan):
-                rows = [{
-                    "identifier": d.identifier, "collection": d.collection, "open_type": OPEN_TYPES[d.tier],
-                    "license": d.license, "date": d.date, "title": d.title, "creator": d.creator,
-                    "language": d.language, "word_count": d.words, "source": d.source, "url": d.url,
-                    "sha256": d.sha256, "_shard": d.shard,
-                } for d in ds[start:start + n]]
-                yield ShardTask(store_url, str(out_dir / shard_path(config, index, len(plan))), rows)
+                yield ShardTask(store_url, str(out_dir / shard_path(name, index, len(plan))),
+                                rows.take(order[start:start + n]))  # taken: a copy of just these rows
                 start += n
 
     files: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=len(kept), desc="write", unit="doc", disable=None if progress else True, leave=False)
+    bar = tqdm(total=kept.num_rows, desc="write", unit="doc", disable=None if progress else True, leave=False)
     for path, info in executor.map(write_shard_task, tasks()):
         files[Path(path).relative_to(out_dir).as_posix()] = info
         bar.update(info["rows"])
@@ -484,26 +510,24 @@ def _write_shards(spec: BuildSpec, store_url: str, kept: list[_Doc], out_dir: Pa
     return files, configs
 
 
-def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept: list[_Doc], funnel: Funnel,
+def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int, int]]:
+    """(key values, documents, words) per distinct combination of ``keys``, sorted."""
+    grouped = table.group_by(keys).aggregate([("words", "count"), ("words", "sum")]).to_pylist()
+    return sorted((tuple(g[k] for k in keys), g["words_count"], g["words_sum"]) for g in grouped)
+
+
+def _write_metadata(registry: Registry, spec: BuildSpec, candidates: int, kept: pa.Table, funnel: Funnel,
                     state: str, files: dict[str, dict[str, Any]], configs: dict[str, list[str]],
                     out_dir: Path) -> BuildResult:
-    mix: dict[tuple[str, str], list[int]] = {}
-    for d in kept:
-        m = mix.setdefault((d.license, d.tier), [0, 0])
-        m[0] += 1
-        m[1] += d.words
     license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
-                   for (lic, tier), (n, w) in sorted(mix.items())]
-    languages = sorted({d.language for d in kept})
+                   for (lic, tier), n, w in _counts(kept, ["license", "tier"])]
+    languages = sorted(pc.unique(kept["language"]).to_pylist())
     with registry.session() as s:
         src_rows = {src.slug: src for src in s.scalars(select(Source))}
-    per_source: dict[str, int] = {}
-    for d in kept:
-        per_source[d.source] = per_source.get(d.source, 0) + 1
     sources = [{"slug": slug, "name": src_rows[slug].name, "collection": src_rows[slug].collection,
                 "license": src_rows[slug].license, "attribution": src_rows[slug].attribution,
                 "origin_url": src_rows[slug].origin_url, "documents": n}
-               for slug, n in sorted(per_source.items())]
+               for (slug,), n, _ in _counts(kept, ["source"])]
     config_rows = {name: sum(files[p]["rows"] for p in files if any(
         Path(p).match(g) for g in globs)) for name, globs in configs.items()}
     spec_data = spec.canonical()
@@ -513,8 +537,8 @@ def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept:
         "version": spec.version,
         "spec": spec_data,
         "registry_state": state,
-        "counts": {"candidates": len(docs), "kept": len(kept),
-                   "kept_words": sum(d.words for d in kept), "funnel": funnel.as_dict()["stages"]},
+        "counts": {"candidates": candidates, "kept": kept.num_rows,
+                   "kept_words": int(pc.sum(kept["words"]).as_py() or 0), "funnel": funnel.as_dict()["stages"]},
         "license_mix": license_mix,
         "languages": languages,
         "sources": sources,
@@ -523,12 +547,15 @@ def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept:
         "shard_rows": {p: files[p]["rows"] for p in sorted(files)},
     }
     meta = card_metadata(spec=spec_data, configs=configs, license_mix=license_mix, languages=languages,
-                         rows=len(kept))
+                         rows=kept.num_rows)
+    credited = [lic for lic in pc.unique(kept["license"]).to_pylist() if licences.parse(lic).requires_attribution]
+    owed = kept.filter(pc.is_in(kept["license"], value_set=pa.array(credited, pa.string())))
+    owed = owed.take(pc.sort_indices(owed["key"]))
     attribution = [
-        {"source": d.source, "source_name": src_rows[d.source].name,
-         "attribution": src_rows[d.source].attribution, "identifier": d.identifier, "title": d.title,
-         "license": d.license, "url": d.url}
-        for d in sorted(kept, key=lambda x: x.key) if licences.parse(d.license).requires_attribution
+        {"source": d["source"], "source_name": src_rows[d["source"]].name,
+         "attribution": src_rows[d["source"]].attribution, "identifier": d["identifier"], "title": d["title"],
+         "license": d["license"], "url": d["url"]}
+        for d in owed.select(["source", "identifier", "title", "license", "url"]).to_pylist()
     ]
     (out_dir / ATTRIBUTION).write_text(render_attribution(attribution), encoding="utf-8")
     manifest["attribution_required"] = len(attribution)
@@ -544,11 +571,9 @@ def _write_metadata(registry: Registry, spec: BuildSpec, docs: list[_Doc], kept:
                        manifest_sha256=manifest_sha, funnel=funnel, files=dict(sorted(all_files.items())))
 
 
-def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: BuildResult, *,
+def _record(registry: Registry, spec: BuildSpec, cands: Candidates, fates: _Fates, result: BuildResult, *,
             executor: str) -> int:
     """Store the release and the fate of every candidate document, replacing an identical rebuild."""
-    wanted = {d.duplicate_of for d in docs if d.duplicate_of}
-    by_key = {d.key: d.id for d in docs if d.key in wanted}
     manifest = json.loads((result.out_dir / MANIFEST).read_text(encoding="utf-8"))
     counts, shards = manifest["counts"], manifest["shards"]
     with registry.session() as s:
@@ -569,5 +594,5 @@ def _record(registry: Registry, spec: BuildSpec, docs: list[_Doc], result: Build
                           executor=executor)
             s.add(rel)
         s.flush()
-        _insert_fates(s.connection(), rel.id, docs, by_key)
+        _insert_fates(s.connection(), rel.id, cands, fates)
         return rel.id

@@ -74,15 +74,15 @@ _WRITER_OPTIONS: dict[str, Any] = {
 }
 
 
-def write_shard(path: Path, row_groups: Iterable[list[dict[str, Any]]]) -> dict[str, Any]:
+def write_shard(path: Path, row_groups: Iterable[pa.Table]) -> dict[str, Any]:
     """Write one shard, a row group at a time (memory bounded by one group), with the fixed schema
     and fixed writer settings; return its sha256, rows and bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
     with pq.ParquetWriter(path, SCHEMA, **_WRITER_OPTIONS) as writer:
         for group in row_groups:
-            writer.write_table(pa.Table.from_pylist(group, schema=SCHEMA), row_group_size=ROW_GROUP)
-            rows += len(group)
+            writer.write_table(group.cast(SCHEMA), row_group_size=ROW_GROUP)
+            rows += group.num_rows
     return {"sha256": sha256_file(path), "rows": rows, "bytes": path.stat().st_size}
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
@@ -81,9 +82,9 @@ def test_cli_build_with_ray(demo_registry: Registry, ray_executor, local_builds:
 def test_map_results_equal_local_in_task_order(demo_registry: Registry, ray_executor) -> None:
     from corpus_registry.build import SignTask
 
-    items = _items(demo_registry)[:300]
-    tasks = [SignTask(demo_registry.store.url, {"length": {"min_words": 50}}, (256, 5, 1), items[i:i + 7])
-             for i in range(0, len(items), 7)]
+    items = _items(demo_registry).slice(0, 300)
+    tasks = [SignTask(demo_registry.store.url, {"length": {"min_words": 50}}, (256, 5, 1), items.slice(i, 7))
+             for i in range(0, items.num_rows, 7)]
     local = list(map(filter_and_sign, tasks))
     remote = list(ray_executor.map(filter_and_sign, tasks))
     assert len(remote) == len(local)
@@ -221,6 +222,10 @@ def _rows(reg: Registry) -> list[tuple]:
         ).all()
 
 
-def _items(reg: Registry) -> list[tuple]:
-    return [(f"{slug}/{ident}", sha, shard, words, lang, date, True)
-            for slug, ident, sha, shard, words, lang, date in _rows(reg)]
+def _items(reg: Registry) -> pa.Table:
+    """Every current document as a sign task's items (numbered in registry order)."""
+    rows = _rows(reg)
+    return pa.table({"index": list(range(len(rows))), "sha256": [r.sha256 for r in rows],
+                     "shard": [r.shard for r in rows], "words": [r.word_count for r in rows],
+                     "language": [r.language for r in rows], "date": [r.date for r in rows],
+                     "sign": [True] * len(rows)})

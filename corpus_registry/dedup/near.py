@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class NearDedup:
         self.index = LSHIndex(bands=bands, rows=rows, seed=seed)
         self.batch_size = batch_size
         self._signatures = np.empty((1024, num_perm), dtype=np.uint16)
-        self._ranks: list[tuple[bool, str, int, str]] = []
+        self._ranks: list[Any] = []  # keep_rank tuples, or integer positions
         self._pending: list[BuildDoc] = []
         self._seen: set[str] = set()
 
@@ -87,8 +88,10 @@ class NearDedup:
             index._hashes = hashes
 
     def add_signatures(self, *, keys: list[str], signatures: np.ndarray,
-                       ranks: list[tuple[bool, str, int, str]], unique: bool = False) -> None:
-        """Add a batch signed elsewhere (rows of ``signatures``; ``ranks`` from :func:`keep_rank`).
+                       ranks: list[tuple[bool, str, int, str]] | list[int], unique: bool = False) -> None:
+        """Add a batch signed elsewhere (rows of ``signatures``; ``ranks`` from :func:`keep_rank`, or
+        integer positions by that rule when the caller ranked all its documents at once; one kind
+        for every batch).
 
         ``unique=True`` promises the keys were never added before (a build's keys are unique by
         construction), which skips the check and the memory of remembering every key.
@@ -128,7 +131,7 @@ class NearDedup:
         self._store([doc.key for doc in docs], [_doc_rank(doc) for doc in docs], signatures)
 
     def _store(
-        self, keys: list[str], ranks: list[tuple[bool, str, int, str]], signatures: np.ndarray
+        self, keys: list[str], ranks: list[tuple[bool, str, int, str]] | list[int], signatures: np.ndarray
     ) -> None:
         start = len(self._ranks)
         need = start + len(keys)
@@ -162,6 +165,8 @@ class NearDedup:
         """Document numbers best first by the keep rule (position → document), after a flush."""
         self._flush()
         ranks = self._ranks
+        if ranks and isinstance(ranks[0], int):
+            return np.argsort(np.asarray(ranks, dtype=np.int64), kind="stable")
         return np.array(sorted(range(len(ranks)), key=ranks.__getitem__), dtype=np.int64)
 
     def resolve(self, candidates: np.ndarray, *, order: np.ndarray | None = None) -> DedupResult:
