@@ -15,10 +15,10 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import xxhash
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -83,7 +83,7 @@ def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) ->
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model.__table__)  # type: ignore[attr-defined]
     session.execute(ins.on_conflict_do_nothing(), rows)
 
 
@@ -179,16 +179,8 @@ class _SourceIngest:
         # Language identification only for new or changed texts.
         need_lid = [p for p in fresh if not p.meta["language"]]
         results = iter(self.langid.identify_many([p.text for p in need_lid]))
-        shas = {p.sha256 for p in fresh}
-        stored = set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(shas))))
-        missing = {p.sha256: p for p in fresh if p.sha256 not in stored}
-        if missing:
-            shard = self.registry.store.put((sha, p.text) for sha, p in missing.items())
-            _insert_ignore(session, Blob, [
-                {"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()
-            ])
-        if superseded:
-            session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
+        # Rows are made before the first write: with SQLite, a write holds the database lock until
+        # the commit, so the lock covers only the statements and parallel workers seldom wait.
         rows = []
         for p in fresh:
             if p.meta["language"]:
@@ -215,8 +207,18 @@ class _SourceIngest:
                 "created_at": utcnow(),
             })
             self.stats.languages[lang] = self.stats.languages.get(lang, 0) + 1
+        shas = {p.sha256 for p in fresh}
+        stored = set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(shas))))
+        missing = {p.sha256: p for p in fresh if p.sha256 not in stored}
+        if missing:
+            shard = self.registry.store.put((sha, p.text) for sha, p in missing.items())
+            _insert_ignore(session, Blob, [
+                {"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()
+            ])
+        if superseded:
+            session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
         try:
-            session.execute(insert(Document), rows)
+            session.execute(insert(cast(Table, Document.__table__)), rows)  # Core executemany: no ORM bookkeeping
         except IntegrityError as e:
             raise ReaderError(
                 f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",
