@@ -45,9 +45,6 @@ class Candidates:
     def __len__(self) -> int:
         return self.table.num_rows
 
-    def column(self, name: str) -> pa.Array:
-        return self.table.column(name).combine_chunks()
-
     def numpy(self, name: str) -> np.ndarray:
         return self.table.column(name).to_numpy()
 

@@ -231,3 +231,29 @@ def test_two_workers_build_identical_files(demo_registry: Registry, fr_build: Bu
     finally:
         ex.close()
     assert result.files == fr_build.files
+
+
+@pytest.mark.parametrize("select", [{"languages": ["fr"]}, {"sources": ["nltk-udhr"]}],
+                         ids=["most-blobs", "few-blobs"])
+def test_same_documents_give_the_same_build_on_both_backends(make_db_url, tmp_path: Path, select: dict) -> None:
+    """The registry state and the files depend on the documents, not on the database holding them
+    (nor on how the build found their texts: a scan of every blob, or a lookup of a few)."""
+    from corpus_registry.ingest import ingest_source
+    from corpus_registry.sources import sync_sources
+
+    spec = parse_spec({"name": "both", "version": "1", "select": select})
+    results = []
+    for backend in ("sqlite", "postgresql"):
+        reg = Registry(make_db_url(backend))
+        try:
+            reg.init(store=str(tmp_path / f"store-{backend}"))
+            sync_sources(reg, catalogue_path=REPO / "sources.yaml")
+            for slug in ("legifrance-code-civil", "nltk-udhr"):
+                ingest_source(reg, slug, progress=False)
+            results.append(build_release(reg, spec, out_dir=tmp_path / backend, progress=False))
+        finally:
+            reg.dispose()
+    sqlite_build, pg_build = results
+    assert sqlite_build.rows > 10
+    assert sqlite_build.registry_state == pg_build.registry_state
+    assert sqlite_build.files == pg_build.files

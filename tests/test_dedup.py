@@ -321,3 +321,10 @@ def test_signatures_computed_elsewhere_give_the_same_result() -> None:
     assert remote.finalize() == direct.finalize()
     with pytest.raises(ValueError, match="shape"):
         NearDedup().add_signature(key="x", signature=signatures[0][:10])
+    # a caller that ranked every document by the keep rule itself passes positions instead
+    ranks = [keep_rank(date=d.date, word_count=d.word_count, key=d.key) for d in docs]
+    position = {r: i for i, r in enumerate(sorted(ranks))}
+    ranked = NearDedup()
+    ranked.add_signatures(keys=[d.key for d in docs], signatures=signatures,
+                          ranks=[position[r] for r in ranks], unique=True)
+    assert ranked.finalize() == direct.finalize()
