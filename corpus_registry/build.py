@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, delete, select
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from . import licences
@@ -311,14 +312,21 @@ def build_release(
     funnel = _funnel(cands, fates)
     kept = cands.table.take(fates.alive())
     out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
-    files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress)
-    clock.lap("write_shards")
-    result = _write_metadata(registry, spec, len(cands), kept, funnel, cands.state, files, configs, out_dir)
-    result.rows = kept.num_rows
-    clock.lap("metadata")
-    if record:
-        result.release_id = _record(registry, spec, cands, fates, result, executor=executor.name)
-        clock.lap("record")
+    with registry.session() as session:  # the release and every fate are committed together, or not at all
+        staged: list[_Staged] = []
+
+        def record_fates() -> None:  # while the workers write the shards
+            staged.append(_stage_release(session, spec, cands, fates, out_dir, executor=executor.name))
+
+        files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress,
+                                       meanwhile=record_fates if record else None)
+        clock.lap("write_shards")  # includes recording the fates when record is on
+        result = _write_metadata(registry, spec, len(cands), kept, funnel, cands.state, files, configs, out_dir)
+        result.rows = kept.num_rows
+        clock.lap("metadata")
+        if record:
+            result.release_id = _finish_release(staged[0], spec, result)
+            clock.lap("record")
     result.seconds = time.perf_counter() - started
     result.timings = clock.laps
     return result
@@ -363,7 +371,7 @@ def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: s
     if near is not None:
         # An executor may group the LSH buckets itself (Ray: a distributed shuffle); same clusters.
         near_dedup = getattr(executor, "near_dedup", None)
-        result = near_dedup(near) if near_dedup is not None else near.finalize()
+        result = near_dedup(near) if near_dedup is not None else near.finalize(threads=executor.workers)
         number = {key: n for n, key in enumerate(near.index.keys)}
         order = rows[np.concatenate(signed)] if signed else np.empty(0, dtype=np.int64)  # -> candidate row
         dups = result.duplicate_of
@@ -458,8 +466,10 @@ def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
 
 
 def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path, executor: Executor, *,
-                  progress: bool) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
-    """Plan every shard from metadata alone, then write them (in parallel where the executor can).
+                  progress: bool, meanwhile: Callable[[], None] | None = None
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Plan every shard from metadata alone, then write them (in parallel where the executor can),
+    running ``meanwhile`` in this process once the tasks are handed out.
 
     Rows go to their language's config (share-alike ones to their own), sorted by language and key."""
     config = pc.if_else(pc.equal(kept["tier"], licences.Tier.SHARE_ALIKE.value), SHARE_ALIKE_CONFIG,
@@ -495,7 +505,10 @@ def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path
 
     files: dict[str, dict[str, Any]] = {}
     bar = tqdm(total=kept.num_rows, desc="write", unit="doc", disable=None if progress else True, leave=False)
-    for path, info in executor.map(write_shard_task, tasks()):
+    written = executor.map(write_shard_task, tasks())  # local workers: every task submitted already
+    if meanwhile is not None:
+        meanwhile()
+    for path, info in written:
         files[Path(path).relative_to(out_dir).as_posix()] = info
         bar.update(info["rows"])
     bar.close()
@@ -571,28 +584,41 @@ def _write_metadata(registry: Registry, spec: BuildSpec, candidates: int, kept: 
                        manifest_sha256=manifest_sha, funnel=funnel, files=dict(sorted(all_files.items())))
 
 
-def _record(registry: Registry, spec: BuildSpec, cands: Candidates, fates: _Fates, result: BuildResult, *,
-            executor: str) -> int:
-    """Store the release and the fate of every candidate document, replacing an identical rebuild."""
+@dataclass(slots=True)
+class _Staged:
+    """A release row and its fates, written but not committed, and what it replaced."""
+
+    release: Release
+    previous_manifest: str | None
+    pushed: bool
+
+
+def _stage_release(session: Session, spec: BuildSpec, cands: Candidates, fates: _Fates, out_dir: Path, *,
+                   executor: str) -> _Staged:
+    """Write the release row (its manifest fields are filled by :func:`_finish_release`) and the fate
+    of every candidate, replacing those of an earlier build of the same name and version."""
+    rel = session.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
+    if rel is not None:
+        staged = _Staged(rel, rel.manifest_sha256, bool(rel.hub_commit))
+        session.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
+    else:
+        rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(), registry_state=cands.state)
+        session.add(rel)
+        staged = _Staged(rel, None, False)
+    rel.executor, rel.out_dir = executor, str(out_dir)
+    session.flush()
+    _insert_fates(session.connection(), rel.id, cands, fates)
+    return staged
+
+
+def _finish_release(staged: _Staged, spec: BuildSpec, result: BuildResult) -> int:
+    """Fill the release row from the manifest; refuse to change a pushed version (rolls back)."""
+    if staged.pushed and staged.previous_manifest != result.manifest_sha256:
+        raise BuildError(f"release {spec.name} {spec.version} was already built differently and pushed",
+                         hint="a pushed version is immutable: bump `version` in the spec")
     manifest = json.loads((result.out_dir / MANIFEST).read_text(encoding="utf-8"))
-    counts, shards = manifest["counts"], manifest["shards"]
-    with registry.session() as s:
-        rel = s.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
-        if rel is not None:
-            if rel.manifest_sha256 != result.manifest_sha256 and rel.hub_commit:
-                raise BuildError(
-                    f"release {spec.name} {spec.version} was already built differently and pushed",
-                    hint="a pushed version is immutable: bump `version` in the spec")
-            s.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
-            rel.spec, rel.registry_state, rel.counts, rel.shards = spec.canonical(), result.registry_state, counts, shards
-            rel.manifest_sha256, rel.out_dir, rel.created_at = result.manifest_sha256, str(result.out_dir), utcnow()
-            rel.executor = executor
-        else:
-            rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(),
-                          registry_state=result.registry_state, counts=counts, shards=shards,
-                          manifest_sha256=result.manifest_sha256, out_dir=str(result.out_dir),
-                          executor=executor)
-            s.add(rel)
-        s.flush()
-        _insert_fates(s.connection(), rel.id, cands, fates)
-        return rel.id
+    rel = staged.release
+    rel.spec, rel.registry_state, rel.counts, rel.shards = (
+        spec.canonical(), result.registry_state, manifest["counts"], manifest["shards"])
+    rel.manifest_sha256, rel.created_at = result.manifest_sha256, utcnow()
+    return rel.id

@@ -257,3 +257,22 @@ def test_same_documents_give_the_same_build_on_both_backends(make_db_url, tmp_pa
     assert sqlite_build.rows > 10
     assert sqlite_build.registry_state == pg_build.registry_state
     assert sqlite_build.files == pg_build.files
+
+
+def test_a_pushed_version_is_not_rebuilt_differently(demo_registry: Registry, tmp_path: Path) -> None:
+    """The refusal comes after the fates were rewritten: the transaction rolls all of it back."""
+    spec = {"name": "immutable", "version": "1", "select": {"sources": ["nltk-udhr"]}}
+    first = build_release(demo_registry, parse_spec(spec), out_dir=tmp_path / "a", progress=False)
+    with demo_registry.session() as s:
+        s.get(Release, first.release_id).hub_commit = "0" * 40
+    before = fates(demo_registry, first)
+    assert len(before) == 40
+    narrower = {**spec, "select": {**spec["select"], "languages": ["fr", "en"]}}
+    with pytest.raises(BuildError, match="already built differently and pushed"):
+        build_release(demo_registry, parse_spec(narrower), out_dir=tmp_path / "b", progress=False)
+    assert fates(demo_registry, first) == before
+    with demo_registry.session() as s:
+        rel = s.get(Release, first.release_id)
+        assert rel.manifest_sha256 == first.manifest_sha256 and rel.spec == parse_spec(spec).canonical()
+    same = build_release(demo_registry, parse_spec(spec), out_dir=tmp_path / "c", progress=False)
+    assert same.release_id == first.release_id and same.manifest_sha256 == first.manifest_sha256

@@ -223,6 +223,17 @@ def test_results_do_not_depend_on_input_order() -> None:
         assert exact_r.duplicate_of == exact0.duplicate_of
 
 
+def test_bands_bucketed_in_threads_give_the_same_pairs() -> None:
+    docs, _ = _corpus_with_duplicates(seed=6)
+    near = NearDedup(batch_size=64)
+    near.add_many(docs)
+    order = near.canonical_order()
+    pairs = near.index.candidate_pairs(order)
+    assert len(pairs) >= 45
+    assert np.array_equal(near.index.candidate_pairs(order, threads=3), pairs)
+    assert near.finalize(threads=2) == near.finalize()
+
+
 def test_signatures_are_deterministic_and_batch_independent() -> None:
     texts = passages(read("gutenberg-fr/pg4650-candide/4650-8.txt", "latin-1"))[:50]
     batch = MinHasher(seed=7).signatures(texts)

@@ -8,6 +8,7 @@ must produce the same candidates as :meth:`LSHIndex.candidate_pairs`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -71,29 +72,37 @@ class LSHIndex:
         self._size = need
         self.keys.extend(keys)
 
-    def candidate_pairs(self, order: np.ndarray | None = None) -> np.ndarray:
+    def candidate_pairs(self, order: np.ndarray | None = None, *, threads: int = 1) -> np.ndarray:
         """Distinct ``(i, j)`` document numbers sharing a bucket in some band, as a (k, 2) array.
 
         In each bucket, members sorted by ``order`` (a permutation: position → document, best
         first) are paired with the first member and with their predecessor: 2 pairs per member
-        instead of all pairs, so a bucket of a thousand copies stays cheap.
+        instead of all pairs, so a bucket of a thousand copies stays cheap. Bands are independent:
+        ``threads`` sort them at once (numpy sorts without the GIL); the result is the same.
         """
         n = self._size
         if order is None:
             order = np.arange(n)
-        found = []
-        for band in range(self.bands):
+
+        def band_pairs(band: int) -> list[np.ndarray]:
             column = self._hashes[order, band]
             sort = np.argsort(column, kind="stable")  # stable: ties stay in canonical order
             same = column[sort[1:]] == column[sort[:-1]]
             if not same.any():
-                continue
+                return []
             members = np.flatnonzero(same) + 1
             is_start = np.ones(n, dtype=bool)
             is_start[members] = False
             group_start = np.maximum.accumulate(np.where(is_start, np.arange(n), 0))
-            found.append(np.stack([sort[group_start[members]], sort[members]], axis=1))
-            found.append(np.stack([sort[members - 1], sort[members]], axis=1))
+            return [np.stack([sort[group_start[members]], sort[members]], axis=1),
+                    np.stack([sort[members - 1], sort[members]], axis=1)]
+
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                per_band = list(pool.map(band_pairs, range(self.bands)))
+        else:
+            per_band = [band_pairs(band) for band in range(self.bands)]
+        found = [pairs for band in per_band for pairs in band]
         if not found:
             return np.empty((0, 2), dtype=np.int64)
         pairs = order[np.concatenate(found)]

@@ -157,9 +157,10 @@ class NearDedup:
             out[s : s + step] = np.clip((equal - 2**-16) / (1 - 2**-16), 0.0, 1.0)
         return out
 
-    def finalize(self) -> DedupResult:
+    def finalize(self, *, threads: int = 1) -> DedupResult:
+        """Clusters of everything added; ``threads`` bucket the LSH bands in parallel (same result)."""
         order = self.canonical_order()
-        return self.resolve(self.index.candidate_pairs(order), order=order)
+        return self.resolve(self.index.candidate_pairs(order, threads=threads), order=order)
 
     def canonical_order(self) -> np.ndarray:
         """Document numbers best first by the keep rule (position → document), after a flush."""
