@@ -311,6 +311,10 @@ def build_release(
 
     funnel = _funnel(cands, fates)
     kept = cands.table.take(fates.alive())
+    if not kept.num_rows:
+        drops = ", ".join(f"{stage} {n:,}" for stage, n in _drops_by_stage(fates))
+        raise BuildError(f"{spec.name}: every one of the {len(cands):,} candidates was dropped ({drops})",
+                         hint="loosen the filters or the selection in the spec")
     out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
     with registry.session() as session:  # the release and every fate are committed together, or not at all
         staged: list[_Staged] = []
@@ -385,6 +389,11 @@ def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: s
     moved = fates.stage[keepers] == fates.stages.index("near_dedup")
     fates.duplicate_of[exact[moved]] = fates.duplicate_of[keepers[moved]]
     clock.lap("near_dedup")
+
+
+def _drops_by_stage(fates: _Fates) -> list[tuple[str, int]]:
+    counts = np.bincount(fates.stage[fates.stage >= 0], minlength=len(fates.stages))
+    return [(stage, int(n)) for stage, n in zip(fates.stages, counts) if n]
 
 
 def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: _Fates) -> None:

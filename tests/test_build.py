@@ -183,6 +183,10 @@ def test_bad_specs_and_empty_selection(demo_registry: Registry, tmp_path: Path) 
     with pytest.raises(BuildError, match="matches no document"):
         build_release(demo_registry, parse_spec({"name": "x", "version": "1", "select": {"sources": ["nope"]}}),
                       out_dir=tmp_path / "x", progress=False, record=False)
+    with pytest.raises(BuildError, match=r"every one of the 40 candidates was dropped \(filter:length 40\)"):
+        build_release(demo_registry, parse_spec({"name": "x", "version": "1", "select": {"sources": ["nltk-udhr"]},
+                                                 "filters": {"length": {"min_words": 1_000_000}}}),
+                      out_dir=tmp_path / "z", progress=False)
     with pytest.raises(BuildError, match="no document passes"):
         build_release(demo_registry, parse_spec({"name": "x", "version": "1", "select": {"languages": ["xx"]}}),
                       out_dir=tmp_path / "y", progress=False, record=False)
