@@ -97,9 +97,13 @@ class _Fates:
     def alive(self) -> np.ndarray:
         return np.flatnonzero(self.stage < 0)
 
-    def names(self, codes: np.ndarray, values: list[str]) -> np.ndarray:
-        """Codes as an object array of their names (None where -1)."""
-        return np.array([*values, None], dtype=object)[codes]
+    def stage_names(self) -> np.ndarray:
+        """Each row's dropping stage as an object array (None where kept)."""
+        return np.array([*self.stages, None], dtype=object)[self.stage]
+
+    def reason_texts(self) -> np.ndarray:
+        """Each row's drop reason as an object array (None where kept)."""
+        return np.array([*self.reasons, None], dtype=object)[self.reason]
 
 
 def _metadata_stages(c: Candidates, spec: BuildSpec, fates: _Fates) -> None:
@@ -406,8 +410,8 @@ def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: _
     ids = cands.numpy("id")
     dropped = fates.stage >= 0
     status = np.where(dropped, "dropped", "kept").astype(object)
-    stage = fates.names(fates.stage, fates.stages)
-    reason = fates.names(fates.reason, fates.reasons)
+    stage = fates.stage_names()
+    reason = fates.reason_texts()
     has_dup = fates.duplicate_of >= 0
     duplicate_of = np.where(has_dup, ids[np.where(has_dup, fates.duplicate_of, 0)], 0).astype(object)
     duplicate_of[~has_dup] = None

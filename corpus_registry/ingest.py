@@ -78,12 +78,17 @@ def _batches(docs: Iterable[RawDocument]) -> Iterator[list[RawDocument]]:
         yield batch
 
 
+def _table(model: type) -> Table:
+    """A model's table: statements on it run as Core executemany, without ORM bookkeeping."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
 def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
     """INSERT … ON CONFLICT DO NOTHING, so concurrent ingests may add the same blob."""
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model.__table__)  # type: ignore[attr-defined]
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_table(model))
     session.execute(ins.on_conflict_do_nothing(), rows)
 
 
@@ -218,7 +223,7 @@ class _SourceIngest:
         if superseded:
             session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
         try:
-            session.execute(insert(cast(Table, Document.__table__)), rows)  # Core executemany: no ORM bookkeeping
+            session.execute(insert(_table(Document)), rows)  # Core executemany: no ORM bookkeeping
         except IntegrityError as e:
             raise ReaderError(
                 f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",

@@ -98,14 +98,19 @@ def small(registry: Registry, tmp_path: Path) -> tuple[Registry, Path]:
     return reg, build(reg, tmp_path / "release")
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Path]]:
-    """One SQLite registry and release for the tests that only read the registry."""
-    tmp = tmp_path_factory.mktemp("audit-shared")
+def small_sqlite_release(tmp: Path) -> tuple[Registry, Path]:
+    """The small registry in a SQLite file under ``tmp``, and a release built from it."""
     reg = Registry(f"sqlite:///{tmp / 'registry.db'}")
     reg.init(store=str(tmp / "store"))
     make_small_registry(reg, tmp / "catalogue")
-    yield reg, build(reg, tmp / "release")
+    return reg, build(reg, tmp / "release")
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Path]]:
+    """One SQLite registry and release for the tests that only read the registry."""
+    reg, release = small_sqlite_release(tmp_path_factory.mktemp("audit-shared"))
+    yield reg, release
     reg.dispose()
 
 

@@ -29,7 +29,7 @@ from corpus_registry.registry import Registry
 from corpus_registry.spec import load_spec
 
 from .conftest import REPO
-from .test_audit import PD_POLICY, as_jsonl, build, comparable, force_workers, make_small_registry, plant_problems
+from .test_audit import PD_POLICY, as_jsonl, comparable, force_workers, plant_problems, small_sqlite_release
 
 SPECS = {"fr": REPO / "specs" / "fr.yaml", "all": REPO / "specs" / "all.yaml"}
 
@@ -173,10 +173,8 @@ def test_bucket_pairs_are_the_index_candidate_pairs() -> None:
 def planted_release(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Path]]:
     """The audit tests' small SQLite registry and a release of it with planted problems."""
     tmp = tmp_path_factory.mktemp("ray-audit")
-    reg = Registry(f"sqlite:///{tmp / 'registry.db'}")
-    reg.init(store=str(tmp / "store"))
-    make_small_registry(reg, tmp / "catalogue")
-    yield reg, plant_problems(reg, build(reg, tmp / "release"), tmp / "planted")
+    reg, release = small_sqlite_release(tmp)
+    yield reg, plant_problems(reg, release, tmp / "planted")
     reg.dispose()
 
 
