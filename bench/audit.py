@@ -1,4 +1,4 @@
-"""Benchmark: audit throughput (documents/s) and memory of `corpus_registry.audit`, on one core,
+"""Benchmark: audit throughput (documents/s) and memory of `corpus_registry.audit.auditor`, on one core,
 and the speedup of two worker processes over one.
 
 Cuts N short passages from the bundled real texts (Gutenberg books, Code civil, Genesis, UDHR),
@@ -68,11 +68,11 @@ def passages(n: int, *, words: int) -> list[str]:
 
 
 def prepare(work: Path, n: int, *, words: int) -> tuple[str, Path, dict[str, float]]:
-    from corpus_registry.build import build_release
-    from corpus_registry.ingest import ingest
-    from corpus_registry.registry import Registry
-    from corpus_registry.sources import sync_sources
-    from corpus_registry.spec import parse_spec
+    from corpus_registry.build.builder import build_release
+    from corpus_registry.build.spec import parse_spec
+    from corpus_registry.registry.ingest import ingest
+    from corpus_registry.registry.registry import Registry
+    from corpus_registry.registry.sources import sync_sources
 
     timings: dict[str, float] = {}
     t = time.perf_counter()
@@ -135,10 +135,10 @@ def audit_child(url: str, release: str, workers: int) -> None:
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     import psutil
 
-    from corpus_registry.audit import audit
-    from corpus_registry.audit_report import render_json
+    from corpus_registry.audit.auditor import audit
+    from corpus_registry.audit.report import render_json
     from corpus_registry.executors import LocalExecutor
-    from corpus_registry.registry import Registry
+    from corpus_registry.registry.registry import Registry
 
     reg = Registry(url)
     executor = LocalExecutor(workers) if workers > 1 else None

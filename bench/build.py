@@ -262,12 +262,12 @@ def side_project(input_dir: Path, work: Path) -> dict[str, Any]:
     t_import = time.perf_counter()
     from sqlalchemy import select
 
-    from corpus_registry.build import build_release
-    from corpus_registry.db.models import Document, ReleaseDocument
-    from corpus_registry.ingest import ingest
-    from corpus_registry.registry import Registry
-    from corpus_registry.sources import sync_sources
-    from corpus_registry.spec import parse_spec
+    from corpus_registry.build.builder import build_release
+    from corpus_registry.build.spec import parse_spec
+    from corpus_registry.registry.db.models import Document, ReleaseDocument
+    from corpus_registry.registry.ingest import ingest
+    from corpus_registry.registry.registry import Registry
+    from corpus_registry.registry.sources import sync_sources
 
     started = time.perf_counter()
     catalogue = work / "sources.yaml"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from corpus_registry.readers import get_reader
+from corpus_registry.registry.readers import get_reader
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"

@@ -40,9 +40,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from corpus_registry.dedup import ExactDedup, MinHasher, NearDedup
-from corpus_registry.documents import count_words, normalize_text, text_sha256
-from corpus_registry.filters import BuildDoc, build_filters
+from corpus_registry.build.dedup import ExactDedup, MinHasher, NearDedup
+from corpus_registry.build.filters import BuildDoc, build_filters
+from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
 
 DATA = ROOT / "data"
 _START = re.compile(r"^\*\*\* ?START OF.*$|^\*END\*THE SMALL PRINT.*$", re.MULTILINE)

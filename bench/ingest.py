@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 def run_one(n: int, workdir: Path) -> dict[str, float]:
     from corpus import write_jsonl
 
-    from corpus_registry.ingest import ingest
-    from corpus_registry.registry import Registry
-    from corpus_registry.sources import sync_sources
+    from corpus_registry.registry.ingest import ingest
+    from corpus_registry.registry.registry import Registry
+    from corpus_registry.registry.sources import sync_sources
 
     src = workdir / f"passages-{n}.jsonl"
     if not src.exists():

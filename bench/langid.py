@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from langdetect.detector_factory import PROFILES_DIRECTORY
 
-from corpus_registry.langid import (
+from corpus_registry.registry.langid import (
     BACKENDS,
     DEFAULT_BACKEND,
     LangdetectIdentifier,

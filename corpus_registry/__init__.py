@@ -18,8 +18,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 # Functions whose module has the same name are bound eagerly (a submodule import would shadow a
 # lazy attribute of the same name).
-from .audit import audit  # noqa: E402
-from .errors import (
+from corpus_registry.audit.auditor import audit  # noqa: E402
+from corpus_registry.errors import (
     AuditError,
     BuildError,
     ConfigError,
@@ -30,20 +30,20 @@ from .errors import (
     ReaderError,
     RegistryError,
 )
-from .ingest import ingest  # noqa: E402
-from .registry import Registry, open_registry
-from .withdraw import withdraw  # noqa: E402
+from corpus_registry.registry.ingest import ingest  # noqa: E402
+from corpus_registry.registry.registry import Registry, open_registry
+from corpus_registry.registry.withdraw import withdraw  # noqa: E402
 
 #: Public functions, imported on first use so that ``import corpus_registry`` stays light.
 _LAZY = {
-    "build_release": "corpus_registry.build",
-    "load_policy": "corpus_registry.policy",
-    "load_spec": "corpus_registry.spec",
-    "parse_spec": "corpus_registry.spec",
-    "push": "corpus_registry.publish",
-    "show": "corpus_registry.lookup",
-    "stats": "corpus_registry.lookup",
-    "sync_sources": "corpus_registry.sources",
+    "build_release": "corpus_registry.build.builder",
+    "load_policy": "corpus_registry.audit.policy",
+    "load_spec": "corpus_registry.build.spec",
+    "parse_spec": "corpus_registry.build.spec",
+    "push": "corpus_registry.build.publish",
+    "show": "corpus_registry.registry.lookup",
+    "stats": "corpus_registry.registry.lookup",
+    "sync_sources": "corpus_registry.registry.sources",
 }
 
 

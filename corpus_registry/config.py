@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from .errors import ConfigError
+from corpus_registry.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -19,9 +19,9 @@ from tests.hubserver import HubServer, session_hub
 
 HUB = session_hub()
 
-from corpus_registry.ingest import ingest  # noqa: E402
-from corpus_registry.registry import Registry  # noqa: E402
-from corpus_registry.sources import sync_sources  # noqa: E402
+from corpus_registry.registry.ingest import ingest  # noqa: E402
+from corpus_registry.registry.registry import Registry  # noqa: E402
+from corpus_registry.registry.sources import sync_sources  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from corpus_registry.cli import cli
 
-from .conftest import CATALOGUE, REPO
+from tests.conftest import CATALOGUE, REPO
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -11,13 +11,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from corpus_registry.db.models import Blob, Document, Source
-from corpus_registry.documents import normalize_text
-from corpus_registry.ingest import ingest
-from corpus_registry.registry import Registry
-from corpus_registry.sources import sync_sources
+from corpus_registry.registry.db.models import Blob, Document, Source
+from corpus_registry.registry.documents import normalize_text
+from corpus_registry.registry.ingest import ingest
+from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.sources import sync_sources
 
-from .conftest import DATA
+from tests.conftest import DATA
 
 
 def passages(path: Path, encoding: str, n: int, prefix: str) -> list[dict[str, str]]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from corpus_registry.documents import count_words, normalize_text, text_sha256
-from corpus_registry.filters import BuildDoc
+from corpus_registry.build.filters import BuildDoc
+from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 _START = re.compile(r"^\*\*\* ?START OF.*$|^\*END\*THE SMALL PRINT.*$", re.MULTILINE)

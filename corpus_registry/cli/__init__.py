@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from ..errors import CorpusRegistryError
-from ..registry import Registry, open_registry
+from corpus_registry.errors import CorpusRegistryError
+from corpus_registry.registry.registry import Registry, open_registry
 
 
 class AppContext:
@@ -50,7 +50,7 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print machin
 
 
 def _default_workers() -> int:
-    from ..executors import default_workers
+    from corpus_registry.executors import default_workers
 
     return default_workers()
 
@@ -93,5 +93,5 @@ def main() -> None:
 
 
 # Command modules register themselves on ``cli``.
-from . import audit_cmds, build_cmds, registry_cmds, sources_cmds  # noqa: E402,F401
+from corpus_registry.cli import audit_cmds, build_cmds, registry_cmds, sources_cmds  # noqa: E402,F401
 

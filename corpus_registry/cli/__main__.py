@@ -1,3 +1,3 @@
-from . import main
+from corpus_registry.cli import main
 
 main()

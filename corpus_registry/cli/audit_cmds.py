@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from ..audit import audit as audit_api
-from ..audit_report import render_html, render_json, render_text, verdict, write_attribution
-from ..policy import load_policy
-from ..withdraw import withdraw as withdraw_api
-from . import AppContext, cli, echo_json, executor_options, json_option, pass_app
+from corpus_registry.audit.auditor import audit as audit_api
+from corpus_registry.audit.policy import load_policy
+from corpus_registry.audit.report import render_html, render_json, render_text, verdict, write_attribution
+from corpus_registry.cli import AppContext, cli, echo_json, executor_options, json_option, pass_app
+from corpus_registry.registry.withdraw import withdraw as withdraw_api
 
 
 @cli.command()
@@ -52,7 +52,7 @@ def audit(app: AppContext, targets: tuple[str, ...], hub_repo: str | None, revis
     if not targets:
         raise click.UsageError("name a TARGET (release folder, Parquet/JSONL files, hf://datasets/OWNER/NAME) "
                                "or --hub OWNER/NAME")
-    from ..executors import get_executor
+    from corpus_registry.executors import get_executor
 
     policy = load_policy(policy_path) if policy_path else None
     registry = app.registry()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import AppContext, cli, echo_json, executor_options, json_option, pass_app
+from corpus_registry.cli import AppContext, cli, echo_json, executor_options, json_option, pass_app
 
 
 @cli.command()
@@ -25,9 +25,9 @@ def build(app: AppContext, spec_path: Path, out_dir: Path, no_progress: bool, wo
     Writes Parquet shards (one config per language, share-alike apart), a dataset card, an
     attribution file, a funnel chart and a manifest; records every document's fate.
     """
-    from ..build import build_release
-    from ..executors import get_executor
-    from ..spec import load_spec
+    from corpus_registry.build.builder import build_release
+    from corpus_registry.build.spec import load_spec
+    from corpus_registry.executors import get_executor
 
     spec = load_spec(spec_path)
     registry = app.registry()
@@ -64,7 +64,7 @@ def push(app: AppContext, folder: Path, repo_id: str, token: str | None, endpoin
 
     Re-pushing an unchanged release is a no-op; a new version is a new commit and tag.
     """
-    from .. import publish
+    from corpus_registry.build import publish
 
     result = publish.push(app.registry(), folder, repo_id=repo_id, token=token, endpoint=endpoint,
                           private=private, dry_run=dry_run)

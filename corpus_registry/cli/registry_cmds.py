@@ -8,11 +8,12 @@ from typing import Any
 
 import click
 
-from .. import lookup
-from .. import sources as sources_api
-from ..ingest import ingest as run_ingest
-from ..langid import BACKENDS, get_identifier
-from . import AppContext, cli, echo_json, json_option, pass_app, workers_option
+from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app, workers_option
+from corpus_registry.registry import lookup
+from corpus_registry.registry import sources as sources_api
+from corpus_registry.registry.catalogue import bundled_sample
+from corpus_registry.registry.ingest import ingest as run_ingest
+from corpus_registry.registry.langid import BACKENDS, get_identifier
 
 
 @cli.command()
@@ -102,15 +103,23 @@ def show(app: AppContext, ref: str, no_text: bool, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--catalogue", type=click.Path(dir_okay=False, path_type=Path), default="sources.yaml",
-              show_default=True, help="The sources catalogue to register.")
+@click.option("--catalogue", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The sources catalogue to register. Default: ./sources.yaml if there is one, else the "
+                   "sample bundled with corpus-registry.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 @pass_app
-def demo(app: AppContext, catalogue: Path, no_progress: bool) -> None:
+def demo(app: AppContext, catalogue: Path | None, no_progress: bool) -> None:
     """Initialise the registry, register and ingest the bundled sample sources, print a summary."""
+    specs = Path("specs")
+    if catalogue is None:
+        catalogue = Path("sources.yaml")
+        if not catalogue.is_file():
+            sample = bundled_sample()
+            catalogue, specs = sample / "sources.yaml", sample / "specs"
     registry = app.registry(check=False)
     registry.init()
     click.echo(f"Registry: {registry.display_url}")
+    click.echo(f"Catalogue: {catalogue}")
     result = sources_api.sync_sources(registry, catalogue_path=catalogue)
     click.echo(f"Sources: {len(result.added)} added, {len(result.updated)} updated, "
                f"{len(result.unchanged)} unchanged")
@@ -119,5 +128,5 @@ def demo(app: AppContext, catalogue: Path, no_progress: bool) -> None:
     click.echo()
     _print_stats(lookup.stats(registry))
     click.echo("\nNext: `corpus-registry show pg800` (a book's provenance and text), "
-               "`corpus-registry build specs/fr.yaml --out out/fr` (the French slice), "
+               f"`corpus-registry build {specs / 'fr.yaml'} --out out/fr` (the French slice), "
                "`corpus-registry audit out/fr`.")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from .. import sources as api
-from . import AppContext, cli, echo_json, json_option, pass_app
+from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app
+from corpus_registry.registry import sources as api
 
 
 @cli.group()

@@ -1,0 +1,374 @@
+"""The per-row side of an audit: what runs in the workers.
+
+A task (:class:`AuditTask`: slices of the target's files plus the audit's small, picklable
+:class:`AuditSettings`) reads its own rows, hashes each (sha256 of its normalised text), looks the
+hashes up in the registry over its own connection, one query per batch, and returns a
+:class:`Partial`: counts, tallies, and the first problems of each kind with their positions.
+
+It is pure in the sense that matters for spreading work: a task's result depends only on its
+rows, the settings and the registry, never on other tasks or on driver state (anchors, totals
+and dataset-level checks are the driver's, in :mod:`corpus_registry.audit.auditor`). So the driver can
+merge partials in task order and get the same report for any executor and any number of workers.
+The only state a worker keeps is its open registry and the side tables (sources, withdrawals),
+loaded once per audit run.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, bindparam, select
+
+from corpus_registry.audit.policy import Policy
+from corpus_registry.audit.report import Problem, severity
+from corpus_registry.audit.targets import Batch, Slice, read_credits, slice_batches
+from corpus_registry.errors import CorpusRegistryError
+from corpus_registry.registry import licences
+from corpus_registry.registry.db.models import Document, Source, Withdrawal
+from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
+from corpus_registry.registry.registry import Registry
+
+__all__ = ["UNLABELLED", "UNREGISTERED_SOURCE", "AuditSettings", "AuditTask", "Partial", "audit_task"]
+
+UNLABELLED = "(none)"
+UNREGISTERED_SOURCE = "(unregistered)"
+_SQL_CHUNK = 5000  # bound parameters per IN (...) list: under SQLite's (32766) and PostgreSQL's limits
+
+
+class _Reg(NamedTuple):
+    """A registry document version, as an audit needs it."""
+
+    sha256: str
+    source_id: int
+    identifier: str
+    is_current: bool
+    license: str
+    tier: str
+    status: str
+    language: str
+    words: int
+    title: str | None
+    url: str | None
+
+
+_REG_COLUMNS = (Document.sha256, Document.source_id, Document.identifier, Document.is_current,
+                Document.license, Document.license_tier, Document.status, Document.language,
+                Document.word_count, Document.title, Document.url)
+# One statement per kind of lookup, compiled once; the IN list is an expanding parameter.
+_BY_SHA = select(*_REG_COLUMNS).where(Document.sha256.in_(bindparam("shas", expanding=True)))
+_BY_IDENTIFIER = select(*_REG_COLUMNS).where(Document.is_current.is_(True),
+                                             Document.identifier.in_(bindparam("ids", expanding=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class AuditSettings:
+    """What every task of one audit needs besides its rows: small and picklable."""
+
+    run: str  # names the audit: a worker loads the registry's side tables once per run
+    url: str
+    policy: Policy
+    credits: str | None  # the attribution file, read by each worker
+    max_problems: int
+    collect_attribution: bool
+    batch_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditTask:
+    """Slices of the target's files (whose rows the task reads itself) and the audit's settings."""
+
+    settings: AuditSettings
+    slices: tuple[Slice, ...]
+
+
+@dataclass(slots=True)
+class Partial:
+    """What one task found; the driver adds the partials up in task order."""
+
+    rows: int = 0
+    known: int = 0
+    unknown: int = 0
+    needs_credit: int = 0
+    credited: int = 0
+    tally: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # licence, tier, language, source
+    unknown_labels: dict[str, list[int]] = field(default_factory=dict)
+    problem_counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)  # the first ``max_problems`` of each kind, no anchors
+    attribution_entries: list[dict[str, Any]] | None = None
+
+
+def audit_task(task: AuditTask) -> Partial:
+    """Audit the rows of ``task`` wherever an executor runs it (a worker process, a Ray task)."""
+    settings = task.settings
+    registry = _registry(settings.url)
+    checker = _CHECKERS.get(settings.run)
+    if checker is None:
+        _CHECKERS.clear()  # one audit at a time per worker: drop the previous run's tables
+        checker = _CHECKERS[settings.run] = _Checker(registry, settings)
+    with registry.session() as s:
+        return checker.run(s.connection(), task.slices)
+
+
+_CHECKERS: dict[str, _Checker] = {}
+
+
+@lru_cache(maxsize=2)
+def _registry(url: str) -> Registry:
+    return Registry(url)
+
+
+class _Checker:
+    """Checks rows against the registry; its side tables are loaded once per audit (and per worker)."""
+
+    def __init__(self, registry: Registry, settings: AuditSettings) -> None:
+        self.policy = settings.policy
+        self.policy_info = settings.policy.describe()
+        self.max_problems = settings.max_problems
+        self.collect_attribution = settings.collect_attribution
+        self.batch_size = settings.batch_size
+        with registry.session() as s:
+            self.sources = {sid: (slug, name, attribution, status) for sid, slug, name, attribution, status
+                            in s.execute(select(Source.id, Source.slug, Source.name, Source.attribution,
+                                                Source.status))}
+            withdrawals = s.execute(select(Withdrawal.source_id, Withdrawal.document_identifier,
+                                           Withdrawal.reason).order_by(Withdrawal.id)).all()
+        self.slug_ids = {v[0]: k for k, v in self.sources.items()}
+        self.withdrawn_sources: dict[int, str] = {}
+        self.withdrawn_docs: dict[tuple[int, str], str] = {}
+        for sid, ident, reason in withdrawals:
+            if ident is None:
+                self.withdrawn_sources.setdefault(sid, reason)
+            else:
+                self.withdrawn_docs.setdefault((sid, ident), reason)
+        self.credits = read_credits(Path(settings.credits)) if settings.credits else None
+        self.withdrawn_any = set(self.withdrawn_sources) | {sid for sid, _ in self.withdrawn_docs} | {
+            sid for sid, v in self.sources.items() if v[3] != "active"}
+        self._label_verdicts: dict[tuple[str, str], str | None] = {}
+        self._attribution: dict[str, bool] = {}
+        self._facts: dict[tuple[str, str], tuple[str | None, bool]] = {}
+        self.conn: Connection
+        self.part = Partial()
+
+    def run(self, conn: Connection, slices: Iterable[Slice]) -> Partial:
+        """Check every row of ``slices`` (querying the registry over ``conn``); what was found."""
+        self.conn = conn
+        self.part = Partial(attribution_entries=[] if self.collect_attribution else None)
+        for s in slices:
+            for batch in slice_batches(s, batch_size=self.batch_size):
+                self._batch(batch)
+        return self.part
+
+    def problem(self, kind: str, message: str, **fields: Any) -> None:
+        counts = self.part.problem_counts
+        counts[kind] = counts.get(kind, 0) + 1
+        if counts[kind] <= self.max_problems:
+            self.part.problems.append(Problem(kind=kind, severity=severity(kind, self.policy_info),
+                                              message=message, **fields))
+
+    # -- registry lookups (one query per chunk of a batch) ----------------------------------
+
+    def _fetch(self, query: Any, key: str, values: list[str]) -> Iterator[_Reg]:
+        for i in range(0, len(values), _SQL_CHUNK):
+            for row in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}).all():
+                yield _Reg(*row)
+
+    def _by_sha(self, shas: set[str]) -> dict[str, list[_Reg]]:
+        found: dict[str, list[_Reg]] = {}
+        for reg in self._fetch(_BY_SHA, "shas", sorted(shas)):
+            found.setdefault(reg.sha256, []).append(reg)
+        return found
+
+    def _by_identity(self, identifiers: set[str], shas: set[str]) -> tuple[dict[str, list[_Reg]], dict[str, list[_Reg]]]:
+        """Current documents by identifier and by declared sha256, for rows whose text did not match."""
+        by_id: dict[str, list[_Reg]] = {}
+        for reg in self._fetch(_BY_IDENTIFIER, "ids", sorted(identifiers)):
+            by_id.setdefault(reg.identifier, []).append(reg)
+        return by_id, self._by_sha(shas)
+
+    def _best(self, cands: list[_Reg], source: Any, identifier: Any) -> _Reg:
+        """The candidate the row most plausibly is: its own source/identifier, then current."""
+        sid = self.slug_ids.get(source) if isinstance(source, str) else None
+
+        def score(r: _Reg) -> tuple[bool, bool, bool, str]:
+            same = r.identifier == identifier and (sid is None or r.source_id == sid)
+            return (not same, not r.is_current, r.status != "active", r.identifier)
+
+        return cands[0] if len(cands) == 1 else min(cands, key=score)
+
+    # -- the rows ---------------------------------------------------------------------------
+
+    def _batch(self, b: Batch) -> None:
+        n = len(b)
+        norms = [_normalized(t) for t in b.text]
+        shas = [text_sha256(t) for t in norms]
+        found = self._by_sha(set(shas))
+        ids = b.identifier or [None] * n
+        srcs = b.source or [None] * n
+        labels = b.license or [None] * n
+        declared = b.sha256 or [None] * n
+        misses = [i for i in range(n) if shas[i] not in found]
+        by_id: dict[str, list[_Reg]] = {}
+        by_declared: dict[str, list[_Reg]] = {}
+        if misses:
+            by_id, by_declared = self._by_identity(
+                {str(ids[i]) for i in misses if ids[i] is not None},
+                {declared[i] for i in misses if ids[i] is None and isinstance(declared[i], str)})
+        self.part.rows += n
+        best, known = self._best, self._known
+        for i in range(n):
+            sha, ident, src = shas[i], ids[i], srcs[i]
+            if ident is not None and not isinstance(ident, str):
+                ident = str(ident)
+            cands = found.get(sha)
+            if cands:
+                reg = cands[0] if len(cands) == 1 else best(cands, src, ident)
+                if not reg.is_current:
+                    self.problem("outdated_version", "text is an older version of the document; "
+                                 "the registry holds a newer one", where=b.where(i), **self._doc(reg, sha))
+                if declared[i] and declared[i] != sha:
+                    self.problem("sha256_mismatch", f"the row's sha256 {str(declared[i])[:12]}… is not the "
+                                 f"hash of its text ({sha[:12]}…)", where=b.where(i), **self._doc(reg, sha))
+                known(reg, labels[i], b, i, sha)
+                continue
+            match = [r for r in by_id.get(ident, []) if self._same_source(r, src)] if ident else []
+            if not match and ident is None and isinstance(declared[i], str):
+                match = by_declared.get(declared[i], [])  # no identity: trust the row's own sha256
+            if match:
+                reg = best(match, src, ident)
+                self.problem("text_altered", f"text differs from the registered text (row sha256 "
+                             f"{sha[:12]}…, registry {reg.sha256[:12]}…)", where=b.where(i), **self._doc(reg, sha))
+                known(reg, labels[i], b, i, sha)
+                continue
+            self._unknown(norms[i], sha, ident, src, labels[i], b, i)
+
+    def _same_source(self, r: _Reg, src: Any) -> bool:
+        return src is None or self.sources[r.source_id][0] == src
+
+    def _doc(self, reg: _Reg, sha: str) -> dict[str, Any]:
+        return {"source": self.sources[reg.source_id][0], "identifier": reg.identifier, "sha256": sha,
+                "registry_license": reg.license}
+
+    def _known(self, reg: _Reg, label: Any, b: Batch, i: int, sha: str) -> None:
+        """Check one row that is a registered document; the common (clean) path is kept short."""
+        self.part.known += 1
+        slug = self.sources[reg.source_id][0]
+        if reg.source_id in self.withdrawn_any or reg.status != "active":
+            reason = self._withdrawn(reg)
+            if reason is not None:
+                self.problem("withdrawn", f"withdrawn from the registry: {reason}", where=b.where(i),
+                             **self._doc(reg, sha))
+        if label is not None and label != reg.license:
+            verdict = self._label_verdict(str(label), reg.license)
+            if verdict is not None:
+                kind, message = verdict.split(":", 1)
+                self.problem(kind, message, where=b.where(i), license=str(label), **self._doc(reg, sha))
+        facts = self._facts.get((reg.license, reg.tier))
+        if facts is None:
+            facts = self._facts[(reg.license, reg.tier)] = (
+                self.policy.check(reg.license, tier=reg.tier), self._needs_attribution(reg.license))
+        why, needs_credit = facts
+        if why is not None:
+            self.problem("policy_violation", why, where=b.where(i), license=None if label is None else str(label),
+                         **self._doc(reg, sha))
+        if needs_credit:
+            self.part.needs_credit += 1
+            if self.credits is not None:
+                if self.credits.credits(slug, reg.identifier):
+                    self.part.credited += 1
+                else:
+                    self.problem("missing_attribution", f"{reg.license} requires attribution; "
+                                 f"`{reg.identifier}` is not credited in {self.credits.name}",
+                                 where=b.where(i), **self._doc(reg, sha))
+            if self.part.attribution_entries is not None:
+                _, name, attribution, _ = self.sources[reg.source_id]
+                self.part.attribution_entries.append({
+                    "source": slug, "source_name": name, "attribution": attribution,
+                    "identifier": reg.identifier, "title": reg.title, "license": reg.license, "url": reg.url})
+        key = (reg.license, reg.tier, reg.language, slug)
+        t = self.part.tally.get(key)
+        if t is None:
+            self.part.tally[key] = [1, reg.words]
+        else:
+            t[0] += 1
+            t[1] += reg.words
+
+    def _withdrawn(self, reg: _Reg) -> str | None:
+        reason = self.withdrawn_docs.get((reg.source_id, reg.identifier)) or self.withdrawn_sources.get(reg.source_id)
+        if reason is None and (reg.status == "withdrawn" or self.sources[reg.source_id][3] == "withdrawn"):
+            reason = "status withdrawn"
+        return reason
+
+    def _label_verdict(self, label: str, actual: str) -> str | None:
+        """``kind:message`` for a row labelled ``label`` whose registry licence is ``actual``."""
+        key = (label, actual)
+        if key not in self._label_verdicts:
+            try:
+                same = licences.parse(label).expression == licences.parse(actual).expression
+                if same:
+                    verdict = None
+                elif licences.more_permissive(label, actual):
+                    verdict = (f"licence_laundering:labelled {label} but registered as {actual} "
+                               f"({licences.tier(label).value} < {licences.tier(actual).value})")
+                else:
+                    verdict = f"licence_mismatch:labelled {label} but registered as {actual}"
+            except CorpusRegistryError as e:
+                verdict = f"invalid_licence:licence label {label!r} does not parse ({e})"
+            self._label_verdicts[key] = verdict
+        return self._label_verdicts[key]
+
+    def _needs_attribution(self, expression: str) -> bool:
+        if expression not in self._attribution:
+            try:
+                self._attribution[expression] = licences.parse(expression).requires_attribution
+            except CorpusRegistryError:
+                self._attribution[expression] = False
+        return self._attribution[expression]
+
+    def _unknown(self, norm: str, sha: str, ident: str | None, src: Any, label: Any, b: Batch, i: int) -> None:
+        self.part.unknown += 1
+        where = b.where(i)
+        words_col = b.word_count[i] if b.word_count is not None else None
+        words = words_col if isinstance(words_col, int) else count_words(norm)
+        label_s = UNLABELLED if label is None else str(label)
+        tier = "unlabelled"
+        if label is not None:
+            try:
+                tier = licences.tier(label_s).value
+            except CorpusRegistryError:
+                tier = "invalid"
+                self.problem("invalid_licence", f"licence label {label_s!r} does not parse", where=where,
+                             identifier=ident, source=None if src is None else str(src), sha256=sha,
+                             license=label_s)
+        fields = {"where": where, "identifier": ident, "source": None if src is None else str(src),
+                  "sha256": sha, "license": None if label is None else label_s}
+        self.problem("unknown_document", f"text not in the registry (labelled {label_s}, tier {tier})", **fields)
+        if self.policy.allow_unknown_documents and tier != "invalid":
+            why = "no licence label" if label is None else self.policy.check(label_s)
+            if why is not None:
+                self.problem("policy_violation", why, **fields)
+        language = b.language[i] if b.language is not None and b.language[i] else "und"
+        key = (label_s, tier, str(language), UNREGISTERED_SOURCE if src is None else str(src))
+        t = self.part.tally.setdefault(key, [0, 0])
+        t[0] += 1
+        t[1] += words
+        u = self.part.unknown_labels.setdefault(label_s, [0, 0])
+        u[0] += 1
+        u[1] += words
+
+
+def _normalized(text: str) -> str:
+    """``normalize_text(text)``, skipping its regex passes when ``text`` is already normalised.
+
+    Release rows hold normalised text, so the cheap checks (substring scans and the NFC quick
+    check, all in C) usually prove that every step of :func:`normalize_text` would be a no-op.
+    """
+    if (text and text == text.strip() and "\ufeff" not in text and unicodedata.is_normalized("NFC", text)
+            and "\r" not in text and " \n" not in text and "\t\n" not in text and "\n\n\n" not in text
+            and "\u2028" not in text and "\u2029" not in text and "\x85" not in text):
+        return text
+    return normalize_text(text)

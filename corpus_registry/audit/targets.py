@@ -1,0 +1,504 @@
+"""What an audit reads: a release folder, Parquet/JSONL files (a folder or glob of them) or a Hub
+dataset repo, resolved to local files and streamed in bounded batches.
+
+Parquet is read record batch by record batch (only the columns an audit needs), JSONL line by
+line; a Hub repo is downloaded at the asked revision (``snapshot_download``, files land in the
+Hub cache on disk) and then read like a local folder. Nothing holds a whole dataset in memory.
+
+To spread an audit over workers, :func:`plan_slices` cuts the files into :class:`Slice` s, in row
+order: Parquet at row-group boundaries (rows ``[start, stop)``), JSONL at line boundaries (bytes
+``[start, stop)`` and the number of the first line, found by one scan of the file). A slice is a
+few numbers: whoever audits it reads its rows itself, so texts never travel between processes.
+A gzipped JSONL file cannot be entered in the middle and stays one slice.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import json
+import math
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from corpus_registry.build.release import ATTRIBUTION, CARD, MANIFEST
+from corpus_registry.errors import AuditError
+
+#: Columns an audit reads, with the names other datasets commonly give them.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "text": ("text",),
+    "identifier": ("identifier", "id"),
+    "source": ("source",),
+    "license": ("license", "licence"),
+    "sha256": ("sha256",),
+    "language": ("language", "lang"),
+    "word_count": ("word_count",),
+}
+DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
+HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFEST)
+_HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
+_CREDIT = re.compile(r"^\s*[-*]\s+`([^`]+)`")
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+_GZ_BYTES_PER_ROW = 150  # a guess for .jsonl.gz files (not scanned): ~600-byte rows, 4x compression
+
+
+@dataclass(slots=True)
+class Target:
+    """A resolved audit target: the data files, plus the card/attribution/manifest beside them."""
+
+    label: str
+    kind: str  # release | files | hub
+    files: list[Path]
+    root: Path | None = None
+    revision: str | None = None
+    commit: str | None = None
+    display: dict[Path, str] = field(default_factory=dict)
+
+    def _meta(self, name: str) -> Path | None:
+        if self.root is None:
+            return None
+        path = self.root / name
+        return path if path.is_file() else None
+
+    @property
+    def card(self) -> Path | None:
+        return self._meta(CARD)
+
+    @property
+    def attribution(self) -> Path | None:
+        return self._meta(ATTRIBUTION)
+
+    @property
+    def manifest(self) -> Path | None:
+        return self._meta(MANIFEST)
+
+    def name_of(self, path: Path) -> str:
+        """How a file is named in the report: relative to the target root when there is one."""
+        if path in self.display:
+            return self.display[path]
+        if self.root is not None:
+            try:
+                return path.relative_to(self.root).as_posix()
+            except ValueError:
+                pass
+        return str(path)
+
+
+
+@dataclass(slots=True)
+class Batch:
+    """Up to ``batch_size`` rows of one file, column-wise; absent columns are None."""
+
+    file: str
+    start: int  # 1-based number of the first row in its file
+    text: list[str]
+    identifier: list[Any] | None = None
+    source: list[Any] | None = None
+    license: list[Any] | None = None
+    sha256: list[Any] | None = None
+    language: list[Any] | None = None
+    word_count: list[Any] | None = None
+    lines: list[int] | None = None  # JSONL: the line number of each row
+
+    def where(self, i: int) -> str:
+        """``file row N`` (Parquet) or ``file:LINE`` (JSONL) of the i-th row of the batch."""
+        if self.lines is not None:
+            return f"{self.file}:{self.lines[i]}"
+        return f"{self.file} row {self.start + i}"
+
+    def __len__(self) -> int:
+        return len(self.text)
+
+
+def resolve_target(target: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
+                   revision: str | None = None, endpoint: str | None = None,
+                   token: str | None = None) -> Target:
+    """Turn what the user named into local files (downloading a Hub repo first)."""
+    items = [target] if isinstance(target, (str, os.PathLike)) else list(target)
+    if not items:
+        raise AuditError("nothing to audit", hint="name a release folder, Parquet/JSONL files or hf://datasets/OWNER/NAME")
+    if len(items) == 1 and str(items[0]).startswith("hf://"):
+        return _hub_target(str(items[0]), revision=revision, endpoint=endpoint, token=token)
+    if revision is not None:
+        raise AuditError("--revision applies to Hub targets only",
+                         hint="use hf://datasets/OWNER/NAME or --hub OWNER/NAME with --revision")
+    if len(items) == 1 and Path(items[0]).is_dir():
+        return _folder_target(Path(items[0]), label=str(items[0]))
+    files: list[Path] = []
+    for item in items:
+        text = str(item)
+        if text.startswith("hf://"):
+            raise AuditError(f"{text}: audit one Hub repo at a time, without local files beside it")
+        path = Path(text)
+        if path.is_dir():
+            files += _data_files(path)
+        elif path.is_file():
+            files.append(path)
+        elif glob.has_magic(text):
+            matched = sorted(Path(p) for p in glob.glob(text, recursive=True) if _is_data(Path(p)))
+            if not matched:
+                raise AuditError(f"{text}: no Parquet or JSONL file matches this pattern")
+            files += matched
+        else:
+            raise AuditError(f"{text}: no such file or folder",
+                             hint="name a release folder, Parquet/JSONL files or hf://datasets/OWNER/NAME")
+    for f in files:
+        if not _is_data(f):
+            raise AuditError(f"{f}: not a Parquet or JSONL file (expected {', '.join(DATA_SUFFIXES)})")
+    files = list(dict.fromkeys(files))
+    return Target(label=" ".join(map(str, items)), kind="files", files=files, root=_release_root(files))
+
+
+def _is_data(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(DATA_SUFFIXES)
+
+
+def _data_files(folder: Path) -> list[Path]:
+    files = sorted(p for p in folder.rglob("*")
+                   if _is_data(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        raise AuditError(f"{folder}: no Parquet or JSONL files in this folder",
+                         hint="a release folder holds data/<config>/*.parquet")
+    return files
+
+
+def _folder_target(folder: Path, *, label: str, kind: str | None = None) -> Target:
+    files = _data_files(folder)
+    if kind is None:
+        kind = "release" if (folder / MANIFEST).is_file() or (folder / CARD).is_file() else "files"
+    return Target(label=label, kind=kind, files=files, root=folder)
+
+
+def _release_root(files: list[Path]) -> Path | None:
+    """The release folder the files come from (nearest ancestor holding a manifest), if any."""
+    if not files:
+        return None
+    common = Path(os.path.commonpath([f.resolve().parent for f in files]))
+    for folder in (common, *list(common.parents)[:3]):
+        if (folder / MANIFEST).is_file():
+            return folder
+    return None
+
+
+def parse_hub_url(url: str) -> tuple[str, str | None, str | None]:
+    """``hf://datasets/OWNER/NAME[@REV][/PATH]`` → (repo_id, revision, path)."""
+    m = _HF_URL.match(url.rstrip("/"))
+    if not m:
+        raise AuditError(f"{url}: not a Hub dataset URL",
+                         hint="use hf://datasets/OWNER/NAME (optionally @REVISION and /PATH)")
+    return m["repo"], m["rev"], m["path"]
+
+
+def _hub_target(url: str, *, revision: str | None, endpoint: str | None, token: str | None) -> Target:
+    repo_id, url_rev, sub = parse_hub_url(url)
+    if url_rev and revision and url_rev != revision:
+        raise AuditError(f"{url}: names revision {url_rev!r} but --revision says {revision!r}")
+    revision = revision or url_rev
+    root = download_repo(repo_id, revision=revision, endpoint=endpoint, token=token, subpath=sub)
+    folder = root / sub if sub else root
+    if not folder.is_dir():
+        raise AuditError(f"{url}: no folder {sub!r} in the repo at {revision or 'main'}")
+    target = _folder_target(folder, label=url, kind="hub")
+    target.root = root  # card, attribution and manifest live at the top of the repo
+    target.revision, target.commit = revision, root.name
+    return target
+
+
+def download_repo(repo_id: str, *, revision: str | None, endpoint: str | None, token: str | None,
+                  subpath: str | None = None) -> Path:
+    """Download the data files and card of a Hub dataset repo at ``revision``; the local folder."""
+    if not _REPO_ID.match(repo_id):
+        raise AuditError(f"{repo_id!r} is not a Hub repo id", hint="use OWNER/NAME")
+    from huggingface_hub import constants, snapshot_download
+
+    from corpus_registry.hub import hub_errors
+
+    patterns = list(HUB_PATTERNS[3:])
+    prefix = f"{subpath.strip('/')}/" if subpath else ""
+    patterns += [prefix + p for p in HUB_PATTERNS[:3]]
+    with hub_errors(endpoint or constants.ENDPOINT, repo_id, revision=revision):
+        path = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
+                                 endpoint=endpoint, token=token, library_name="corpus-registry")
+    return Path(str(path))
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+class Credits:
+    """Who an attribution file credits: (source, identifier) under ``## source — name`` headings."""
+
+    def __init__(self, name: str, pairs: set[tuple[str, str]], loose: set[str]) -> None:
+        self.name, self.pairs, self.loose = name, pairs, loose
+
+    def credits(self, slug: str, identifier: str) -> bool:
+        return (slug, identifier) in self.pairs or identifier in self.loose
+
+
+def read_credits(path: Path) -> Credits:
+    pairs: set[tuple[str, str]] = set()
+    loose: set[str] = set()
+    section: str | None = None
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("## "):
+                section = line[3:].split(" — ")[0].strip() or None
+                continue
+            m = _CREDIT.match(line)
+            if m:
+                if section:
+                    pairs.add((section, m[1]))
+                else:
+                    loose.add(m[1])
+    return Credits(path.name, pairs, loose)
+
+
+def card_licences(card: Path) -> list[str] | None:
+    """The ``license:`` of a dataset card's YAML header, as a list of Hub ids (None if absent)."""
+    text = card.read_text(encoding="utf-8", errors="replace")
+    if not text.startswith("---"):
+        return None
+    end = text.find("\n---", 3)
+    if end < 0:
+        return None
+    try:
+        meta = yaml.safe_load(text[3:end])
+    except yaml.YAMLError:
+        return None
+    value = meta.get("license") if isinstance(meta, dict) else None
+    if value is None:
+        return None
+    values = value if isinstance(value, list) else [value]
+    return sorted({str(v).strip().lower() for v in values})
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """Part of one data file, read where it is audited: Parquet rows or JSONL bytes ``[start, stop)``."""
+
+    path: str
+    name: str  # how the report names the file
+    start: int = 0
+    stop: int | None = None  # None: to the end of the file
+    line: int = 1  # JSONL: the number of the line that begins at byte ``start``
+    rows: int = 0  # rows (Parquet) or lines (JSONL) it holds: a guess for .jsonl.gz, 0 if unknown
+    bytes: int = 0  # uncompressed bytes it holds (a guess for .jsonl.gz), to size the work
+
+
+class _Unit(NamedTuple):
+    """The smallest piece a file may be cut into: a row group (or part of one), or a run of lines."""
+
+    start: int
+    rows: int
+    bytes: int
+    line: int = 1
+
+
+def plan_slices(target: Target, *, parts: int | None = None, min_rows: int = 1, max_rows: int = 1 << 62
+                ) -> list[Slice]:
+    """The files of ``target`` in row order, as about ``parts`` slices (one per file when None).
+
+    ``parts=None`` reads nothing but Parquet footers. Otherwise each file is profiled first
+    (Parquet metadata; one scan of each JSONL file for its line offsets), and slices hold the
+    total rows over ``parts``, clamped to ``[min_rows, max_rows]``, cut where a file may be cut: at
+    row groups (one larger than ``2 * min_rows`` rows every ``min_rows`` rows), and JSONL every
+    ``min_rows`` lines.
+    """
+    if parts is None:
+        return [Slice(str(f), target.name_of(f), rows=_parquet_rows(f)) for f in target.files]
+    profiles = [(f, _units(f, split=min_rows)) for f in target.files]
+    total = sum(u.rows for _, units in profiles for u in units)
+    size = min(max(math.ceil(total / max(1, parts)), min_rows), max_rows)
+    slices: list[Slice] = []
+    for path, units in profiles:
+        name = target.name_of(path)
+        first, rows, size_bytes = 0, 0, 0
+        for i, unit in enumerate(units):
+            rows += unit.rows
+            size_bytes += unit.bytes
+            if rows >= size or i == len(units) - 1:
+                stop = units[i + 1].start if i + 1 < len(units) else None
+                slices.append(Slice(str(path), name, units[first].start, stop, units[first].line, rows, size_bytes))
+                first, rows, size_bytes = i + 1, 0, 0
+        if not units:  # an empty (or unreadable) file: still read, for its errors
+            slices.append(Slice(str(path), name))
+    return slices
+
+
+def _parquet_rows(path: Path) -> int:
+    if not path.name.endswith(".parquet"):
+        return 0
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, pa.ArrowException):
+        return 0
+
+
+def _units(path: Path, *, split: int) -> list[_Unit]:
+    """Where ``path`` may be cut; an unreadable file is left whole (reading it raises the error)."""
+    if path.name.endswith(".parquet"):
+        try:
+            meta = pq.ParquetFile(path).metadata
+        except (OSError, pa.ArrowException):
+            return []
+        units, start = [], 0
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            n, per_row = group.num_rows, group.total_byte_size / max(1, group.num_rows)
+            step = n if n <= 2 * split else split
+            units += [_Unit(start + k, min(step, n - k), int(per_row * min(step, n - k))) for k in range(0, n, step)]
+            start += n
+        return units
+    if path.name.endswith(".gz"):
+        size = path.stat().st_size
+        return [_Unit(0, max(1, size // _GZ_BYTES_PER_ROW), 4 * size)]
+    return _line_units(path, every=split)
+
+
+def _line_units(path: Path, *, every: int) -> list[_Unit]:
+    """Lines 1, 1 + N, 1 + 2N... (N = ``every``) of a JSONL file, with their byte offsets: one scan."""
+    starts, lines = [0], [1]
+    line, pos, last = 1, 0, b"\n"  # line: the number of the line holding byte ``pos``
+    try:
+        with path.open("rb") as f:
+            while block := f.read(1 << 23):
+                newlines = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+                # the line after newlines[j] is number line + j + 1: cut where that is 1 (mod N)
+                for j in range((-line) % every, newlines.size, every):
+                    starts.append(pos + int(newlines[j]) + 1)
+                    lines.append(line + j + 1)
+                line += int(newlines.size)
+                pos += len(block)
+                last = block[-1:]
+    except OSError:
+        return []
+    if len(starts) > 1 and starts[-1] >= pos:  # a cut at the very end: no line begins there
+        starts.pop()
+        lines.pop()
+    ends = [*lines[1:], line + 1 if last != b"\n" else line]
+    return [_Unit(s, e - n, stop - s, n) for s, n, e, stop in zip(starts, lines, ends, [*starts[1:], pos])]
+
+
+def slice_batches(s: Slice, *, batch_size: int = 5000) -> Iterator[Batch]:
+    """The rows of one slice, in batches of at most ``batch_size`` rows."""
+    path = Path(s.path)
+    if path.name.endswith(".parquet"):
+        yield from _parquet_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop)
+    else:
+        yield from _jsonl_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop,
+                                  line=s.line)
+
+
+def _pick(names: Sequence[str]) -> dict[str, str]:
+    """Audit field → column name in this file."""
+    present = set(names)
+    return {f: next(c for c in cands if c in present) for f, cands in COLUMNS.items()
+            if any(c in present for c in cands)}
+
+
+def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
+                     stop: int | None = None) -> Iterator[Batch]:
+    try:
+        pf = pq.ParquetFile(path)
+        columns = _pick(pf.schema_arrow.names)
+        if "text" not in columns:
+            raise AuditError(f"{name}: no 'text' column (columns: {', '.join(pf.schema_arrow.names)})",
+                             hint="an audit needs each row's text to hash it", file=name)
+        groups, offset, pos = [], 0, None  # the row groups holding [start, stop); pos: row of the first
+        for g in range(pf.metadata.num_row_groups):
+            n = pf.metadata.row_group(g).num_rows
+            if offset + n > start and (stop is None or offset < stop):
+                groups.append(g)
+                pos = offset if pos is None else pos
+            offset += n
+        if pos is None:
+            return
+        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=list(columns.values())):
+            lo = max(0, start - pos)
+            hi = rb.num_rows if stop is None else min(rb.num_rows, stop - pos)
+            first = pos + lo + 1  # 1-based number of the batch's first row in the file
+            pos += rb.num_rows
+            if hi <= lo:
+                continue
+            if (lo, hi) != (0, rb.num_rows):
+                rb = rb.slice(lo, hi - lo)
+            text_col = rb.column(columns["text"])
+            if not (pa.types.is_string(text_col.type) or pa.types.is_large_string(text_col.type)):
+                raise AuditError(f"{name}: column 'text' holds {text_col.type}, not strings", file=name)
+            if text_col.null_count:
+                bad = first + text_col.is_null().to_pylist().index(True)
+                raise AuditError(f"{name} row {bad}: no text (null)", file=name, row=bad,
+                                 hint="every row needs its text; drop empty rows before auditing")
+            cols: dict[str, Any] = {f: rb.column(c).to_pylist() for f, c in columns.items()}
+            yield Batch(file=name, start=first, **cols)
+            if stop is not None and pos >= stop:
+                return
+    except (OSError, pa.ArrowException) as e:
+        raise AuditError(f"{name}: cannot read as Parquet ({_first_line(e)})", file=name) from e
+
+
+def _open_text(path: Path) -> io.BufferedIOBase:
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, stop: int | None = None,
+                   line: int = 1) -> Iterator[Batch]:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    pos = start
+    try:
+        with _open_text(path) as stream:
+            if start:
+                stream.seek(start)
+            for number, raw in enumerate(stream, start=line):
+                if stop is not None and pos >= stop:
+                    break
+                pos += len(raw)
+                if not raw.strip():
+                    continue
+                try:
+                    record = json.loads(raw)
+                except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                    raise AuditError(f"{name}:{number}: not a JSON object ({_first_line(e)})", file=name,
+                                     row=number) from e
+                if not isinstance(record, dict):
+                    raise AuditError(f"{name}:{number}: expected a JSON object, got {type(record).__name__}",
+                                     file=name, row=number)
+                text = record.get("text")
+                if not isinstance(text, str):
+                    what = "no text" if text is None else f"'text' is {type(text).__name__}, not a string"
+                    raise AuditError(f"{name}:{number}: {what}", file=name, row=number,
+                                     hint="every row needs its text in a 'text' field")
+                rows.append(record)
+                lines.append(number)
+                if len(rows) >= batch_size:
+                    yield _records_batch(rows, lines, name=name)
+                    rows, lines = [], []
+    except OSError as e:
+        raise AuditError(f"{name}: cannot read ({_first_line(e)})", file=name) from e
+    if rows:
+        yield _records_batch(rows, lines, name=name)
+
+
+def _records_batch(rows: list[dict[str, Any]], lines: list[int], *, name: str) -> Batch:
+    """Column-wise view of JSON records; records may differ in which fields they carry."""
+    cols: dict[str, Any] = {}
+    for f, cands in COLUMNS.items():
+        if f == "text":
+            continue
+        values = [next((r[c] for c in cands if c in r), None) for r in rows]
+        if any(v is not None for v in values):
+            cols[f] = values
+    return Batch(file=name, start=lines[0], text=[r["text"] for r in rows], lines=lines, **cols)

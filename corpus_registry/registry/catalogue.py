@@ -1,0 +1,114 @@
+"""``sources.yaml``: the catalogue of sources, validated with pydantic before anything is written."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from corpus_registry.config import read_yaml, validate
+from corpus_registry.errors import CorpusRegistryError
+from corpus_registry.registry import licences
+
+
+def bundled_sample() -> Path:
+    """The folder holding the bundled sample: ``sources.yaml``, ``data/`` and ``specs/``.
+
+    An installed wheel carries a copy (``corpus_registry/sample``, made at build time); a source
+    checkout has them at its root."""
+    packaged = Path(__file__).resolve().parents[1] / "sample"
+    if (packaged / "sources.yaml").is_file():
+        return packaged
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "sources.yaml").is_file() and (checkout / "data").is_dir():
+        return checkout
+    raise CorpusRegistryError("this installation carries no bundled sample",
+                              hint="pass --catalogue PATH to a sources.yaml of your own")
+
+
+class Collection(str, enum.Enum):
+    """Common Corpus collections."""
+
+    OPEN_CULTURE = "OpenCulture"
+    OPEN_GOVERNMENT = "OpenGovernment"
+    OPEN_SCIENCE = "OpenScience"
+    OPEN_WEB = "OpenWeb"
+    OPEN_SOURCE = "OpenSource"
+    OPEN_SEMANTIC = "OpenSemantic"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _check_license(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return licences.canonical(value)
+    except CorpusRegistryError as e:
+        raise ValueError(str(e)) from e
+
+
+class DocumentOverride(_Strict):
+    """Corrections for one document, keyed by its identifier in ``documents:``."""
+
+    license: str | None = None
+    review: str | None = Field(None, description="why this document's licence needs a person's review")
+    title: str | None = None
+    creator: str | None = None
+    date: str | None = None
+    language: str | None = None
+    url: str | None = None
+
+    _license = field_validator("license")(classmethod(lambda cls, v: _check_license(v)))
+
+
+class ReaderSpec(BaseModel):
+    """``kind`` plus the reader's own options (validated by the reader itself)."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SourceSpec(_Strict):
+    slug: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,127}$")
+    name: str
+    collection: Collection
+    origin_url: str | None = None
+    license: str
+    review: str | None = Field(None, description="why the source's licence needs review")
+    attribution: str | None = None
+    rights_holder: str | None = None
+    retrieved: dt.date | None = None
+    reader: ReaderSpec
+    documents: dict[str, DocumentOverride] = Field(default_factory=dict)
+
+    _license = field_validator("license")(classmethod(lambda cls, v: _check_license(v)))
+
+
+class Catalogue(_Strict):
+    sources: list[SourceSpec]
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_slugs(cls, sources: list[SourceSpec]) -> list[SourceSpec]:
+        seen: set[str] = set()
+        for s in sources:
+            if s.slug in seen:
+                raise ValueError(f"duplicate source slug {s.slug!r}")
+            seen.add(s.slug)
+        return sources
+
+
+def load_catalogue(path: Path) -> Catalogue:
+    """Parse and validate ``sources.yaml``; every error names the file and the offending field."""
+    return validate(Catalogue, read_yaml(path, what="sources file"), origin=str(path),
+                    expected="a mapping with a 'sources:' list")

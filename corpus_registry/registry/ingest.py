@@ -1,0 +1,409 @@
+"""Ingest: read a source, normalise, hash, identify language, store text, register metadata.
+
+Work is committed in batches, each in one transaction (blobs first, then rows), so an
+interrupted ingest loses nothing already committed and a re-run resumes: unchanged documents are
+recognised by identifier + sha256 and skipped before any language identification is spent on them.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import xxhash
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from tqdm import tqdm
+
+from corpus_registry.errors import CorpusRegistryError, NotFoundError, ReaderError
+from corpus_registry.registry import licences
+from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, utcnow
+from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_sha256
+from corpus_registry.registry.langid import LanguageIdentifier, get_identifier
+from corpus_registry.registry.readers import get_reader
+from corpus_registry.registry.registry import Registry
+
+BATCH_DOCS = 1000  # override with $CORPUS_REGISTRY_BATCH_DOCS (smaller batches commit more often)
+BATCH_BYTES = 64 * 1024 * 1024
+#: Metadata that may change without the text changing (updated in place, no new version).
+META_FIELDS = ("license", "license_tier", "review", "title", "creator", "date", "url", "path")
+
+
+@dataclass(slots=True)
+class IngestStats:
+    source: str
+    seen: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    metadata_updated: int = 0
+    bytes: int = 0
+    seconds: float = 0.0
+    languages: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def docs_per_s(self) -> float:
+        return self.seen / self.seconds if self.seconds else 0.0
+
+
+@dataclass(slots=True)
+class _Prepared:
+    raw: RawDocument
+    text: str
+    sha256: str
+    size: int  # UTF-8 bytes of ``text``, measured once
+    meta: dict[str, Any]
+
+
+def _batches(docs: Iterable[RawDocument]) -> Iterator[list[RawDocument]]:
+    max_docs = int(os.environ.get("CORPUS_REGISTRY_BATCH_DOCS", BATCH_DOCS))
+    batch: list[RawDocument] = []
+    size = 0
+    for doc in docs:
+        batch.append(doc)
+        size += len(doc.text)
+        if len(batch) >= max_docs or size >= BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _table(model: type) -> Table:
+    """A model's table: statements on it run as Core executemany, without ORM bookkeeping."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING, so concurrent ingests may add the same blob."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_table(model))
+    session.execute(ins.on_conflict_do_nothing(), rows)
+
+
+class _SourceIngest:
+    """State of one source's ingest; one instance per run."""
+
+    def __init__(self, registry: Registry, source: Source, langid: LanguageIdentifier) -> None:
+        self.registry = registry
+        self.source = source
+        self.langid = langid
+        self.overrides: dict[str, dict[str, Any]] = source.overrides or {}
+        self.seen_ids: set[int] = set()
+        self.stats = IngestStats(source=source.slug)
+
+    def prepare(self, raw: RawDocument) -> _Prepared:
+        key = xxhash.xxh64_intdigest(raw.identifier.encode("utf-8"))
+        if key in self.seen_ids:
+            raise ReaderError(
+                f"{self.source.slug}: duplicate identifier {raw.identifier!r} ({raw.path or 'record'})",
+                hint="identifiers must be unique within a source: fix the data or the reader's id option",
+                source=self.source.slug, identifier=raw.identifier,
+            )
+        self.seen_ids.add(key)
+        text = normalize_text(raw.text)
+        if not text:
+            raise ReaderError(
+                f"{self.source.slug}: document {raw.identifier!r} ({raw.path or 'record'}) is empty",
+                hint="remove it from the source or exclude it with the reader's glob",
+            )
+        return _Prepared(raw=raw, text=text, sha256=text_sha256(text), size=len(text.encode("utf-8")),
+                         meta=self._meta(raw))
+
+    def _meta(self, raw: RawDocument) -> dict[str, Any]:
+        src = self.source
+        ov = self.overrides.get(raw.identifier, {})
+        review = ov.get("review")
+        license_ = ov.get("license")
+        if license_ is None and raw.license:
+            try:
+                license_ = licences.canonical(raw.license)
+            except CorpusRegistryError as e:
+                raise ReaderError(f"{src.slug}: document {raw.identifier!r}: {e}") from e
+            if licences.more_permissive(license_, src.license):
+                review = (f"record claims {license_}, more permissive than the source's {src.license}")
+        if license_ is None:
+            license_ = src.license
+            review = review or src.review
+        info = licences.parse(license_)
+        tier = licences.Tier.REVIEW if review and info.tier.open else info.tier
+        return {
+            "license": info.expression,
+            "license_tier": tier.value,
+            "review": review,
+            "title": ov.get("title", raw.title),
+            "creator": ov.get("creator", raw.creator),
+            "date": ov.get("date", raw.date),
+            "url": ov.get("url", raw.url),
+            "path": raw.path,
+            "language": ov.get("language"),
+        }
+
+    def write_batch(self, session: Session, run_id: int, batch: Sequence[_Prepared]) -> None:
+        sid = self.source.id
+        ids = [p.raw.identifier for p in batch]
+        existing = {
+            row.identifier: row
+            for row in session.execute(
+                select(Document.id, Document.identifier, Document.sha256, Document.version,
+                       Document.status, Document.language, *[getattr(Document, f) for f in META_FIELDS])
+                .where(Document.source_id == sid, Document.is_current.is_(True),
+                       Document.identifier.in_(ids))
+            )
+        }
+        fresh: list[_Prepared] = []
+        superseded: list[int] = []
+        for p in batch:
+            old = existing.get(p.raw.identifier)
+            if old is None:
+                fresh.append(p)
+            elif old.sha256 != p.sha256:
+                fresh.append(p)
+                superseded.append(old.id)
+            else:
+                changes = {f: p.meta[f] for f in META_FIELDS if getattr(old, f) != p.meta[f]}
+                if p.meta["language"] and p.meta["language"] != old.language:
+                    changes.update(language=p.meta["language"], language_score=1.0)
+                if changes:
+                    session.execute(update(Document).where(Document.id == old.id).values(**changes))
+                    self.stats.metadata_updated += 1
+                self.stats.unchanged += 1
+        if not fresh:
+            return
+        # Language identification only for new or changed texts.
+        need_lid = [p for p in fresh if not p.meta["language"]]
+        results = iter(self.langid.identify_many([p.text for p in need_lid]))
+        # Rows are made before the first write: with SQLite, a write holds the database lock until
+        # the commit, so the lock covers only the statements and parallel workers seldom wait.
+        rows = []
+        for p in fresh:
+            if p.meta["language"]:
+                lang, score, mixed = p.meta["language"], 1.0, False
+            else:
+                r = next(results)
+                lang, score, mixed = r.language, r.score, r.mixed
+            old = existing.get(p.raw.identifier)
+            rows.append({
+                "source_id": sid,
+                "identifier": p.raw.identifier,
+                "version": old.version + 1 if old else 1,
+                "is_current": True,
+                **{f: p.meta[f] for f in META_FIELDS},
+                "language": lang,
+                "language_score": round(float(score), 4),
+                "mixed_language": bool(mixed),
+                "word_count": count_words(p.text),
+                "byte_size": p.size,
+                "sha256": p.sha256,
+                "extra": dict(p.raw.extra),
+                "status": old.status if old else ("withdrawn" if self.source.status == "withdrawn" else "active"),
+                "ingest_run_id": run_id,
+                "created_at": utcnow(),
+            })
+            self.stats.languages[lang] = self.stats.languages.get(lang, 0) + 1
+        shas = {p.sha256 for p in fresh}
+        stored = set(session.scalars(select(Blob.sha256).where(Blob.sha256.in_(shas))))
+        missing = {p.sha256: p for p in fresh if p.sha256 not in stored}
+        if missing:
+            shard = self.registry.store.put((sha, p.text) for sha, p in missing.items())
+            _insert_ignore(session, Blob, [
+                {"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()
+            ])
+        if superseded:
+            session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
+        try:
+            session.execute(insert(_table(Document)), rows)  # Core executemany: no ORM bookkeeping
+        except IntegrityError as e:
+            raise ReaderError(
+                f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",
+                hint="identifiers must be unique within a source: fix the data or the reader's id option",
+                source=self.source.slug,
+            ) from e
+        self.stats.added += sum(1 for p in fresh if p.raw.identifier not in existing)
+        self.stats.updated += len(superseded)
+
+
+def ingest_source(
+    registry: Registry,
+    slug: str,
+    *,
+    langid: LanguageIdentifier | None = None,
+    progress: bool = True,
+    workers: int = 1,
+    pool: _Pool | None = None,
+) -> IngestStats:
+    """Ingest one registered source; idempotent and resumable.
+
+    With ``workers > 1`` the source is split round-robin (files, lines or rows) between worker
+    processes that each commit their own batches; the registry ends up the same as with one.
+    """
+    with registry.session() as s:
+        source = s.scalar(select(Source).where(Source.slug == slug))
+        if source is None:
+            raise NotFoundError(f"no source {slug!r} in the registry",
+                                hint="add it to sources.yaml and run `corpus-registry sources sync`")
+        run = IngestRun(source_id=source.id, workers=max(1, workers))
+        s.add(run)
+        s.flush()
+        run_id = run.id
+    langid = langid or get_identifier()
+    started = time.perf_counter()
+    status = "failed"
+    stats = IngestStats(source=slug)
+    bar = tqdm(desc=slug, unit="doc", disable=None if progress else True, leave=False, dynamic_ncols=True)
+
+    def advance(docs: int, nbytes: int) -> None:
+        stats.seen += docs
+        stats.bytes += nbytes
+        bar.update(docs)
+        bar.set_postfix_str(f"{stats.bytes / 1e6 / max(time.perf_counter() - started, 1e-9):.1f} MB/s")
+
+    try:
+        if workers <= 1:
+            parts = [_ingest_partition(registry, source, run_id, langid, (0, 1), advance)]
+        else:
+            with _Pool.maybe(pool, workers) as p:
+                parts = p.run(registry, source, run_id, langid.name, advance)
+        for part in parts:
+            for name in ("added", "updated", "unchanged", "metadata_updated"):
+                setattr(stats, name, getattr(stats, name) + getattr(part, name))
+            for lang, n in part.languages.items():
+                stats.languages[lang] = stats.languages.get(lang, 0) + n
+        stats.seen = sum(p.seen for p in parts)
+        stats.bytes = sum(p.bytes for p in parts)
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        bar.close()
+        stats.seconds = time.perf_counter() - started
+        with registry.session() as s:
+            _finish_run(s, run_id, stats, status=status)
+    return stats
+
+
+def _ingest_partition(
+    registry: Registry,
+    source: Source,
+    run_id: int,
+    langid: LanguageIdentifier,
+    partition: tuple[int, int],
+    advance: Callable[[int, int], None],
+) -> IngestStats:
+    """Read one partition of ``source`` and commit it batch by batch."""
+    job = _SourceIngest(registry, source, langid)
+    reader = get_reader(source.reader_kind, base_dir=Path(source.base_dir or "."),
+                        options=source.reader_options).partitioned(*partition)
+    for raw_batch in _batches(reader.read()):
+        prepared = [job.prepare(raw) for raw in raw_batch]
+        nbytes = sum(p.size for p in prepared)
+        with registry.session() as s:
+            job.write_batch(s, run_id, prepared)
+        job.stats.seen += len(prepared)
+        job.stats.bytes += nbytes
+        advance(len(prepared), nbytes)
+    return job.stats
+
+
+def _worker(url: str, slug: str, run_id: int, langid_name: str, partition: tuple[int, int],
+            queue: Any, parent: int) -> IngestStats:
+    """Entry point of an ingest worker process (spawned: it opens its own connections)."""
+    registry = Registry(url)
+    with registry.session() as s:
+        source = s.scalars(select(Source).where(Source.slug == slug)).one()
+
+    def report(docs: int, nbytes: int) -> None:
+        if os.getppid() != parent:  # the parent died: stop at this batch boundary
+            raise SystemExit(1)
+        queue.put((docs, nbytes))
+
+    try:
+        return _ingest_partition(registry, source, run_id, get_identifier(langid_name), partition, report)
+    finally:
+        registry.dispose()
+
+
+class _Pool:
+    """Worker processes (spawned once, reused across sources) and their progress queue."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        ctx = mp.get_context("spawn")
+        self._manager = ctx.Manager()
+        self.queue = self._manager.Queue()
+        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+    @classmethod
+    @contextmanager
+    def maybe(cls, pool: _Pool | None, workers: int) -> Iterator[_Pool]:
+        if pool is not None:
+            yield pool
+            return
+        with cls(workers) as own:
+            yield own
+
+    def __enter__(self) -> _Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.executor.shutdown(cancel_futures=True)
+        self._manager.shutdown()
+
+    def run(self, registry: Registry, source: Source, run_id: int, langid_name: str,
+            advance: Callable[[int, int], None]) -> list[IngestStats]:
+        futures = [self.executor.submit(_worker, registry.url, source.slug, run_id, langid_name,
+                                        (i, self.workers), self.queue, os.getpid())
+                   for i in range(self.workers)]
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            self._drain(advance)
+            for f in done:
+                f.result()  # re-raise a worker's error here, with its message
+        self._drain(advance)
+        return [f.result() for f in futures]
+
+    def _drain(self, advance: Callable[[int, int], None]) -> None:
+        while not self.queue.empty():
+            advance(*self.queue.get())
+
+
+def _finish_run(session: Session, run_id: int, stats: IngestStats, *, status: str) -> None:
+    session.execute(
+        update(IngestRun).where(IngestRun.id == run_id).values(
+            status=status, seen=stats.seen, added=stats.added, updated=stats.updated,
+            unchanged=stats.unchanged, bytes=stats.bytes,
+            finished_at=None if status == "running" else utcnow(),
+        )
+    )
+
+
+def ingest(
+    registry: Registry,
+    slugs: Sequence[str] | None = None,
+    *,
+    langid: LanguageIdentifier | None = None,
+    progress: bool = True,
+    workers: int = 1,
+) -> list[IngestStats]:
+    """Ingest the named sources (all registered sources when none are named)."""
+    if not slugs:
+        with registry.session() as s:
+            slugs = list(s.scalars(select(Source.slug).where(Source.status == "active").order_by(Source.slug)))
+    if workers <= 1:
+        return [ingest_source(registry, slug, langid=langid, progress=progress) for slug in slugs]
+    with _Pool(workers) as pool:
+        return [ingest_source(registry, slug, langid=langid, progress=progress, workers=workers, pool=pool)
+                for slug in slugs]

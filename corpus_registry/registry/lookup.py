@@ -1,0 +1,133 @@
+"""Read-only questions to the registry: totals (``stats``) and one document's provenance (``show``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+
+from corpus_registry.errors import NotFoundError
+from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, Withdrawal
+from corpus_registry.registry.registry import Registry
+
+
+def stats(registry: Registry) -> dict[str, Any]:
+    """Documents, words and bytes of current documents per source, language and licence tier."""
+    cols = (func.count(), func.coalesce(func.sum(Document.word_count), 0),
+            func.coalesce(func.sum(Document.byte_size), 0))
+
+    def grouped(*keys: Any) -> list[dict[str, Any]]:
+        q = (select(*keys, *cols).join(Source, Source.id == Document.source_id)
+             .where(Document.is_current.is_(True), Document.status == "active")
+             .group_by(*keys).order_by(*keys))
+        with registry.session() as s:
+            rows = s.execute(q).all()
+        names = [k.key for k in keys]
+        return [
+            {**dict(zip(names, r[: len(keys)])), "documents": r[-3], "words": int(r[-2]), "bytes": int(r[-1])}
+            for r in rows
+        ]
+
+    by_source = grouped(Source.slug, Source.collection, Source.license, Source.license_tier)
+    with registry.session() as s:
+        per_source: dict[str, dict[str, list[str]]] = {}
+        for column, name in ((Document.language, "languages"), (Document.license_tier, "tiers")):
+            for slug, value, n in s.execute(
+                select(Source.slug, column, func.count())
+                .join(Source, Source.id == Document.source_id)
+                .where(Document.is_current.is_(True), Document.status == "active")
+                .group_by(Source.slug, column)
+                .order_by(Source.slug, func.count().desc(), column)
+            ):
+                per_source.setdefault(slug, {}).setdefault(name, []).append(f"{value}:{n}")
+        withdrawn = s.scalar(select(func.count()).where(Document.is_current.is_(True),
+                                                         Document.status == "withdrawn"))
+    for row in by_source:
+        row["languages"] = per_source.get(row["slug"], {}).get("languages", [])
+        row["tiers"] = per_source.get(row["slug"], {}).get("tiers", [])
+    totals = {k: sum(r[k] for r in by_source) for k in ("documents", "words", "bytes")}
+    return {
+        "registry": registry.display_url,
+        "totals": {**totals, "withdrawn": withdrawn or 0},
+        "by_source": by_source,
+        "by_language": grouped(Document.language),
+        "by_license_tier": grouped(Document.license_tier),
+        "by_license": grouped(Document.license),
+    }
+
+
+def find_document(registry: Registry, ref: str) -> Document:
+    """A current document by ``identifier``, ``source/identifier`` or sha256 (prefix ≥ 8)."""
+    conds = [Document.identifier == ref]
+    if "/" in ref:
+        slug, ident = ref.split("/", 1)
+        conds.append(and_(Source.slug == slug, Document.identifier == ident))
+    if len(ref) >= 8 and all(c in "0123456789abcdef" for c in ref):
+        conds.append(Document.sha256.startswith(ref))
+    with registry.session() as s:
+        docs = list(s.scalars(
+            select(Document).join(Source, Source.id == Document.source_id)
+            .where(Document.is_current.is_(True), or_(*conds)).limit(20)
+        ))
+        for d in docs:
+            _ = d.source.slug  # load while the session is open
+    if not docs:
+        raise NotFoundError(f"no document {ref!r} in the registry",
+                            hint="use an identifier, SOURCE/IDENTIFIER or a sha256 prefix (see `corpus-registry stats`)")
+    if len(docs) > 1:
+        names = ", ".join(f"{d.source.slug}/{d.identifier}" for d in docs[:5])
+        raise NotFoundError(f"{ref!r} is ambiguous: {names}", hint="use SOURCE/IDENTIFIER")
+    return docs[0]
+
+
+def show(registry: Registry, ref: str, *, with_text: bool = True) -> dict[str, Any]:
+    """A document's full provenance record (source, licence, versions, withdrawals) and its text."""
+    doc = find_document(registry, ref)
+    with registry.session() as s:
+        src = s.get(Source, doc.source_id)
+        assert src is not None
+        blob = s.get(Blob, doc.sha256)
+        versions = s.execute(
+            select(Document.version, Document.sha256, Document.created_at)
+            .where(Document.source_id == doc.source_id, Document.identifier == doc.identifier)
+            .order_by(Document.version)
+        ).all()
+        run = s.get(IngestRun, doc.ingest_run_id) if doc.ingest_run_id else None
+        withdrawals = s.execute(
+            select(Withdrawal.reason, Withdrawal.created_at).where(
+                Withdrawal.source_id == doc.source_id,
+                or_(Withdrawal.document_identifier.is_(None),
+                    Withdrawal.document_identifier == doc.identifier))
+        ).all()
+    record: dict[str, Any] = {
+        "identifier": doc.identifier,
+        "source": src.slug,
+        "source_name": src.name,
+        "collection": src.collection,
+        "license": doc.license,
+        "license_tier": doc.license_tier,
+        "review": doc.review,
+        "source_license": src.license,
+        "attribution": src.attribution,
+        "url": doc.url,
+        "path": doc.path,
+        "title": doc.title,
+        "creator": doc.creator,
+        "date": doc.date,
+        "language": doc.language,
+        "language_score": doc.language_score,
+        "mixed_language": doc.mixed_language,
+        "word_count": doc.word_count,
+        "byte_size": doc.byte_size,
+        "sha256": doc.sha256,
+        "status": doc.status,
+        "version": doc.version,
+        "versions": [{"version": v, "sha256": h, "registered": c.isoformat()} for v, h, c in versions],
+        "ingested": run.started_at.isoformat() if run else None,
+        "withdrawals": [{"reason": r, "date": c.isoformat()} for r, c in withdrawals],
+        "extra": doc.extra,
+        "shard": blob.shard if blob else None,
+    }
+    if with_text and blob is not None:
+        record["text"] = registry.store.get(doc.sha256, blob.shard)
+    return record

@@ -1,0 +1,116 @@
+"""JSON Lines files (``.jsonl`` or gzipped ``.jsonl.gz``), one document per line, streamed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, ClassVar, cast
+
+from pydantic import Field
+
+from corpus_registry.errors import ReaderError
+from corpus_registry.registry.documents import RawDocument
+from corpus_registry.registry.readers.base import FileOptions, FileSetReader, default_identifier
+from corpus_registry.registry.readers.encoding import AUTO
+from corpus_registry.registry.readers.records import RecordOptions, record_to_document
+
+
+class JsonlOptions(FileOptions, RecordOptions):
+    """``encoding: auto`` means UTF-8 here (RFC 8259); name another one if you must."""
+
+    glob: str | list[str] = Field(default_factory=lambda: ["**/*.jsonl", "**/*.jsonl.gz"])
+
+
+class JsonlReader(FileSetReader):
+    """One JSON object per line; blank lines are ignored."""
+
+    kind: ClassVar[str] = "jsonl"
+    Options: ClassVar[type[JsonlOptions]] = JsonlOptions
+    options: JsonlOptions
+
+    def read(self) -> Iterator[RawDocument]:
+        files = self.files()
+        encodings = self._resolve_encodings(
+            self.options.encodings, [relpath for _, relpath in files]
+        )
+        self._unit = 0
+        for file, relpath in files:
+            self.stats["files"] += 1
+            encoding = encodings.get(relpath, self.options.encoding)
+            yield from self._read_file(file, relpath=relpath, encoding=encoding)
+
+    def _read_file(self, file: Path, *, relpath: str, encoding: str) -> Iterator[RawDocument]:
+        encoding = "utf-8-sig" if encoding == AUTO else encoding
+        base = default_identifier(relpath.removesuffix(".gz"))
+        with _open(file, relpath=relpath) as stream:
+            for number, raw in enumerate(stream, start=1):
+                if not raw.strip():
+                    continue
+                self._unit += 1
+                if not self._mine(self._unit - 1):
+                    continue
+                where = f"{relpath}:{number}"
+                line = _decode_line(
+                    raw,
+                    encoding=encoding if number == 1 else _no_sig(encoding),
+                    where=where,
+                    relpath=relpath,
+                )
+                if not line.strip():
+                    continue
+                record = _parse(line, where=where)
+                document = record_to_document(
+                    record,
+                    options=self.options,
+                    where=where,
+                    relpath=relpath,
+                    fallback_id=f"{base}/{number}",
+                )
+                document.extra["line"] = number
+                if self._keep(document, where=where):
+                    yield document
+
+
+def _open(file: Path, *, relpath: str) -> IO[bytes]:
+    try:
+        if file.name.endswith(".gz"):
+            return cast(IO[bytes], gzip.open(file, "rb"))
+        return file.open("rb")
+    except OSError as e:
+        raise ReaderError(f"{relpath}: cannot open ({e.strerror})", file=str(file)) from e
+
+
+def _no_sig(encoding: str) -> str:
+    return "utf-8" if encoding == "utf-8-sig" else encoding
+
+
+def _decode_line(raw: bytes, *, encoding: str, where: str, relpath: str) -> str:
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise ReaderError(
+            f"{where}: cannot decode byte {e.start} of the line as {encoding} ({e.reason})",
+            hint=f"JSON Lines should be UTF-8; if this file is not, set "
+            f"encodings: {{'{relpath}': ENCODING}}",
+            file=where,
+        ) from e
+
+
+def _parse(line: str, *, where: str) -> dict[str, object]:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ReaderError(
+            f"{where}: invalid JSON ({e.msg} at column {e.colno})",
+            hint="each line must be one complete JSON object",
+            file=where,
+        ) from e
+    if not isinstance(record, dict):
+        raise ReaderError(
+            f"{where}: expected a JSON object, got {type(record).__name__}",
+            hint="each line must be one JSON object with the text and its fields",
+            file=where,
+        )
+    return record

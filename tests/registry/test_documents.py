@@ -1,0 +1,35 @@
+"""Normalisation is the contract between ingest, build and audit: it must be idempotent."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
+
+from tests.conftest import DATA
+
+FILES = sorted(p for p in DATA.rglob("*") if p.suffix in {".txt", ".md"})
+
+
+@pytest.mark.parametrize("path", FILES[:: max(1, len(FILES) // 60)], ids=lambda p: p.name)
+def test_normalisation_is_idempotent_on_real_files(path) -> None:
+    raw = path.read_bytes().decode("utf-8", errors="replace") if path.suffix else ""
+    once = normalize_text(raw)
+    assert normalize_text(once) == once
+    assert "\r" not in once and "\ufeff" not in once and "\n\n\n" not in once
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["  \ufeff Texte avec BOM après des blancs", "a \t\r\n \r\n\r\n\r\nb", "\u2028x\u2029y\x85z", "e\u0301te\u0301",
+     "e\ufeff\u0301t\u00e9 au milieu\ufeff"],
+)
+def test_normalisation_edge_cases(raw: str) -> None:
+    once = normalize_text(raw)
+    assert normalize_text(once) == once
+    assert text_sha256(once) == text_sha256(normalize_text(once))
+
+
+def test_nfc_and_word_count() -> None:
+    assert normalize_text("e\u0301te\u0301") == "été"
+    assert count_words("L'été, à Paris : 3 jours.") == 6

