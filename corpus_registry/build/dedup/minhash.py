@@ -16,6 +16,7 @@ __all__ = ["MinHasher", "fold_tokens"]
 _U64 = np.uint64
 _MASK64 = (1 << 64) - 1
 _EMPTY = np.uint32(0xFFFFFFFF)
+_CACHED_POWERS = 1 << 22  # code points: 2 × 32 MB of powers kept between batches
 
 
 def _splitmix64(state: int) -> tuple[int, int]:
@@ -49,18 +50,21 @@ def _mix(x: np.ndarray) -> np.ndarray:
 _EXPANSIONS = tuple(zip("œŒæÆßẞþÞ", ("oe", "oe", "ae", "ae", "ss", "ss", "th", "th")))
 _SINGLE_FOLDS = dict(zip("øØłŁđĐðÐıħĦŧŦ", "oollddddihhtt"))
 _DROP = -1
-_table: np.ndarray | None = None
+_EXPAND = -2
+_char_codes: np.ndarray | None = None
+_text_codes: tuple[np.ndarray, dict[int, np.ndarray]] | None = None
 
 
-def _fold_table() -> np.ndarray:
-    """Per BMP code point: folded code point (word character), 0 (separator) or -1 (dropped).
+def _char_table() -> np.ndarray:
+    """Per BMP code point of decomposed text: folded code point (word character), 0 (separator)
+    or -1 (dropped).
 
     Letters, digits and spacing marks are word characters, case-folded; combining marks and
     format characters (soft hyphen, zero-width joiners) are dropped; anything else separates.
     Code points beyond the BMP are word characters, kept as they are.
     """
-    global _table
-    if _table is None:
+    global _char_codes
+    if _char_codes is None:
         table = np.zeros(0x10000, dtype=np.int32)
         for cp in range(0x10000):
             char = chr(cp)
@@ -72,11 +76,41 @@ def _fold_table() -> np.ndarray:
                 table[cp] = ord(folded)
             elif category in ("Mn", "Me", "Cf"):
                 table[cp] = _DROP
-        _table = table
-    return _table
+        _char_codes = table
+    return _char_codes
+
+
+def _fold_table() -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Per BMP code point, the fold of its NFKD decomposition with the expansions applied: one
+    code as in :func:`_char_table`, or -2 when it folds to several codes (then in the dict).
+
+    Folding text through it equals decomposing the text first, without a pass of ``unicodedata``
+    over every text (a third of the signing time on French text before)."""
+    global _text_codes
+    if _text_codes is None:
+        chars = _char_table()
+        table = chars.copy()
+        several: dict[int, np.ndarray] = {}
+        for cp in range(0x10000):
+            char = chr(cp)
+            decomposed = unicodedata.normalize("NFKD", char)
+            for source, target in _EXPANSIONS:
+                decomposed = decomposed.replace(source, target)
+            if decomposed == char:
+                continue
+            codes = [int(chars[ord(c)]) if ord(c) <= 0xFFFF else ord(c) for c in decomposed]
+            codes = [c for c in codes if c != _DROP]
+            if len(codes) > 1:
+                table[cp] = _EXPAND
+                several[cp] = np.array(codes, dtype=np.int32)
+            else:
+                table[cp] = codes[0] if codes else _DROP
+        _text_codes = table, several
+    return _text_codes
 
 
 def _prepare(text: str) -> str:
+    """Decomposed text with the expansions applied (the slow path, for text beyond the BMP)."""
     if text.isascii():
         return text.replace("\x00", " ") if "\x00" in text else text
     text = unicodedata.normalize("NFKD", text)
@@ -91,14 +125,20 @@ def _fold_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
     Separators are 0 and dropped marks are removed; texts are joined by a separator.
     """
-    joined = "\x00".join(map(_prepare, texts))  # _prepare removed any "\x00" inside a text
+    joined = "\x00".join(t.replace("\x00", " ") if "\x00" in t else t for t in texts)
     cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    table = _fold_table()
-    if cps.size and int(cps.max()) > 0xFFFF:
-        codes = np.where(cps > 0xFFFF, cps.astype(np.int32), table[cps & 0xFFFF])
+    if cps.size and int(cps.max()) > 0xFFFF:  # rare: decompose on the string, then fold per character
+        joined = "\x00".join(map(_prepare, texts))
+        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        codes = np.where(cps > 0xFFFF, cps.astype(np.int32), _char_table()[cps & 0xFFFF])
+        joints = cps == 0
     else:
+        table, several = _fold_table()
         codes = table[cps]
-    joints = cps == 0
+        joints = cps == 0
+        expand = np.flatnonzero(codes == _EXPAND)
+        if expand.size:
+            codes, joints = _expand(codes, joints, expand, [several[cp] for cp in cps[expand].tolist()])
     keep = codes != _DROP
     if not keep.all():
         codes, joints = codes[keep], joints[keep]
@@ -106,6 +146,29 @@ def _fold_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     starts[0] = 0
     starts[1:] = np.flatnonzero(joints) + 1
     return codes, starts
+
+
+def _expand(codes: np.ndarray, joints: np.ndarray, at: np.ndarray,
+            pieces: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``codes`` with the code at each position of ``at`` replaced by its piece (several codes)."""
+    if at.size * 64 < codes.size:  # a few ligatures: one copy, segment by segment
+        bounds = [0, *(at + 1).tolist()]
+        code_parts: list[np.ndarray] = []
+        joint_parts: list[np.ndarray] = []
+        for (start, stop), piece in zip(zip(bounds, at.tolist()), pieces):
+            code_parts += [codes[start:stop], piece]
+            joint_parts += [joints[start:stop], np.zeros(piece.size, dtype=bool)]
+        code_parts.append(codes[bounds[-1]:])
+        joint_parts.append(joints[bounds[-1]:])
+        return np.concatenate(code_parts), np.concatenate(joint_parts)
+    lengths = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+    counts = np.ones(codes.size, dtype=np.int64)
+    counts[at] = lengths
+    out = np.repeat(codes, counts)
+    starts = np.cumsum(counts) - counts
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    out[np.repeat(starts[at], lengths) + within] = np.concatenate(pieces)
+    return out, np.repeat(joints, counts) & (out == 0)
 
 
 def fold_tokens(text: str) -> list[str]:
@@ -132,11 +195,11 @@ class MinHasher:
         self.seed = seed
         self.batch_chars = batch_chars
         constants = _constants(seed, 2 * num_perm + ngram + 1)
-        self._a = constants[:num_perm] | _U64(1)
-        self._b = constants[num_perm : 2 * num_perm]
+        self._a = (constants[:num_perm] >> _U64(32)).astype(np.uint32) | np.uint32(1)
+        self._b = (constants[num_perm : 2 * num_perm] >> _U64(32)).astype(np.uint32)
         self._q = constants[2 * num_perm : 2 * num_perm + ngram] | _U64(1)
         self._char_base = int(constants[-1] | _U64(1))
-        self._powers = np.ones(1, dtype=_U64)
+        self._powers = self._inverses = np.ones(1, dtype=_U64)
 
     def signature(self, text: str) -> np.ndarray:
         return self.signatures([text])[0]
@@ -162,28 +225,37 @@ class MinHasher:
         return np.unique(self._shingles([text])[1])
 
     def _token_hashes(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(token hashes, token start positions) of a folded code array."""
-        word = codes > 0
-        edges = np.diff(word.astype(np.int8), prepend=np.int8(0), append=np.int8(0))
+        """(token hashes, token start positions) of a folded code array.
+
+        A token's hash is ``mix(Σ cᵢ·Bⁱ⁻ˢ ^ length)`` over its code points ``cᵢ`` from its start
+        ``s``. It is read off one running sum of ``cᵢ·Bⁱ`` over the whole array (separators are 0
+        and add nothing) as ``(S[end] − S[s−1])·B⁻ˢ``: B is odd, so it has an inverse mod 2⁶⁴."""
+        edges = np.diff((codes > 0).view(np.int8), prepend=np.int8(0), append=np.int8(0))
         starts = np.flatnonzero(edges == 1)
-        lengths = np.flatnonzero(edges == -1) - starts
         if not starts.size:
             return np.empty(0, dtype=_U64), starts
-        chars = codes[word].astype(_U64)
-        first = np.zeros(starts.size, dtype=np.int64)
-        np.cumsum(lengths[:-1], out=first[1:])
-        # offset of each character inside its token: +1 per character, reset at token starts
-        steps = np.ones(chars.size, dtype=np.int64)
-        steps[first] = 1 - np.diff(first, prepend=first[0] - 1)
-        steps[0] = 0
-        offset = np.cumsum(steps)
-        longest = int(lengths.max())
-        if self._powers.size < longest:
-            powers = np.full(longest, self._char_base, dtype=_U64)
-            powers[0] = 1
-            self._powers = np.cumprod(powers, dtype=_U64)
-        hashes = np.add.reduceat(chars * self._powers[offset], first)
-        return _mix(hashes ^ lengths.astype(_U64)), starts
+        ends = np.flatnonzero(edges == -1) - 1  # last character of each token
+        powers, inverses = self._powers_of_base(codes.size)
+        running = np.cumsum(codes.astype(_U64) * powers, dtype=_U64)
+        hashes = running[ends]
+        hashes[1:] -= running[starts[1:] - 1]  # the first token starts after no code or after separators
+        if starts[0] > 0:
+            hashes[0] -= running[starts[0] - 1]
+        hashes *= inverses[starts]
+        return _mix(hashes ^ (ends - starts + 1).astype(_U64)), starts
+
+    def _powers_of_base(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(Bⁱ, B⁻ⁱ) mod 2⁶⁴ for i < n; kept for the next batch up to a few million."""
+        if self._powers.size < n:
+            base = np.full(n, self._char_base, dtype=_U64)
+            base[0] = 1
+            inverse = np.full(n, pow(self._char_base, -1, 1 << 64), dtype=_U64)
+            inverse[0] = 1
+            powers, inverses = np.cumprod(base, dtype=_U64), np.cumprod(inverse, dtype=_U64)
+            if n > _CACHED_POWERS:
+                return powers, inverses
+            self._powers, self._inverses = powers, inverses
+        return self._powers[:n], self._inverses[:n]
 
     def _shingles(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(document index, shingle hash) of every shingle of ``texts``, grouped by document."""
@@ -215,16 +287,18 @@ class MinHasher:
         return doc_ids, _mix(shingles)
 
     def _minhash(self, doc_ids: np.ndarray, shingles: np.ndarray, docs: int) -> np.ndarray:
+        """Per permutation k, the least ``a_k·x + b_k mod 2³²`` over each document's shingles ``x``
+        (the high halves of their mixed 64-bit hashes): an odd ``a_k`` makes it a permutation of the
+        32-bit values, and 32-bit lanes halve the memory traffic of the 64-bit arithmetic."""
         out = np.full((self.num_perm, docs), _EMPTY, dtype=np.uint32)
         if not shingles.size:
             return out.T
         first = np.flatnonzero(np.diff(doc_ids, prepend=-1))
         present = doc_ids[first]
-        buffer = np.empty(shingles.size, dtype=_U64)
-        shift = _U64(32)
+        values = (shingles >> _U64(32)).astype(np.uint32)
+        buffer = np.empty(values.size, dtype=np.uint32)
         for k in range(self.num_perm):
-            np.multiply(shingles, self._a[k], out=buffer)
+            np.multiply(values, self._a[k], out=buffer)
             buffer += self._b[k]
-            buffer >>= shift
             out[k, present] = np.minimum.reduceat(buffer, first)
         return np.ascontiguousarray(out.T)
