@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
 
@@ -33,3 +38,24 @@ def test_normalisation_edge_cases(raw: str) -> None:
 def test_nfc_and_word_count() -> None:
     assert normalize_text("e\u0301te\u0301") == "été"
     assert count_words("L'été, à Paris : 3 jours.") == 6
+
+
+# count_words and normalize_text take shortcuts (a code point table; rewrites skipped when a
+# substring search finds nothing to rewrite): they must equal their plain regex definitions.
+_ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400)
+_LINES_TEXT = st.text(alphabet=st.sampled_from(list("ab é\t\r\n\u2028\u2029\x85\ufeff_1") + ["\U0001d400"]),
+                      max_size=200)
+
+
+def _reference_normalize(text: str) -> str:
+    text = unicodedata.normalize("NFC", text.replace("\ufeff", ""))
+    text = re.sub(r"\r\n?|[\u2028\u2029\x85]", "\n", text)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.one_of(_ANY_TEXT, _LINES_TEXT))
+def test_count_words_and_normalize_equal_their_definitions(text: str) -> None:
+    assert count_words(text) == len(re.findall(r"\w+", text))
+    assert normalize_text(text) == _reference_normalize(text)
