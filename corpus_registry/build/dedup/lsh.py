@@ -105,10 +105,7 @@ class LSHIndex:
         found = [pairs for band in per_band for pairs in band]
         if not found:
             return np.empty((0, 2), dtype=np.int64)
-        pairs = order[np.concatenate(found)]
-        pairs.sort(axis=1)
-        pairs = np.unique(pairs, axis=0)
-        return pairs[pairs[:, 0] != pairs[:, 1]]
+        return _distinct_pairs(order[np.concatenate(found)])
 
     def bucket_ids(self) -> np.ndarray:
         """``(documents, bands)`` uint64 bucket ids, rows in insertion order (a read-only view)."""
@@ -151,10 +148,15 @@ def document_pairs(order: np.ndarray, position_pairs: np.ndarray) -> np.ndarray:
     returns for the same buckets."""
     if not len(position_pairs):
         return np.empty((0, 2), dtype=np.int64)
-    pairs = np.asarray(order, dtype=np.int64)[np.asarray(position_pairs, dtype=np.int64)]
-    pairs.sort(axis=1)
-    pairs = np.unique(pairs, axis=0)
-    return pairs[pairs[:, 0] != pairs[:, 1]]
+    return _distinct_pairs(np.asarray(order, dtype=np.int64)[np.asarray(position_pairs, dtype=np.int64)])
+
+
+def _distinct_pairs(pairs: np.ndarray) -> np.ndarray:
+    """Distinct ``(i, j)`` rows with ``i < j``, sorted: each pair as one 64-bit key ``i·2³² + j``
+    (a one-dimensional sort, many times faster than ``np.unique(axis=0)``'s row sort)."""
+    low, high = pairs.min(axis=1).astype(np.int64), pairs.max(axis=1).astype(np.int64)
+    keys = np.unique(((low << 32) | high)[low != high])
+    return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1)
 
 
 def _components(size: int, pairs: np.ndarray) -> list[list[int]]:

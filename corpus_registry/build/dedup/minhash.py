@@ -91,13 +91,14 @@ def _fold_table() -> tuple[np.ndarray, dict[int, np.ndarray]]:
         chars = _char_table()
         table = chars.copy()
         several: dict[int, np.ndarray] = {}
+        expanded = {source for source, _ in _EXPANSIONS}
         for cp in range(0x10000):
             char = chr(cp)
             decomposed = unicodedata.normalize("NFKD", char)
+            if decomposed == char and char not in expanded:
+                continue
             for source, target in _EXPANSIONS:
                 decomposed = decomposed.replace(source, target)
-            if decomposed == char:
-                continue
             codes = [int(chars[ord(c)]) if ord(c) <= 0xFFFF else ord(c) for c in decomposed]
             codes = [c for c in codes if c != _DROP]
             if len(codes) > 1:
