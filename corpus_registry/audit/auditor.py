@@ -25,13 +25,17 @@ for any executor and any number of workers.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from corpus_registry.audit.policy import DEFAULT_POLICY, Policy
@@ -40,7 +44,15 @@ from corpus_registry.audit.rows import UNLABELLED as UNLABELLED  # re-exported, 
 from corpus_registry.audit.rows import UNREGISTERED_SOURCE, AuditSettings, AuditTask, Partial, _Checker, audit_task
 from corpus_registry.audit.rows import _normalized as _normalized  # re-exported, as before the split
 from corpus_registry.audit.targets import Slice, Target, card_licences, plan_slices, resolve_target
-from corpus_registry.build.release import read_manifest, sha256_file
+from corpus_registry.build.release import (
+    ATTRIBUTION,
+    CARD,
+    CROISSANT,
+    DOLMA_DIR,
+    REMOVED,
+    read_manifest,
+    sha256_file,
+)
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.executors import Executor
 from corpus_registry.registry import licences
@@ -261,6 +273,59 @@ class _Findings:
         if expected is not None and expected != self.report.license_mix:
             self.problem("manifest_mismatch", f"{path.name} lists {_mix_summary(expected)}; rows carry "
                          f"{_mix_summary(self.report.license_mix)}")
+        self._check_files(root, manifest, path.name)
+        self._check_removed(root, manifest, path.name)
+        self._check_croissant(manifest, path.name)
+
+    def _check_files(self, root: Path, manifest: dict[str, Any], name: str) -> None:
+        """The release's other files against their sha256 in the manifest. The card and
+        ATTRIBUTION.md are checked for what they say instead (licences, credits); the dolma copy
+        is not downloaded from the Hub."""
+        for file, sha in sorted((manifest.get("files") or {}).items()):
+            if file in (CARD, ATTRIBUTION) or (self.target.kind == "hub" and file.startswith(f"{DOLMA_DIR}/")):
+                continue
+            path = root / file
+            if not path.is_file():
+                self.problem("shard_modified", f"{file} is listed in {name} but missing")
+            elif sha256_file(path) != sha:
+                self.problem("shard_modified", f"{file} differs from its sha256 in {name}")
+
+    def _check_removed(self, root: Path, manifest: dict[str, Any], name: str) -> None:
+        """removed.parquet: its rows per stage are the funnel's drops, so kept + removed = selected."""
+        listed = manifest.get("removed")
+        path = root / REMOVED
+        if not listed or not path.is_file():
+            return
+        try:
+            stages = pq.read_table(path, columns=["stage"])["stage"].value_counts().to_pylist()
+        except (OSError, pa.ArrowException, KeyError) as e:
+            self.problem("shard_modified", f"{REMOVED} is unreadable ({str(e).splitlines()[0] if str(e) else e})")
+            return
+        found = {s["values"]: s["counts"] for s in stages}
+        funnel = {s["stage"]: s["docs_in"] - s["docs_out"] for s in manifest.get("counts", {}).get("funnel", [])
+                  if s["docs_in"] != s["docs_out"]}
+        if found != funnel or sum(found.values()) != listed.get("rows"):
+            self.problem("manifest_mismatch", f"{REMOVED} removes {_stage_summary(found)}; the funnel in {name} "
+                         f"drops {_stage_summary(funnel)}")
+
+    def _check_croissant(self, manifest: dict[str, Any], name: str) -> None:
+        """croissant.json must describe these files: its sha256 of each file is the manifest's."""
+        path = self.target.croissant
+        if path is None:
+            return
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            described = {d["contentUrl"]: d.get("sha256") for d in doc.get("distribution", [])
+                         if d.get("@type") == "cr:FileObject"}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            self.problem("shard_modified", f"{CROISSANT} is not a Croissant description")
+            return
+        listed = {**(manifest.get("shards") or {}),
+                  **{f: s for f, s in (manifest.get("files") or {}).items() if f in described}}
+        wrong = sorted(f for f in listed if described.get(f) != listed[f])
+        if wrong:
+            self.problem("manifest_mismatch", f"{CROISSANT} does not describe {wrong[0]} as {name} does "
+                         f"({len(wrong)} file(s))")
 
 
 def _hub_id(expression: str) -> str:
@@ -279,6 +344,10 @@ def _add_counts(table: dict[K, list[int]], more: dict[K, list[int]]) -> None:
 
 def _tally(table: dict[str, list[int]]) -> dict[str, dict[str, int]]:
     return {k: {"documents": n, "words": w} for k, (n, w) in sorted(table.items())}
+
+
+def _stage_summary(counts: dict[str, int]) -> str:
+    return ", ".join(f"{stage} {n:,}" for stage, n in sorted(counts.items())) or "nothing"
 
 
 def _mix_summary(mix: list[dict[str, Any]]) -> str:

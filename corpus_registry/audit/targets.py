@@ -31,7 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from corpus_registry.build.release import ATTRIBUTION, CARD, MANIFEST
+from corpus_registry.build.markdown import CODE_SPAN, code_span_text, unescape
+from corpus_registry.build.release import ATTRIBUTION, CARD, CROISSANT, MANIFEST, REMOVED
 from corpus_registry.errors import AuditError
 
 #: Columns an audit reads, with the names other datasets commonly give them.
@@ -45,9 +46,9 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "word_count": ("word_count",),
 }
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
-HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFEST)
+HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFEST, CROISSANT, REMOVED)
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
-_CREDIT = re.compile(r"^\s*[-*]\s+`([^`]+)`")
+_CREDIT = re.compile(rf"^\s*[-*]\s+(?P<span>{CODE_SPAN})")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _GZ_BYTES_PER_ROW = 150  # a guess for .jsonl.gz files (not scanned): ~600-byte rows, 4x compression
 
@@ -81,6 +82,10 @@ class Target:
     @property
     def manifest(self) -> Path | None:
         return self._meta(MANIFEST)
+
+    @property
+    def croissant(self) -> Path | None:
+        return self._meta(CROISSANT)
 
     def name_of(self, path: Path) -> str:
         """How a file is named in the report: relative to the target root when there is one."""
@@ -145,7 +150,8 @@ def resolve_target(target: str | os.PathLike[str] | Sequence[str | os.PathLike[s
         elif path.is_file():
             files.append(path)
         elif glob.has_magic(text):
-            matched = sorted(Path(p) for p in glob.glob(text, recursive=True) if _is_data(Path(p)))
+            matched = sorted(Path(p) for p in glob.glob(text, recursive=True)
+                             if _is_data(Path(p)) and not _side_file(Path(p)))
             if not matched:
                 raise AuditError(f"{text}: no Parquet or JSONL file matches this pattern")
             files += matched
@@ -153,6 +159,9 @@ def resolve_target(target: str | os.PathLike[str] | Sequence[str | os.PathLike[s
             raise AuditError(f"{text}: no such file or folder",
                              hint="name a release folder, Parquet/JSONL files or hf://datasets/OWNER/NAME")
     for f in files:
+        if _side_file(f):
+            raise AuditError(f"{f}: a release's list of the candidates it removed, not rows to audit",
+                             hint=f"audit the release folder {f.parent}: its {REMOVED} is checked against the manifest")
         if not _is_data(f):
             raise AuditError(f"{f}: not a Parquet or JSONL file (expected {', '.join(DATA_SUFFIXES)})")
     files = list(dict.fromkeys(files))
@@ -163,9 +172,15 @@ def _is_data(path: Path) -> bool:
     return path.is_file() and path.name.endswith(DATA_SUFFIXES)
 
 
+def _side_file(path: Path) -> bool:
+    """A release's removed.parquet: checked with the manifest, not audited as rows."""
+    return path.name == REMOVED and (path.parent / MANIFEST).is_file()
+
+
 def _data_files(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.rglob("*")
-                   if _is_data(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+                   if _is_data(p) and not _side_file(p)
+                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
     if not files:
         raise AuditError(f"{folder}: no Parquet or JSONL files in this folder",
                          hint="a release folder holds data/<config>/*.parquet")
@@ -238,7 +253,8 @@ def _first_line(e: BaseException) -> str:
 
 
 class Credits:
-    """Who an attribution file credits: (source, identifier) under ``## source — name`` headings."""
+    """Who an attribution file credits: (source, identifier) under ``## source — name`` headings,
+    each identifier in the code span that opens its list item (ATTRIBUTION.md's format)."""
 
     def __init__(self, name: str, pairs: set[tuple[str, str]], loose: set[str]) -> None:
         self.name, self.pairs, self.loose = name, pairs, loose
@@ -254,14 +270,15 @@ def read_credits(path: Path) -> Credits:
     with path.open(encoding="utf-8", errors="replace") as f:
         for line in f:
             if line.startswith("## "):
-                section = line[3:].split(" — ")[0].strip() or None
+                section = unescape(line[3:].split(" — ")[0]).strip() or None
                 continue
             m = _CREDIT.match(line)
             if m:
+                identifier = code_span_text(m["span"])
                 if section:
-                    pairs.add((section, m[1]))
+                    pairs.add((section, identifier))
                 else:
-                    loose.add(m[1])
+                    loose.add(identifier)
     return Credits(path.name, pairs, loose)
 
 

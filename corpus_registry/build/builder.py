@@ -24,25 +24,31 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from corpus_registry.build.candidates import Candidates, read_candidates
-from corpus_registry.build.card import card_metadata, render_attribution, render_card
+from corpus_registry.build.card import render_attribution, render_card
+from corpus_registry.build.croissant import write_croissant
 from corpus_registry.build.dedup import MinHasher
 from corpus_registry.build.dedup.distributed import grouped_near_dedup
+from corpus_registry.build.dolma import DolmaWriter
 from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
 from corpus_registry.build.funnel import Funnel
 from corpus_registry.build.release import (
     ATTRIBUTION,
     CARD,
     COLUMNS,
+    CROISSANT,
     FUNNEL_PNG,
     MANIFEST,
     OPEN_TYPES,
+    REMOVED,
+    REMOVED_SCHEMA,
     ROW_GROUP,
     SHARE_ALIKE_CONFIG,
+    dolma_path,
     plan_shards,
     sha256_file,
     shard_path,
@@ -53,7 +59,7 @@ from corpus_registry.build.spec import BuildSpec
 from corpus_registry.errors import BuildError
 from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.registry import licences
-from corpus_registry.registry.db.models import Release, ReleaseDocument, Source, utcnow
+from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source, utcnow
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.store import DocumentStore
 
@@ -235,17 +241,21 @@ def _hasher(params: tuple[int, int, int]) -> MinHasher:
 class ShardTask:
     """One output shard: its rows without text (texts are read from the store where it runs).
 
-    ``rows`` has the release columns but ``text``, plus ``_shard`` (where the store keeps each text)."""
+    ``rows`` has the release columns but ``text``, plus ``_shard`` (where the store keeps each text).
+    ``dolma``: where to write the same rows in dolma's layout too (``added``: each source's date)."""
 
     store_url: str
     path: str
     rows: pa.Table
+    dolma: str | None = None
+    added: dict[str, str | None] = field(default_factory=dict)
 
 
 def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
-    """Write one output shard, fetching texts a row group at a time (each store shard opened once
-    per group), so a worker's memory does not depend on the shard's size."""
+    """Write one output shard (and its dolma copy), fetching texts a row group at a time (each
+    store shard opened once per group), so a worker's memory does not depend on the shard's size."""
     store = _store(task.store_url)
+    dolma = DolmaWriter(Path(task.dolma), added=task.added) if task.dolma else None
 
     def groups() -> Iterator[pa.Table]:
         for start in range(0, task.rows.num_rows, ROW_GROUP):
@@ -253,9 +263,18 @@ def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
             shas = chunk["sha256"].to_pylist()
             texts = dict(store.get_many(zip(shas, chunk["_shard"].to_pylist())))
             text = pa.array([texts[s] for s in shas], pa.large_string())
-            yield chunk.drop_columns(["_shard"]).append_column("text", text).select(COLUMNS)
+            table = chunk.drop_columns(["_shard"]).append_column("text", text).select(COLUMNS)
+            if dolma is not None:
+                dolma.write(table)
+            yield table
 
-    return task.path, write_shard(Path(task.path), groups())
+    try:
+        info = write_shard(Path(task.path), groups())
+    finally:
+        copy = dolma.close() if dolma is not None else None
+    if copy is not None:
+        info["dolma"] = {"path": task.dolma, **copy}
+    return task.path, info
 
 
 def _sign_tasks(spec: BuildSpec, store_url: str, survivors: pa.Table, sign: np.ndarray,
@@ -321,16 +340,20 @@ def build_release(
         raise BuildError(f"{spec.name}: every one of the {len(cands):,} candidates was dropped ({drops})",
                          hint="loosen the filters or the selection in the spec")
     out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
+    sources = _sources(registry, pc.unique(cands.table["source"]).to_pylist())
     with registry.session() as session:  # the release and every fate are committed together, or not at all
         staged: list[_Staged] = []
 
         def record_fates() -> None:  # while the workers write the shards
             staged.append(_stage_release(session, spec, cands, fates, out_dir, executor=executor.name))
 
-        files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress,
+        added = {slug: src["retrieved"] for slug, src in sources.items()}
+        files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress, added=added,
                                        meanwhile=record_fates if record else None)
         clock.lap("write_shards")  # includes recording the fates when record is on
-        result = _write_metadata(registry, spec, len(cands), kept, funnel, cands.state, files, configs, out_dir)
+        removed = _write_removed(cands, fates, out_dir)
+        result = _write_metadata(spec, len(cands), kept, funnel, cands.state, files, configs, out_dir,
+                                 sources=sources, removed=removed)
         result.rows = kept.num_rows
         clock.lap("metadata")
         if record:
@@ -480,12 +503,15 @@ def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
 
 
 def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path, executor: Executor, *,
-                  progress: bool, meanwhile: Callable[[], None] | None = None
+                  progress: bool, added: dict[str, str | None], meanwhile: Callable[[], None] | None = None
                   ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     """Plan every shard from metadata alone, then write them (in parallel where the executor can),
     running ``meanwhile`` in this process once the tasks are handed out.
 
-    Rows go to their language's config (share-alike ones to their own), sorted by language and key."""
+    Rows go to their language's config (share-alike ones to their own), sorted by language and key;
+    with the dolma format, each shard's rows are also written in dolma's layout (``added``: the
+    date each source was retrieved)."""
+    dolma = "dolma" in spec.output.formats
     config = pc.if_else(pc.equal(kept["tier"], licences.Tier.SHARE_ALIKE.value), SHARE_ALIKE_CONFIG,
                         kept["language"])
     order = pc.sort_indices(pa.table({"config": config, "language": kept["language"], "key": kept["key"]}),
@@ -513,8 +539,10 @@ def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path
                                max_bytes=spec.output.max_bytes_per_shard)
             start = first
             for index, n in enumerate(plan):
+                copy = str(out_dir / dolma_path(name, index, len(plan))) if dolma else None
                 yield ShardTask(store_url, str(out_dir / shard_path(name, index, len(plan))),
-                                rows.take(order[start:start + n]))  # taken: a copy of just these rows
+                                rows.take(order[start:start + n]),  # taken: a copy of just these rows
+                                dolma=copy, added=added)
                 start += n
 
     files: dict[str, dict[str, Any]] = {}
@@ -537,62 +565,105 @@ def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path
     return files, configs
 
 
+def _sources(registry: Registry, slugs: list[str]) -> dict[str, dict[str, Any]]:
+    """What the manifest, the card and the dolma copy say of each candidate source; ``registered``:
+    the day its latest current document was registered (when the data was collected, if the
+    catalogue gives no ``retrieved`` date)."""
+    with registry.session() as s:
+        rows = s.scalars(select(Source).where(Source.slug.in_(slugs))).all()
+        registered = dict(s.execute(
+            select(Source.slug, func.max(Document.created_at)).join(Document, Document.source_id == Source.id)
+            .where(Source.slug.in_(slugs), Document.is_current.is_(True)).group_by(Source.slug)).all())
+        return {src.slug: {"slug": src.slug, "name": src.name, "collection": src.collection,
+                           "license": src.license, "attribution": src.attribution, "origin_url": src.origin_url,
+                           "retrieved": src.retrieved,
+                           "registered": registered[src.slug].date().isoformat() if registered.get(src.slug) else None}
+                for src in rows}
+
+
+def _write_removed(cands: Candidates, fates: _Fates, out_dir: Path) -> dict[str, Any]:
+    """removed.parquet: every candidate not kept, in registry order, with its stage and reason and,
+    for a duplicate, the kept document it duplicates (``source/identifier``) and how closely."""
+    dropped = np.flatnonzero(fates.stage >= 0)
+    table = cands.table
+    has_dup = fates.duplicate_of[dropped] >= 0
+    dup_rows = np.where(has_dup, fates.duplicate_of[dropped], 0)
+    duplicate_of = pc.if_else(pa.array(has_dup), table["key"].take(pa.array(dup_rows)), pa.scalar(None, pa.string()))
+    similarity = fates.similarity[dropped]
+    removed = pa.table({
+        "identifier": table["identifier"].take(dropped), "source": table["source"].take(dropped),
+        "sha256": table["sha256"].take(dropped), "language": table["language"].take(dropped),
+        "word_count": table["words"].take(dropped),
+        "stage": pa.array(fates.stage_names()[dropped].tolist(), pa.string()),
+        "reason": pa.array(fates.reason_texts()[dropped].tolist(), pa.string()),
+        "duplicate_of": duplicate_of,
+        "similarity": pa.array(similarity, pa.float64(), mask=np.isnan(similarity)),
+    }, schema=REMOVED_SCHEMA)
+    groups = (removed.slice(i, ROW_GROUP) for i in range(0, removed.num_rows, ROW_GROUP))
+    info = write_shard(out_dir / REMOVED, groups, schema=REMOVED_SCHEMA)
+    by_stage = dict(_drops_by_stage(fates))
+    return {"sha256": info["sha256"], "rows": info["rows"], "by_stage": by_stage}
+
+
 def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int, int]]:
     """(key values, documents, words) per distinct combination of ``keys``, sorted."""
     grouped = table.group_by(keys).aggregate([("words", "count"), ("words", "sum")]).to_pylist()
     return sorted((tuple(g[k] for k in keys), g["words_count"], g["words_sum"]) for g in grouped)
 
 
-def _write_metadata(registry: Registry, spec: BuildSpec, candidates: int, kept: pa.Table, funnel: Funnel,
-                    state: str, files: dict[str, dict[str, Any]], configs: dict[str, list[str]],
-                    out_dir: Path) -> BuildResult:
+def _write_metadata(spec: BuildSpec, candidates: int, kept: pa.Table, funnel: Funnel, state: str,
+                    files: dict[str, dict[str, Any]], configs: dict[str, list[str]], out_dir: Path, *,
+                    sources: dict[str, dict[str, Any]], removed: dict[str, Any]) -> BuildResult:
+    """Everything beside the shards, each derived from the manifest: croissant.json, the card,
+    ATTRIBUTION.md, the funnel chart; then the manifest itself, listing every file's sha256."""
     license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
                    for (lic, tier), n, w in _counts(kept, ["license", "tier"])]
     languages = sorted(pc.unique(kept["language"]).to_pylist())
-    with registry.session() as s:
-        src_rows = {src.slug: src for src in s.scalars(select(Source))}
-    sources = [{"slug": slug, "name": src_rows[slug].name, "collection": src_rows[slug].collection,
-                "license": src_rows[slug].license, "attribution": src_rows[slug].attribution,
-                "origin_url": src_rows[slug].origin_url, "documents": n}
-               for (slug,), n, _ in _counts(kept, ["source"])]
+    kept_sources = [{**{k: v for k, v in sources[slug].items()}, "documents": n, "words": w}
+                    for (slug,), n, w in _counts(kept, ["source"])]
     config_rows = {name: sum(files[p]["rows"] for p in files if any(
         Path(p).match(g) for g in globs)) for name, globs in configs.items()}
-    spec_data = spec.canonical()
+    side_files = {files[p]["dolma"]["path"]: files[p]["dolma"]["sha256"] for p in files if "dolma" in files[p]}
+    side_files = {Path(p).relative_to(out_dir).as_posix(): sha for p, sha in side_files.items()}
+    side_files[REMOVED] = removed["sha256"]
     manifest: dict[str, Any] = {
         "format": "corpus-registry-release/1",
         "name": spec.name,
         "version": spec.version,
-        "spec": spec_data,
+        "spec": spec.canonical(),
         "registry_state": state,
         "counts": {"candidates": candidates, "kept": kept.num_rows,
-                   "kept_words": int(pc.sum(kept["words"]).as_py() or 0), "funnel": funnel.as_dict()["stages"]},
+                   "kept_words": int(pc.sum(kept["words"]).as_py() or 0),
+                   "kept_bytes": int(pc.sum(kept["bytes"]).as_py() or 0), "funnel": funnel.as_dict()["stages"]},
         "license_mix": license_mix,
         "languages": languages,
-        "sources": sources,
+        "sources": kept_sources,
         "configs": {n: {"data_files": g, "rows": config_rows[n]} for n, g in configs.items()},
         "shards": {p: files[p]["sha256"] for p in sorted(files)},
         "shard_rows": {p: files[p]["rows"] for p in sorted(files)},
+        "removed": {"path": REMOVED, "rows": removed["rows"], "by_stage": removed["by_stage"]},
+        "files": dict(sorted(side_files.items())),
     }
-    meta = card_metadata(spec=spec_data, configs=configs, license_mix=license_mix, languages=languages,
-                         rows=kept.num_rows)
     credited = [lic for lic in pc.unique(kept["license"]).to_pylist() if licences.parse(lic).requires_attribution]
     owed = kept.filter(pc.is_in(kept["license"], value_set=pa.array(credited, pa.string())))
     owed = owed.take(pc.sort_indices(owed["key"]))
     attribution = [
-        {"source": d["source"], "source_name": src_rows[d["source"]].name,
-         "attribution": src_rows[d["source"]].attribution, "identifier": d["identifier"], "title": d["title"],
+        {"source": d["source"], "source_name": sources[d["source"]]["name"],
+         "attribution": sources[d["source"]]["attribution"], "identifier": d["identifier"], "title": d["title"],
          "license": d["license"], "url": d["url"]}
         for d in owed.select(["source", "identifier", "title", "license", "url"]).to_pylist()
     ]
-    (out_dir / ATTRIBUTION).write_text(render_attribution(attribution), encoding="utf-8")
     manifest["attribution_required"] = len(attribution)
+    write_croissant(out_dir, manifest)
+    (out_dir / ATTRIBUTION).write_text(render_attribution(attribution), encoding="utf-8")
     funnel.chart(out_dir / FUNNEL_PNG, title=f"{spec.name} {spec.version}: build funnel")
-    card = render_card(spec=spec_data, manifest=manifest, meta=meta, sources=sources,
-                       funnel_table=funnel.table())
-    (out_dir / CARD).write_text(card, encoding="utf-8")
+    (out_dir / CARD).write_text(render_card(manifest, funnel_table=funnel.table()), encoding="utf-8")
+    for name in (CROISSANT, CARD, ATTRIBUTION):
+        side_files[name] = sha256_file(out_dir / name)
+    manifest["files"] = dict(sorted(side_files.items()))
     manifest_sha = write_manifest(out_dir, manifest)
-    all_files = {p: files[p]["sha256"] for p in files}
-    for name in (ATTRIBUTION, FUNNEL_PNG, CARD, "manifest.json"):
+    all_files = {p: files[p]["sha256"] for p in files} | side_files
+    for name in (FUNNEL_PNG, MANIFEST):
         all_files[name] = sha256_file(out_dir / name)
     return BuildResult(name=spec.name, version=spec.version, out_dir=out_dir, registry_state=state,
                        manifest_sha256=manifest_sha, funnel=funnel, files=dict(sorted(all_files.items())))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +32,80 @@ SCHEMA = pa.schema([
     ("sha256", pa.string()),
 ])
 COLUMNS = SCHEMA.names
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """What a release column means, for the card's Data Fields section and the Croissant fields.
+
+    ``role`` is the schema.org property a row's value is (each row is a ``sc:CreativeWork``)."""
+
+    description: str
+    role: str
+
+
+#: Every column of :data:`SCHEMA`, described once; the card and croissant.json read it from here
+#: (``tests/build/test_standards.py`` fails for a column added to the schema but not here).
+COLUMN_DOCS: dict[str, Column] = {
+    "identifier": Column("The document's identifier, unique within its source.", "sc:identifier"),
+    "collection": Column("The Common Corpus collection of its source (OpenCulture, OpenGovernment, "
+                         "OpenScience, OpenWeb, OpenSource, OpenSemantic).", "sc:isPartOf"),
+    "open_type": Column("The licence family of the row: Public Domain, Attribution or Share-Alike.",
+                        "sc:usageInfo"),
+    "license": Column("The row's licence: an SPDX expression, checked against the registry.", "sc:license"),
+    "date": Column("The document's date (publication or creation; YYYY, YYYY-MM or YYYY-MM-DD) when known.",
+                   "sc:dateCreated"),
+    "title": Column("The document's title when known.", "sc:name"),
+    "creator": Column("The document's author or creator when known.", "sc:creator"),
+    "language": Column("The language of the text (ISO 639 code), identified by the registry.", "sc:inLanguage"),
+    "word_count": Column("The number of words of the text.", "sc:wordCount"),
+    "text": Column("The text, normalised (Unicode NFC, \\n line ends, no byte-order marks).", "sc:text"),
+    "source": Column("Provenance: the registry source the document was ingested from.", "sc:isBasedOn"),
+    "url": Column("Provenance: where the document can be found at its origin, when known.", "sc:url"),
+    "sha256": Column("The checksum of the row: sha256 of the UTF-8 text, as registered.", "sc:sha256"),
+}
+
+
+def column_docs(schema: pa.Schema = SCHEMA) -> list[tuple[str, pa.DataType, Column]]:
+    """(name, type, meaning) of every column of ``schema``; a column nobody described yet is
+    still listed, by its name."""
+    return [(f.name, f.type, COLUMN_DOCS.get(f.name) or Column(f"{f.name} ({f.type}).", "sc:value"))
+            for f in schema]
+
+
+#: Every candidate a build did not keep: why (the stage and reason that dropped it) and, for a
+#: duplicate, which kept document (``source/identifier``) it duplicates and how closely.
+REMOVED_SCHEMA = pa.schema([
+    ("identifier", pa.string()),
+    ("source", pa.string()),
+    ("sha256", pa.string()),
+    ("language", pa.string()),
+    ("word_count", pa.int64()),
+    ("stage", pa.string()),
+    ("reason", pa.string()),
+    ("duplicate_of", pa.string()),
+    ("similarity", pa.float64()),
+])
+REMOVED_DOCS: dict[str, str] = {
+    "identifier": "The document's identifier, unique within its source.",
+    "source": "The registry source of the document.",
+    "sha256": "sha256 of the document's normalised text.",
+    "language": "The language the registry identified.",
+    "word_count": "The number of words of the text.",
+    "stage": "The build stage that removed the document (licence, withdrawn, language, filter:NAME, "
+             "exact_dedup, near_dedup).",
+    "reason": "Why that stage removed it.",
+    "duplicate_of": "For a duplicate: the kept document (source/identifier) it duplicates.",
+    "similarity": "For a duplicate: its estimated Jaccard similarity to the kept document (1.0: same text).",
+}
+
 MANIFEST = "manifest.json"
 CARD = "README.md"
 ATTRIBUTION = "ATTRIBUTION.md"
 FUNNEL_PNG = "funnel.png"
+CROISSANT = "croissant.json"
+REMOVED = "removed.parquet"
+DOLMA_DIR = "dolma"
 SHARE_ALIKE_CONFIG = "share_alike"
 OPEN_TYPES = {"public_domain": "Public Domain", "attribution": "Attribution", "share_alike": "Share-Alike"}
 
@@ -66,22 +137,25 @@ def shard_path(config: str, index: int, total: int) -> str:
     return f"data/{config}/train-{index:05d}-of-{total:05d}.parquet"
 
 
+def dolma_path(config: str, index: int, total: int) -> str:
+    """The dolma copy of a shard: the same rows, in dolma's ``documents/`` layout (gzipped JSON lines)."""
+    return f"{DOLMA_DIR}/documents/{config}/train-{index:05d}-of-{total:05d}.json.gz"
+
+
 ROW_GROUP = 2_000
-_WRITER_OPTIONS: dict[str, Any] = {
-    "compression": "zstd",
-    "write_statistics": True,
-    "use_dictionary": ["collection", "open_type", "license", "language", "source"],
-}
+_WRITER_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": True}
+_DICTIONARY = {"collection", "open_type", "license", "language", "source", "stage", "reason"}
 
 
-def write_shard(path: Path, row_groups: Iterable[pa.Table]) -> dict[str, Any]:
-    """Write one shard, a row group at a time (memory bounded by one group), with the fixed schema
+def write_shard(path: Path, row_groups: Iterable[pa.Table], *, schema: pa.Schema = SCHEMA) -> dict[str, Any]:
+    """Write one shard, a row group at a time (memory bounded by one group), with a fixed schema
     and fixed writer settings; return its sha256, rows and bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = 0
-    with pq.ParquetWriter(path, SCHEMA, **_WRITER_OPTIONS) as writer:
+    options = {**_WRITER_OPTIONS, "use_dictionary": [c for c in schema.names if c in _DICTIONARY]}
+    with pq.ParquetWriter(path, schema, **options) as writer:
         for group in row_groups:
-            writer.write_table(group.cast(SCHEMA), row_group_size=ROW_GROUP)
+            writer.write_table(group.cast(schema), row_group_size=ROW_GROUP)
             rows += group.num_rows
     return {"sha256": sha256_file(path), "rows": rows, "bytes": path.stat().st_size}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -64,6 +64,14 @@ class Selection(_Strict):
 class OutputConfig(_Strict):
     max_rows_per_shard: int = Field(50_000, ge=1)
     max_bytes_per_shard: int = Field(256 * 1024 * 1024, ge=1024)
+    formats: list[Literal["parquet", "dolma"]] = Field(
+        default_factory=lambda: ["parquet"],
+        description="parquet (always: the shards of the Hub configs); dolma adds the same rows in dolma's layout")
+
+    @field_validator("formats")
+    @classmethod
+    def _parquet_first(cls, values: list[str]) -> list[str]:
+        return ["parquet", *sorted(set(values) - {"parquet"})]
 
 
 class BuildSpec(_Strict):
@@ -71,6 +79,9 @@ class BuildSpec(_Strict):
     version: str = Field(pattern=r"^v?\d+(\.\d+){0,2}([.-][A-Za-z0-9.]+)?$")
     pretty_name: str | None = None
     description: str | None = None
+    creator: str | None = Field(None, description="who publishes the release (card citation, croissant.json)")
+    hub_repo: str | None = Field(None, pattern=r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$",
+                                 description="OWNER/NAME on the Hub, for the card's load_dataset lines")
     select: Selection = Field(default_factory=Selection)
     filters: FilterConfig = Field(default_factory=FilterConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
@@ -95,3 +106,10 @@ def load_spec(path: Path) -> BuildSpec:
 def parse_spec(data: Any, *, origin: str = "spec") -> BuildSpec:
     return validate(BuildSpec, data, origin=origin,
                     expected="a build spec mapping (name, version, select, filters, dedup)")
+
+
+def with_formats(spec: BuildSpec, formats: list[str]) -> BuildSpec:
+    """``spec`` writing ``formats`` (validated as in a spec file; Parquet is always written)."""
+    data = spec.canonical()
+    data["output"]["formats"] = formats
+    return parse_spec(data, origin="--format")

@@ -14,22 +14,28 @@ from corpus_registry.cli import AppContext, cli, echo_json, executor_options, js
 @click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder to write the release into (replaced if it holds an older release).")
+@click.option("--format", "formats", type=click.Choice(["parquet", "dolma"]), multiple=True,
+              help="Output formats (repeatable; default: the spec's output.formats). Parquet is always "
+                   "written; dolma adds the same rows in dolma's layout under dolma/documents/.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 @executor_options
 @json_option
 @pass_app
-def build(app: AppContext, spec_path: Path, out_dir: Path, no_progress: bool, workers: int, executor: str,
-          ray_address: str | None, as_json: bool) -> None:
+def build(app: AppContext, spec_path: Path, out_dir: Path, formats: tuple[str, ...], no_progress: bool,
+          workers: int, executor: str, ray_address: str | None, as_json: bool) -> None:
     """Build the release described by SPEC.yaml from the registry into --out.
 
     Writes Parquet shards (one config per language, share-alike apart), a dataset card, an
-    attribution file, a funnel chart and a manifest; records every document's fate.
+    attribution file, croissant.json, removed.parquet (every candidate not kept, and why), a
+    funnel chart and a manifest; records every document's fate.
     """
     from corpus_registry.build.builder import build_release
-    from corpus_registry.build.spec import load_spec
+    from corpus_registry.build.spec import load_spec, with_formats
     from corpus_registry.executors import get_executor
 
     spec = load_spec(spec_path)
+    if formats:
+        spec = with_formats(spec, list(formats))
     registry = app.registry()
     ex = get_executor(executor, workers=workers, ray_address=ray_address)
     try:
@@ -81,3 +87,29 @@ def push(app: AppContext, folder: Path, repo_id: str, token: str | None, endpoin
         click.echo(f"{result.repo_id}@{result.tag} already holds this release: nothing to push.")
     else:
         click.echo(f"Pushed {result.repo_id} commit {result.commit} tagged {result.tag}: {result.url}")
+
+
+@cli.command()
+@click.argument("releases", metavar="RELEASE...", nargs=-1, required=True,
+                type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["md", "json"]), default="md", show_default=True,
+              help="Markdown on the template's sections, or JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file instead of the terminal.")
+@pass_app
+def summary(app: AppContext, releases: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+    """The EU AI Act public summary of training content for the RELEASE folders.
+
+    Follows the AI Office's template (24 July 2025): 1 general information, 2 list of data
+    sources, 3 data processing aspects. Figures come from the releases' manifests and the
+    registry; several releases are summarised together. Fields only a model provider can fill
+    (provider, model, other training data) are marked as theirs.
+    """
+    from corpus_registry.build.summary import render_summary, training_summary, write_summary
+
+    text = render_summary(training_summary(app.registry(), list(releases)), fmt=fmt)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_summary(output, text)
+    click.echo(f"Wrote the training-content summary of {len(releases)} release(s) to {output}")

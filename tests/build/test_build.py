@@ -129,9 +129,12 @@ def test_attribution_and_card(fr_build: BuildResult) -> None:
     card = DatasetCard.load(fr_build.out_dir / "README.md")
     data = card.data.to_dict()
     assert data["language"] == ["fr"]
-    assert data["license"] == "other"  # public domain + etalab-2.0
+    # etalab-2.0 is a Hub licence; CC-PDM-1.0 is not: named and linked beside it
+    assert data["license"] == ["etalab-2.0", "other"]
+    assert data["license_name"] == "cc-pdm-1.0"
+    assert data["license_link"] == "https://spdx.org/licenses/CC-PDM-1.0.html"
     assert {c["config_name"] for c in data["configs"]} == {"default", "fr"}
-    assert "| etalab-2.0 | attribution |" in card.text
+    assert "(<https://spdx.org/licenses/etalab-2.0.html>) | attribution |" in card.text
 
 
 def test_all_languages_release(demo_registry: Registry, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@
     text        TextReader        text file
     markdown    MarkdownReader    Markdown file
     jsonl       JsonlReader       line of a .jsonl / .jsonl.gz file
+    dolma       DolmaReader       line of a dolma / Common Pile .json.gz file (nested metadata)
     parquet     ParquetReader     row of a Parquet file
     hf_disk     HfDiskReader      row of a dataset saved with ``save_to_disk``
 """
@@ -22,6 +23,7 @@ from pydantic import ValidationError
 
 from corpus_registry.errors import ConfigError
 from corpus_registry.registry.readers.base import Reader, ReaderOptions
+from corpus_registry.registry.readers.dolma import DolmaReader
 from corpus_registry.registry.readers.encoding import decode_bytes
 from corpus_registry.registry.readers.gutenberg import GutenbergReader
 from corpus_registry.registry.readers.gutenberg_strip import strip_boilerplate
@@ -33,6 +35,7 @@ from corpus_registry.registry.readers.text import TextReader
 
 __all__ = [
     "READERS",
+    "DolmaReader",
     "GutenbergReader",
     "HfDiskReader",
     "JsonlReader",
@@ -53,6 +56,7 @@ READERS: dict[str, type[Reader]] = {
         TextReader,
         MarkdownReader,
         JsonlReader,
+        DolmaReader,
         ParquetReader,
         HfDiskReader,
     )

@@ -1,8 +1,9 @@
 """Records (JSON objects, Parquet rows, dataset rows) to documents, by user-named fields.
 
-Shared by the JSONL, Parquet and ``datasets`` readers so that the field options mean the same
-thing everywhere and errors name the same things: the place (``file:line`` or ``file row N``)
-and the field.
+Shared by the JSONL, dolma, Parquet and ``datasets`` readers so that the field options mean the
+same thing everywhere and errors name the same things: the place (``file:line`` or ``file row N``)
+and the field. A field may be a dotted path into nested objects (``metadata.license``); a key
+that itself holds dots is found first.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from corpus_registry.errors import ReaderError
+from corpus_registry.errors import CorpusRegistryError, ReaderError
+from corpus_registry.registry import licences
 from corpus_registry.registry.documents import RawDocument
 from corpus_registry.registry.readers.base import ReaderOptions
 
@@ -31,6 +33,16 @@ class RecordOptions(ReaderOptions):
     license_field: str | None = None
     language_field: str | None = None
     extra_fields: list[str] = Field(default_factory=list)
+    license_map: dict[str, str] = Field(
+        default_factory=dict, description="licence labels of the records -> SPDX expressions")
+
+    @field_validator("license_map")
+    @classmethod
+    def _spdx_values(cls, value: dict[str, str]) -> dict[str, str]:
+        try:
+            return {label: licences.canonical(spdx) for label, spdx in value.items()}
+        except CorpusRegistryError as e:
+            raise ValueError(str(e)) from e
 
     def fields(self) -> list[str]:
         """Every field the options name, text first, without repeats."""
@@ -42,7 +54,7 @@ class RecordOptions(ReaderOptions):
 
 def check_columns(options: RecordOptions, columns: list[str], *, where: str) -> None:
     """Fail before reading rows when a named field is not a column of the file."""
-    missing = [name for name in options.fields() if name not in columns]
+    missing = [name for name in options.fields() if name not in columns and name.split(".")[0] not in columns]
     if missing:
         raise ReaderError(
             f"{where}: no field {missing[0]!r} (columns: {', '.join(columns) or 'none'})",
@@ -61,14 +73,14 @@ def record_to_document(
     fallback_id: str,
 ) -> RawDocument:
     """Map one record to a document; ``where`` (``data.jsonl:12``) goes into every error."""
-    if options.text_field not in record:
+    text = lookup(record, options.text_field, missing=_MISSING)
+    if text is _MISSING:
         raise ReaderError(
             f"{where}: no field {options.text_field!r} (fields: {', '.join(record) or 'none'})",
             hint="set 'text_field' to the field that holds the text",
             file=where,
             field=options.text_field,
         )
-    text = record[options.text_field]
     if text is None:
         text = ""
     if not isinstance(text, str):
@@ -78,17 +90,34 @@ def record_to_document(
             field=options.text_field,
         )
     metadata = {
-        name: _as_str(record.get(field)) if field else None
+        name: _as_str(lookup(record, field)) if field else None
         for name in _METADATA_FIELDS
         for field in [getattr(options, f"{name}_field")]
     }
+    if metadata["license"] is not None:
+        metadata["license"] = options.license_map.get(metadata["license"], metadata["license"])
     return RawDocument(
         identifier=_identifier(record, options=options, where=where, fallback_id=fallback_id),
         text=text,
         path=relpath,
-        extra={name: record.get(name) for name in options.extra_fields},
+        extra={name: lookup(record, name) for name in options.extra_fields},
         **metadata,
     )
+
+
+_MISSING = object()
+
+
+def lookup(record: Mapping[str, Any], path: str, *, missing: Any = None) -> Any:
+    """``record[path]``, or the value at the dotted ``path`` in nested objects; ``missing`` if absent."""
+    if path in record:
+        return record[path]
+    node: Any = record
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return missing
+        node = node[part]
+    return node
 
 
 def _identifier(
@@ -96,7 +125,7 @@ def _identifier(
 ) -> str:
     if options.id_field is None:
         return fallback_id
-    value = _as_str(record.get(options.id_field))
+    value = _as_str(lookup(record, options.id_field))
     if value is None or not value.strip():
         raise ReaderError(
             f"{where}: missing identifier field {options.id_field!r}",
