@@ -129,7 +129,7 @@ def citation(manifest: dict[str, Any]) -> str:
     spec = manifest["spec"]
     title = spec.get("pretty_name") or spec["name"]
     key = "".join(c if c.isalnum() else "_" for c in f"{spec['name']}_{spec['version']}")
-    fields = [("title", bibtex(f"{title} ({spec['version']})"))]
+    fields: list[tuple[str, str]] = [("title", bibtex(f"{title} ({spec['version']})"))]
     if spec.get("creator"):
         fields.append(("author", bibtex(spec["creator"])))
     if spec.get("hub_repo"):  # OWNER/NAME, validated by the spec: nothing to escape

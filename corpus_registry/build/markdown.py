@@ -102,12 +102,16 @@ def url(value: object) -> Md:
     return Md(f"<{link}>") if link else escape(value)
 
 
-def link(text: object, target: object) -> Md:
-    """``[text](target)`` for an http(s) or relative target; escaped text alone otherwise."""
+_LOCAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*(/[A-Za-z0-9][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*)*"
+                    r"(#[A-Za-z0-9_-]+)?")
+
+
+def link(text: object, target: object, local: bool = False) -> Md:
+    """``[text](target)`` for an http(s) target, or with ``local`` a file of the release
+    (``removed.parquet``, ``README.md#licences``); escaped text alone otherwise."""
     dest = safe_url(target)
-    if dest is None and isinstance(target, str) and re.fullmatch(r"[A-Za-z0-9._/#-]+", target) \
-            and not target.startswith(("/", "//")):
-        dest = target  # a file of the release (README.md#licences, removed.parquet)
+    if dest is None and local and isinstance(target, str) and _LOCAL.fullmatch(target):
+        dest = target
     return Md(f"[{escape(text)}](<{dest}>)") if dest else escape(text)
 
 

@@ -65,7 +65,7 @@ class OutputConfig(_Strict):
     max_rows_per_shard: int = Field(50_000, ge=1)
     max_bytes_per_shard: int = Field(256 * 1024 * 1024, ge=1024)
     formats: list[Literal["parquet", "dolma"]] = Field(
-        default_factory=lambda: ["parquet"],
+        default=["parquet"],
         description="parquet (always: the shards of the Hub configs); dolma adds the same rows in dolma's layout")
 
     @field_validator("formats")

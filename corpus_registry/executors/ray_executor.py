@@ -125,8 +125,9 @@ class RayExecutor:
 
         ds = ray.data.from_arrow(tables)
         _configure(ds.context)
-        grouped = ds.groupby(by).map_groups(fn, batch_format="numpy")
-        yield from _rows_or_error(grouped.iter_batches(batch_size=None, batch_format="numpy"))
+        # (the ignores: with pandas-stubs installed, Ray's signatures name pandas types numpy batches never are)
+        grouped = ds.groupby(by).map_groups(fn, batch_format="numpy")  # type: ignore[arg-type]
+        yield from _rows_or_error(grouped.iter_batches(batch_size=None, batch_format="numpy"))  # type: ignore[misc]
 
     def close(self) -> None:
         """Shut down the local Ray instance this executor started (never one it joined)."""

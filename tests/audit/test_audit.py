@@ -266,7 +266,9 @@ def test_row_from_outside_the_registry_is_named(shared: tuple[Registry, Path], t
 
     edit_rows(copy, add)
     report = audit(reg, copy, progress=False)
-    assert kinds(report) == {"unknown_document": 1, "shard_modified": 1, "manifest_mismatch": 1}
+    # the card lists its licences (etalab-2.0, other): a CC-BY-4.0 row is one it does not declare
+    assert kinds(report) == {"unknown_document": 1, "shard_modified": 1, "manifest_mismatch": 1,
+                             "card_licence_mismatch": 1}
     (p,) = [p for p in report.problems if p.kind == "unknown_document"]
     assert (p.identifier, p.source, p.license) == ("udhr-fr", "somewhere-else", "CC-BY-4.0")
     assert report.unknown == 1 and report.known == report.rows - 1
@@ -367,8 +369,9 @@ def test_attribution_file_and_card(shared: tuple[Registry, Path], tmp_path: Path
     assert report.attribution["missing"] == report.attribution["required"] > 0
 
     card = copy / "README.md"
-    card.write_text(card.read_text(encoding="utf-8").replace("license: other", "license: cc0-1.0", 1),
-                    encoding="utf-8")
+    text = card.read_text(encoding="utf-8")
+    assert "license:\n- etalab-2.0\n- other\n" in text  # etalab-2.0, and CC-PDM-1.0 as other
+    card.write_text(text.replace("license:\n- etalab-2.0\n- other\n", "license: cc0-1.0\n", 1), encoding="utf-8")
     report = audit(reg, copy, progress=False)
     assert "card_licence_laundering" in kinds(report)
     assert report.card["declared"] == ["cc0-1.0"]
@@ -559,7 +562,7 @@ def test_any_number_of_workers_gives_the_same_report(small: tuple[Registry, Path
         planted_report = audit(reg, planted, progress=False)
         assert kinds(planted_report) == {"text_altered": 3, "licence_laundering": 1, "unknown_document": 1,
                                          "withdrawn": 1, "missing_attribution": 1, "shard_modified": 1,
-                                         "manifest_mismatch": 1}
+                                         "manifest_mismatch": 1, "card_licence_mismatch": 1}
         altered = [p.anchor for p in planted_report.problems if p.kind == "text_altered"]
         assert altered[1:] == [f"{altered[0]}-2", f"{altered[0]}-3"]
         assert kinds(two) == {"text_altered": 3, "licence_laundering": 1, "unknown_document": 1, "withdrawn": 1,
