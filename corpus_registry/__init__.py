@@ -41,9 +41,11 @@ _LAZY = {
     "load_spec": "corpus_registry.build.spec",
     "parse_spec": "corpus_registry.build.spec",
     "push": "corpus_registry.build.publish",
+    "render_summary": "corpus_registry.build.summary",
     "show": "corpus_registry.registry.lookup",
     "stats": "corpus_registry.registry.lookup",
     "sync_sources": "corpus_registry.registry.sources",
+    "training_summary": "corpus_registry.build.summary",
 }
 
 
@@ -80,8 +82,10 @@ __all__ = [
     "open_registry",
     "parse_spec",
     "push",
+    "render_summary",
     "show",
     "stats",
     "sync_sources",
+    "training_summary",
     "withdraw",
 ]

@@ -369,12 +369,12 @@ def test_hf_disk_folder_that_is_not_a_dataset(tmp_path: Path) -> None:
 
 
 def test_reader_kinds() -> None:
-    assert sorted(READERS) == ["gutenberg", "hf_disk", "jsonl", "markdown", "parquet", "text"]
+    assert sorted(READERS) == ["dolma", "gutenberg", "hf_disk", "jsonl", "markdown", "parquet", "text"]
     assert all(kind == cls.kind for kind, cls in READERS.items())
 
 
 def test_unknown_kind_lists_valid_kinds() -> None:
-    with pytest.raises(ConfigError, match="unknown reader kind 'epub'; valid kinds: gutenberg"):
+    with pytest.raises(ConfigError, match="unknown reader kind 'epub'; valid kinds: dolma, gutenberg"):
         _reader("epub", path="x")
 
 
