@@ -61,8 +61,7 @@ def _read(folder: Path) -> tuple[dict[str, Any], str]:
     except (OSError, ValueError) as e:
         raise BuildError(f"{folder / MANIFEST}: unreadable ({e})",
                          hint="rebuild the release with `corpus-registry build`") from e
-    missing = [k for k in _NEEDED if not isinstance(manifest, dict) or k not in manifest] if isinstance(
-        manifest, dict) else ["name"]
+    missing = [k for k in _NEEDED if k not in manifest] if isinstance(manifest, dict) else ["name"]
     if missing:
         raise BuildError(f"{folder / MANIFEST}: not a release manifest (no {missing[0]!r})",
                          hint="rebuild the release with `corpus-registry build`")
@@ -83,18 +82,23 @@ def training_summary(registry: Registry, folders: list[Path]) -> dict[str, Any]:
             raise BuildError(f"{folder}: release {manifest['name']} {manifest['version']} is named twice")
         releases.append((manifest, sha))
     manifests = [m for m, _ in releases]
-    slugs = sorted({s["slug"] for m in manifests for s in m["sources"]})
-    facts = _registry_facts(registry, releases, slugs)
-    totals = _totals(manifests)
-    return {
-        "template": TEMPLATE,
-        "scope": ("The training content these releases hold. A model provider adds the sections only they "
-                  "can fill and any other training data; several releases add up as training on all of them."),
-        "releases": facts["releases"],
-        "1_general_information": _general(manifests, totals),
-        "2_list_of_data_sources": _sources(manifests, totals),
-        "3_data_processing_aspects": _processing(manifests, facts),
-    }
+    try:
+        slugs = sorted({s["slug"] for m in manifests for s in m["sources"]})
+        facts = _registry_facts(registry, releases, slugs)
+        totals = _totals(manifests)
+        return {
+            "template": TEMPLATE,
+            "scope": ("The training content these releases hold. A model provider adds the sections only they "
+                      "can fill and any other training data; several releases add up as training on all of them."),
+            "releases": facts["releases"],
+            "1_general_information": _general(manifests, totals),
+            "2_list_of_data_sources": _sources(manifests, totals),
+            "3_data_processing_aspects": _processing(manifests, facts),
+        }
+    except (KeyError, TypeError, ValueError, AttributeError, StopIteration) as e:
+        names = ", ".join(str(Path(f) / MANIFEST) for f in folders)
+        raise BuildError(f"{names}: not the manifest of a release this version builds ({type(e).__name__}: {e})",
+                         hint="rebuild the release with this version of `corpus-registry build`") from e
 
 
 def _totals(manifests: list[dict[str, Any]]) -> dict[str, Any]:

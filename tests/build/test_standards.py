@@ -302,3 +302,13 @@ def test_summary_cli(demo_registry: Registry, fr_release: BuildResult, tmp_path:
                             str(tmp_path / "no" / "such" / "dir.md")])
     assert r.exit_code != 0 and "cannot write the summary" in r.output
     assert not list(tmp_path.glob("**/.*.tmp"))
+    old = tmp_path / "old"  # a release from before the fates file, or a hand-edited manifest
+    old.mkdir()
+    manifest = read_manifest(fr_release.out_dir)
+    del manifest["counts"]["funnel"]
+    (old / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    r = runner.invoke(cli, ["--db", demo_registry.url, "summary", str(old)])
+    assert r.exit_code != 0 and "not the manifest of a release this version builds" in r.output
+    (old / "manifest.json").write_text("[1, 2]", encoding="utf-8")
+    r = runner.invoke(cli, ["--db", demo_registry.url, "summary", str(old)])
+    assert r.exit_code != 0 and "not a release manifest (no 'name')" in r.output
