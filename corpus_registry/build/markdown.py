@@ -37,9 +37,15 @@ _INLINE = re.compile(r"([\\`*_\[\]<>|~$&])")
 _BLOCK_START = re.compile(r"^(#{1,6}(?=\s|$)|>|[-+](?=\s|$)|\d{1,9}[.)](?=\s|$)|=+(?=\s*$)|-+(?=\s*$))")
 
 
+# anything one_line or escape would change (a value without any is written as it is: the usual case)
+_PLAIN = re.compile(r"(?:[^\W_]|[ ,.'/:;()@#=+?%!-])*")
+
+
 def one_line(value: object) -> str:
     """``value`` as one line of plain text: breaks and tabs become spaces, invisible controls go."""
-    text = unicodedata.normalize("NFC", str(value))
+    text = str(value)
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
     text = _INVISIBLE.sub("", _BREAKS.sub(" ", text.replace("\t", " ")))
     return text.strip()
 
@@ -50,7 +56,11 @@ def escape(value: object) -> Md:
         return Md("")
     if isinstance(value, Md):
         return value
-    text = _INLINE.sub(r"\\\1", one_line(value))
+    text = str(value)
+    if _PLAIN.fullmatch(text) and text == text.strip() and not _BLOCK_START.match(text) \
+            and unicodedata.is_normalized("NFC", text):
+        return Md(text)
+    text = _INLINE.sub(r"\\\1", one_line(text))
     return Md(_BLOCK_START.sub(lambda m: m[0][:-1] + "\\" + m[0][-1], text))
 
 
@@ -77,6 +87,8 @@ def code_span_text(span: str) -> str:
     return inner
 
 
+_SIMPLE_URL = re.compile(r"https?://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/%-]*)?")
+
 #: A code span at the start of a list item: what ATTRIBUTION.md writes before each identifier.
 CODE_SPAN = r"(?P<fence>`+)(?P<body>.+?)(?P=fence)(?!`)"
 
@@ -87,6 +99,8 @@ def safe_url(value: object) -> str | None:
     if value is None:
         return None
     text = one_line(value)
+    if _SIMPLE_URL.fullmatch(text):
+        return text
     try:
         parts = urlsplit(text)
     except ValueError:
