@@ -5,6 +5,7 @@ Every problem becomes one :class:`ConfigError` line naming the file, the line or
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -44,6 +45,9 @@ def field_path(loc: tuple[int | str, ...], data: Any) -> str:
                 parts[-1] += label
             else:
                 parts.append(label)
+        elif item == "[key]" and parts:  # pydantic's marker for a mapping's key
+            parts[-1] += " (the key)"
+            continue
         else:
             parts.append(str(item))
         try:
@@ -65,3 +69,20 @@ def validate(model: type[M], data: Any, *, origin: str, expected: str) -> M:
         msg = err["msg"].removeprefix("Value error, ")
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
         raise ConfigError(f"{origin}: {field}: {msg}{more}", file=origin, field=field) from e
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """An integer setting from the environment (``default`` when unset or empty); anything else
+    than a whole number ≥ ``minimum`` is a ConfigError naming the variable, before any work."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise ConfigError(f"environment variable {name}={shown!r} is not a whole number ≥ {minimum}",
+                          field=name, hint=f"unset {name} or set it to a number such as {default or 1}")
+    return value

@@ -11,7 +11,8 @@ enter, ``raise ... from e``); the CLI formats them once, as one line plus a hint
     │   └── NotFoundError    a source, document or release is not in the registry
     ├── BuildError           a build cannot run (empty selection, ...)
     ├── HubError             the Hub is unreachable, the token is missing, a push failed
-    └── AuditError           an audit target cannot be read
+    ├── AuditError           an audit target cannot be read
+    └── OutputError          an output cannot be written where asked (checked before the work)
 """
 
 from __future__ import annotations
@@ -67,3 +68,8 @@ class HubError(CorpusRegistryError):
 
 class AuditError(CorpusRegistryError):
     """An audit target or policy cannot be read."""
+
+
+class OutputError(CorpusRegistryError):
+    """A file or folder cannot be written where asked: a missing or unwritable folder, or a folder
+    holding files the tool did not write (it never deletes those). ``path`` names the place."""

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from corpus_registry.build.card import render_attribution
+from corpus_registry.outputs import write_file
+from corpus_registry.terminal import one_line
 
 ERROR, WARNING = "error", "warning"
 #: Every problem an audit can name, with its severity and a one-line explanation.
@@ -163,7 +165,7 @@ def render_text(report: AuditReport) -> str:
             if n > TEXT_PROBLEMS_PER_KIND:
                 lines.append(f"    … and {n - TEXT_PROBLEMS_PER_KIND:,} more (--format json or html lists them)")
     lines.append(verdict(r))
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(one_line, lines)) + "\n"  # values quoted from the data stay on their line
 
 
 def _ordered_counts(r: AuditReport) -> list[tuple[str, int]]:
@@ -187,7 +189,7 @@ def write_attribution(report: AuditReport, path: Path) -> int:
         if key not in seen:
             seen.add(key)
             unique.append(e)
-    Path(path).write_text(render_attribution(unique), encoding="utf-8")
+    write_file(Path(path), render_attribution(unique))
     return len(unique)
 
 

@@ -12,8 +12,8 @@ machine instructions, so a build scales with its workers (the texts are handled 
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,7 +24,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, exists, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -38,22 +39,26 @@ from corpus_registry.build.release import (
     ATTRIBUTION,
     CARD,
     COLUMNS,
+    FORMAT,
     FUNNEL_PNG,
     MANIFEST,
     OPEN_TYPES,
     ROW_GROUP,
     SHARE_ALIKE_CONFIG,
+    check_own_release,
+    file_hashes,
     plan_shards,
-    sha256_file,
+    safe_config,
     shard_path,
     write_manifest,
     write_shard,
 )
 from corpus_registry.build.spec import BuildSpec
-from corpus_registry.errors import BuildError
+from corpus_registry.errors import BuildError, OutputError
 from corpus_registry.executors import Executor, LocalExecutor
+from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
-from corpus_registry.registry.db.models import Release, ReleaseDocument, Source, utcnow
+from corpus_registry.registry.db.models import Release, ReleaseDocument, ReleasePush, Source, utcnow
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.store import DocumentStore
 
@@ -285,13 +290,23 @@ def build_release(
     out_dir: Path,
     progress: bool = True,
     record: bool = True,
-    overwrite: bool = True,
     executor: Executor | None = None,
 ) -> BuildResult:
     """Build ``spec`` from ``registry`` into ``out_dir``; record the release and every document's fate.
 
     ``executor`` runs the per-document work (default: this process); any executor gives the same files.
+    The release is written beside ``out_dir`` and moved into place once recorded, so a failed build
+    leaves ``out_dir`` as it was. ``out_dir`` may be new, empty or a release folder a build wrote
+    (every file listed in its manifest, unchanged), but not the folder of another pushed release:
+    anything else is refused before the work starts. One build of a name and version at a time.
     """
+    with (registry.exclusive(f"build {spec.name} {spec.version}"),
+          StagedFolder(out_dir, owned=lambda folder: _replaceable(registry, spec, folder)) as staged):
+        return _build(registry, spec, staged, progress=progress, record=record, executor=executor)
+
+
+def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progress: bool, record: bool,
+           executor: Executor | None) -> BuildResult:
     started = time.perf_counter()
     clock = _Clock()
     executor = executor or LocalExecutor(1)
@@ -310,6 +325,7 @@ def build_release(
     if not len(fates.alive()):
         raise BuildError(f"{spec.name}: no document passes the licence/language selection "
                          f"({len(cands)} candidates)", hint="widen select.languages or select.license_tiers")
+    _check_languages(cands, fates)
     store_url = registry.store.url
     _text_stages(cands, spec, fates, store_url, executor, clock, progress=progress)
     pa.default_memory_pool().release_unused()
@@ -320,13 +336,12 @@ def build_release(
         drops = ", ".join(f"{stage} {n:,}" for stage, n in _drops_by_stage(fates))
         raise BuildError(f"{spec.name}: every one of the {len(cands):,} candidates was dropped ({drops})",
                          hint="loosen the filters or the selection in the spec")
-    out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
+    out_dir = staged.path  # written beside the destination, moved into place by _place
     with registry.session() as session:  # the release and every fate are committed together, or not at all
-        staged: list[_Staged] = []
-
         def record_fates() -> None:  # while the workers write the shards
-            staged.append(_stage_release(session, spec, cands, fates, out_dir, executor=executor.name))
+            recorded.append(_stage_release(session, spec, cands, fates, staged.dest, executor=executor.name))
 
+        recorded: list[_Staged] = []
         files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress,
                                        meanwhile=record_fates if record else None)
         clock.lap("write_shards")  # includes recording the fates when record is on
@@ -334,8 +349,9 @@ def build_release(
         result.rows = kept.num_rows
         clock.lap("metadata")
         if record:
-            result.release_id = _finish_release(staged[0], spec, result)
+            result.release_id = _finish_release(recorded[0], spec, result)
             clock.lap("record")
+        _place(registry, spec, staged, result)  # before the commit: a failed commit puts the old folder back
     result.seconds = time.perf_counter() - started
     result.timings = clock.laps
     return result
@@ -467,16 +483,63 @@ def _funnel(cands: Candidates, fates: _Fates) -> Funnel:
     return funnel
 
 
-def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise BuildError(f"{out_dir} is not empty", hint="choose another --out or pass --overwrite")
-        if not (out_dir / "manifest.json").exists():
-            raise BuildError(f"{out_dir} is not empty and is not a release folder",
-                             hint="choose an empty or new --out folder")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
+def _check_languages(cands: Candidates, fates: _Fates) -> None:
+    """Every language still selected will name a folder of the release: refuse, before the long
+    work, one that cannot (a registry filled before language codes were validated)."""
+    alive = cands.table.take(fates.alive())
+    for language in pc.unique(alive["language"]).to_pylist():
+        if not safe_config(language):
+            keys = alive.filter(pc.equal(alive["language"], language))["key"].to_pylist()
+            raise BuildError(f"document {keys[0]} has language {language!r}, which is not a language code"
+                             + (f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""),
+                             hint="fix its language in sources.yaml (documents: ID: language:), then run "
+                                  "`sources sync` and `ingest` again")
+
+
+def _pushed_to(registry: Registry, name: object, version: object) -> str | None:
+    """Where release ``name`` ``version`` was pushed (``repo@tag``), if it was."""
+    with registry.session() as s:
+        rel = s.scalar(select(Release).where(Release.name == str(name), Release.version == str(version)))
+        if rel is None:
+            return None
+        pushed = rel.hub_commit is not None or bool(s.scalar(select(exists().where(ReleasePush.release_id == rel.id))))
+        return f"{rel.hub_repo}@{rel.hub_tag or rel.version}" if pushed else None
+
+
+def _replaceable(registry: Registry, spec: BuildSpec, folder: Path) -> None:
+    """Raise unless a build of ``spec`` may replace ``folder``: a release folder a build wrote
+    (:func:`~.release.check_own_release`) and not the local copy of another pushed release."""
+    manifest = check_own_release(folder)
+    name, version = manifest.get("name"), manifest.get("version")
+    if (name, version) != (spec.name, spec.version):
+        where = _pushed_to(registry, name, version)
+        if where:
+            raise OutputError(f"{folder}: holds release {name} {version}, pushed to {where}: the local copy "
+                              "of a published version is never replaced", path=str(folder),
+                              hint="choose another --out")
+
+
+def _place(registry: Registry, spec: BuildSpec, staged: StagedFolder, result: BuildResult) -> None:
+    """Move the written release into place, or keep the destination when it already holds exactly
+    this release (the same manifest, so the same files). A pushed version is never replaced by
+    other content, whether or not this build is recorded."""
+    result.out_dir = staged.dest
+    path = staged.dest / MANIFEST
+    try:
+        current = path.read_bytes() if path.is_file() else None
+        manifest = json.loads(current) if current is not None else None
+    except (OSError, ValueError):
+        current = manifest = None
+    if current is not None and hashlib.sha256(current).hexdigest() == result.manifest_sha256:
+        staged.discard()
+        return
+    if isinstance(manifest, dict) and (manifest.get("name"), manifest.get("version")) == (spec.name, spec.version):
+        where = _pushed_to(registry, spec.name, spec.version)
+        if where:
+            raise BuildError(f"release {spec.name} {spec.version} was already built differently and pushed to "
+                             f"{where}; --out is left as it was",
+                             hint="a pushed version is immutable: bump `version` in the spec")
+    staged.commit()
 
 
 def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path, executor: Executor, *,
@@ -559,7 +622,7 @@ def _write_metadata(registry: Registry, spec: BuildSpec, candidates: int, kept: 
         Path(p).match(g) for g in globs)) for name, globs in configs.items()}
     spec_data = spec.canonical()
     manifest: dict[str, Any] = {
-        "format": "corpus-registry-release/1",
+        "format": FORMAT,
         "name": spec.name,
         "version": spec.version,
         "spec": spec_data,
@@ -590,10 +653,9 @@ def _write_metadata(registry: Registry, spec: BuildSpec, candidates: int, kept: 
     card = render_card(spec=spec_data, manifest=manifest, meta=meta, sources=sources,
                        funnel_table=funnel.table())
     (out_dir / CARD).write_text(card, encoding="utf-8")
+    manifest["files"] = file_hashes(out_dir, known={p: files[p]["sha256"] for p in files})  # all but itself
     manifest_sha = write_manifest(out_dir, manifest)
-    all_files = {p: files[p]["sha256"] for p in files}
-    for name in (ATTRIBUTION, FUNNEL_PNG, CARD, "manifest.json"):
-        all_files[name] = sha256_file(out_dir / name)
+    all_files = {**manifest["files"], MANIFEST: manifest_sha}
     return BuildResult(name=spec.name, version=spec.version, out_dir=out_dir, registry_state=state,
                        manifest_sha256=manifest_sha, funnel=funnel, files=dict(sorted(all_files.items())))
 
@@ -604,31 +666,42 @@ class _Staged:
 
     release: Release
     previous_manifest: str | None
-    pushed: bool
+    pushed: str | None  # where it was pushed (repo@tag), if it was
 
 
 def _stage_release(session: Session, spec: BuildSpec, cands: Candidates, fates: _Fates, out_dir: Path, *,
                    executor: str) -> _Staged:
     """Write the release row (its manifest fields are filled by :func:`_finish_release`) and the fate
     of every candidate, replacing those of an earlier build of the same name and version."""
-    rel = session.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
-    if rel is not None:
-        staged = _Staged(rel, rel.manifest_sha256, bool(rel.hub_commit))
-        session.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
-    else:
-        rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(), registry_state=cands.state)
-        session.add(rel)
-        staged = _Staged(rel, None, False)
-    rel.executor, rel.out_dir = executor, str(out_dir)
-    session.flush()
-    _insert_fates(session.connection(), rel.id, cands, fates)
+    try:
+        rel = session.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
+        if rel is not None:
+            pushed = rel.hub_commit is not None or bool(
+                session.scalar(select(exists().where(ReleasePush.release_id == rel.id))))
+            staged = _Staged(rel, rel.manifest_sha256, f"{rel.hub_repo}@{rel.hub_tag or rel.version}" if pushed else None)
+            session.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
+        else:
+            rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(), registry_state=cands.state)
+            session.add(rel)
+            staged = _Staged(rel, None, None)
+        rel.executor, rel.out_dir = executor, str(out_dir)
+        session.flush()
+        _insert_fates(session.connection(), rel.id, cands, fates)
+    except IntegrityError as e:  # another process recorded this version first (the lock covers one registry URL)
+        raise BuildError(f"release {spec.name} {spec.version} was recorded by another build while this one ran; "
+                         "nothing was written", hint="run the build again to rebuild it, or bump `version`") from e
+    except OperationalError as e:
+        raise BuildError(f"the registry stayed busy with another writer; release {spec.name} {spec.version} was "
+                         f"not recorded and nothing was written ({str(e.orig).splitlines()[0]})",
+                         hint="run the build again once the other ingest or build is done") from e
     return staged
 
 
 def _finish_release(staged: _Staged, spec: BuildSpec, result: BuildResult) -> int:
     """Fill the release row from the manifest; refuse to change a pushed version (rolls back)."""
     if staged.pushed and staged.previous_manifest != result.manifest_sha256:
-        raise BuildError(f"release {spec.name} {spec.version} was already built differently and pushed",
+        raise BuildError(f"release {spec.name} {spec.version} was already built differently and pushed to "
+                         f"{staged.pushed}; --out is left as it was",
                          hint="a pushed version is immutable: bump `version` in the spec")
     manifest = json.loads((result.out_dir / MANIFEST).read_text(encoding="utf-8"))
     rel = staged.release

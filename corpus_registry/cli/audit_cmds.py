@@ -9,11 +9,25 @@ import click
 from corpus_registry.audit.auditor import audit as audit_api
 from corpus_registry.audit.policy import load_policy
 from corpus_registry.audit.report import render_html, render_json, render_text, verdict, write_attribution
-from corpus_registry.cli import AppContext, cli, echo_json, executor_options, json_option, pass_app
+from corpus_registry.cli import (
+    EXIT_VIOLATIONS,
+    AppContext,
+    cli,
+    echo_json,
+    executor_options,
+    json_option,
+    pass_app,
+    say,
+)
+from corpus_registry.outputs import check_file, write_file
 from corpus_registry.registry.withdraw import withdraw as withdraw_api
 
+AUDIT_EXIT = ("Exit status: 0 clean (warnings allowed); 1 violations found (the policy is violated, or the "
+              "release's files, rows and manifest disagree); 2 could not run (a target missing or unreadable, the "
+              "registry or the Hub unreachable, a bad policy or output path).")
 
-@cli.command()
+
+@cli.command(epilog=AUDIT_EXIT)
 @click.argument("targets", nargs=-1, metavar="[TARGET]...")
 @click.option("--hub", "hub_repo", metavar="OWNER/NAME", help="Audit a Hub dataset repo (same as hf://datasets/OWNER/NAME).")
 @click.option("--revision", metavar="TAG", help="Hub revision to audit: a tag (release version), branch or commit.")
@@ -42,7 +56,9 @@ def audit(app: AppContext, targets: tuple[str, ...], hub_repo: str | None, revis
     dataset (hf://datasets/OWNER/NAME, or --hub OWNER/NAME, with --revision TAG). Every row is
     matched by the sha256 of its text; altered texts, licence laundering, licences outside the
     policy, withdrawn documents, missing attribution and unknown documents are reported by name.
-    Exits 0 when the dataset complies with the policy and 1 when it does not, so it can gate CI.
+    A release folder is also checked against its manifest: a missing, extra or modified shard,
+    a row count that differs, a duplicated row, a missing manifest are violations. Exits 0 when
+    the dataset is clean, 1 when it is not (so it can gate CI), 2 when it could not be audited.
     Small targets (under about 100,000 rows) are checked in this process whatever --workers says.
     """
     if hub_repo:
@@ -54,6 +70,11 @@ def audit(app: AppContext, targets: tuple[str, ...], hub_repo: str | None, revis
                                "or --hub OWNER/NAME")
     from corpus_registry.executors import get_executor
 
+    outputs = [p for p in (output, attribution_path) if p is not None]
+    if len(outputs) == 2 and output.resolve() == attribution_path.resolve():  # type: ignore[union-attr]
+        raise click.UsageError("--output and --attribution name the same file")
+    for path in outputs:  # before the work: an unwritable path fails now, not after the audit
+        check_file(path, what="report" if path is output else "attribution list")
     policy = load_policy(policy_path) if policy_path else None
     registry = app.registry()
     ex = get_executor(executor, workers=workers, ray_address=ray_address)
@@ -65,17 +86,17 @@ def audit(app: AppContext, targets: tuple[str, ...], hub_repo: str | None, revis
         ex.close()
     rendered = {"text": render_text, "json": render_json, "html": render_html}[fmt](report)
     if output is not None:
-        output.write_text(rendered, encoding="utf-8")
-        click.echo(f"{fmt} report written to {output}", err=True)
+        write_file(output, rendered)
+        say(f"{fmt} report written to {output}", err=True)
     else:
-        click.echo(rendered, nl=False)
+        say(rendered, nl=False)
     if attribution_path is not None:
         n = write_attribution(report, attribution_path)
-        click.echo(f"attribution list of {n} documents written to {attribution_path}", err=True)
+        say(f"attribution list of {n} documents written to {attribution_path}", err=True)
     if output is not None or fmt != "text":
-        click.echo(verdict(report), err=True)
+        say(verdict(report), err=True)
     if not report.ok:
-        click.get_current_context().exit(1)
+        click.get_current_context().exit(EXIT_VIOLATIONS)
 
 
 @cli.command()
@@ -99,4 +120,4 @@ def withdraw(app: AppContext, ref: str | None, source: str | None, reason: str, 
     if as_json:
         echo_json({"withdrawn": what, "documents": n, "reason": reason})
     else:
-        click.echo(f"Withdrew {what}: {n} document{'s' if n != 1 else ''} ({reason})")
+        say(f"Withdrew {what}: {n} document{'s' if n != 1 else ''} ({reason})")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app
+from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app, say
 from corpus_registry.registry import sources as api
+from corpus_registry.terminal import one_line
 
 
 @cli.group()
@@ -29,12 +30,12 @@ def sync(app: AppContext, catalogue: Path, as_json: bool) -> None:
     if as_json:
         echo_json(asdict(result))
         return
-    click.echo(f"{len(result.added)} added, {len(result.updated)} updated, "
-               f"{len(result.unchanged)} unchanged")
+    say(f"{len(result.added)} added, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged")
     for slug in result.added:
-        click.echo(f"  + {slug}")
+        say(f"  + {slug}")
     for slug in result.updated:
-        click.echo(f"  ~ {slug}")
+        say(f"  ~ {slug}")
 
 
 @sources.command("list")
@@ -47,9 +48,9 @@ def list_(app: AppContext, as_json: bool) -> None:
         echo_json([asdict(r) for r in rows])
         return
     if not rows:
-        click.echo("No sources registered yet: run `corpus-registry sources sync sources.yaml`.")
+        say("No sources registered yet: run `corpus-registry sources sync sources.yaml`.")
         return
     w = max(len(r.slug) for r in rows)
-    click.echo(f"{'SOURCE':<{w}}  {'COLLECTION':<15} {'TIER':<13} {'DOCS':>6}  LICENCE")
+    say(f"{'SOURCE':<{w}}  {'COLLECTION':<15} {'TIER':<13} {'DOCS':>6}  LICENCE")
     for r in rows:
-        click.echo(f"{r.slug:<{w}}  {r.collection:<15} {r.license_tier:<13} {r.documents:>6}  {r.license}")
+        say(f"{one_line(r.slug):<{w}}  {r.collection:<15} {r.license_tier:<13} {r.documents:>6}  {one_line(r.license)}")

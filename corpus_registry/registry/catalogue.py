@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from corpus_registry.config import read_yaml, validate
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.registry import licences
+from corpus_registry.registry.languages import canonical_language
 
 
 def bundled_sample() -> Path:
@@ -65,6 +66,11 @@ class DocumentOverride(_Strict):
     url: str | None = None
 
     _license = field_validator("license")(classmethod(lambda cls, v: _check_license(v)))
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_language(value)
 
 
 class ReaderSpec(BaseModel):

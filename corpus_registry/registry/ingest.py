@@ -24,11 +24,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from corpus_registry.config import env_int
 from corpus_registry.errors import CorpusRegistryError, NotFoundError, ReaderError
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, utcnow
 from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_sha256
 from corpus_registry.registry.langid import LanguageIdentifier, get_identifier
+from corpus_registry.registry.languages import canonical_language
 from corpus_registry.registry.readers import get_reader
 from corpus_registry.registry.registry import Registry
 
@@ -65,7 +67,7 @@ class _Prepared:
 
 
 def _batches(docs: Iterable[RawDocument]) -> Iterator[list[RawDocument]]:
-    max_docs = int(os.environ.get("CORPUS_REGISTRY_BATCH_DOCS", BATCH_DOCS))
+    max_docs = env_int("CORPUS_REGISTRY_BATCH_DOCS", BATCH_DOCS, minimum=1)
     batch: list[RawDocument] = []
     size = 0
     for doc in docs:
@@ -147,8 +149,23 @@ class _SourceIngest:
             "date": ov.get("date", raw.date),
             "url": ov.get("url", raw.url),
             "path": raw.path,
-            "language": ov.get("language"),
+            "language": self._language(raw, ov.get("language")),
         }
+
+    def _language(self, raw: RawDocument, override: str | None) -> str | None:
+        """The override's language code (None: identify it), checked again here (a registry synced
+        before codes were validated); a code the reader found must be a language code too."""
+        def check(value: str, where: str) -> str:
+            try:
+                return canonical_language(value)
+            except ValueError as e:
+                raise ReaderError(f"{self.source.slug}: document {raw.identifier!r}: {where}: {e}",
+                                  hint="use a BCP 47 code such as fr, en or pt-BR",
+                                  source=self.source.slug, identifier=raw.identifier) from e
+
+        if raw.language is not None:
+            check(raw.language, "its language field")
+        return None if override is None else check(override, "its sources.yaml override")
 
     def write_batch(self, session: Session, run_id: int, batch: Sequence[_Prepared]) -> None:
         sid = self.source.id

@@ -160,6 +160,27 @@ class Release(Base):
     pushed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
+class ReleasePush(Base):
+    """One push of a release to the Hub, kept for good: the table is append-only (the database
+    refuses updates and deletes), so the history of where each version went cannot be rewritten.
+    ``endpoint`` never holds credentials; ``noop`` marks a push the Hub already had."""
+
+    __tablename__ = "release_pushes"
+    __table_args__ = (Index("ix_release_pushes_release", "release_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    repo_id: Mapped[str] = mapped_column(String(256))
+    endpoint: Mapped[str] = mapped_column(String(2048))
+    tag: Mapped[str] = mapped_column(String(128))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    files: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    noop: Mapped[bool] = mapped_column(Boolean)
+    pushed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class ReleaseDocument(Base):
     """The fate of one document in one release: kept, or dropped with a named reason."""
 
