@@ -199,7 +199,11 @@ class StagedFolder:
         if error is not None:
             self.rollback()
             return
-        self.commit()
+        try:
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
         self._finish()
 
 

@@ -11,8 +11,9 @@ batch of rows. A row then passes or earns named problems:
 - ``unknown_document``: the registry does not know the text at all.
 
 The dataset as a whole is checked too: the card's declared licence against what the rows carry,
-the attribution file's presence, the manifest's shard checksums and licence mix. Problems of
-``error`` severity violate the policy (the CLI exits 1); ``warning`` ones are reported only.
+the attribution file's presence, rows that appear twice, and (:mod:`.consistency`) whether files,
+rows, manifest and the registry's record of the release agree. Problems of ``error`` severity are
+violations (the CLI exits 1); ``warning`` ones are reported only.
 
 An executor spreads the rows over its workers (local processes or Ray): the files are cut into
 slices in row order (:func:`~corpus_registry.audit.targets.plan_slices`), each task
@@ -32,15 +33,22 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
+import numpy as np
 from tqdm import tqdm
 
+from corpus_registry.audit.consistency import (
+    check_release,
+    check_shard_sets,
+    duplicate_groups,
+    is_release_folder,
+    parquet_rows,
+)
 from corpus_registry.audit.policy import DEFAULT_POLICY, Policy
 from corpus_registry.audit.report import KINDS, AuditReport, Problem, severity
 from corpus_registry.audit.rows import UNLABELLED as UNLABELLED  # re-exported, as before the split
 from corpus_registry.audit.rows import UNREGISTERED_SOURCE, AuditSettings, AuditTask, Partial, _Checker, audit_task
 from corpus_registry.audit.rows import _normalized as _normalized  # re-exported, as before the split
-from corpus_registry.audit.targets import Slice, Target, card_licences, plan_slices, resolve_target
-from corpus_registry.build.release import read_manifest, sha256_file
+from corpus_registry.audit.targets import Slice, Target, card_licences, check_readable, plan_slices, resolve_target
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.executors import Executor
 from corpus_registry.registry import licences
@@ -75,6 +83,7 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
     """
     started = time.perf_counter()
     resolved = resolve_target(target, revision=revision, endpoint=endpoint, token=token)
+    check_readable(resolved.files)
     policy = policy or DEFAULT_POLICY
     workers = 1 if executor is None or _in_memory(registry) else executor.workers
     slices = plan_slices(resolved, parts=None if workers == 1 else workers * _SLICES_PER_WORKER,
@@ -82,14 +91,16 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
     credits = resolved.attribution
     settings = AuditSettings(run=uuid.uuid4().hex, url=registry.url, policy=policy,
                              credits=str(credits) if credits else None, max_problems=max_problems,
-                             collect_attribution=collect_attribution, batch_size=batch_size)
+                             collect_attribution=collect_attribution, batch_size=batch_size,
+                             unreadable_is_problem=is_release_folder(resolved) and resolved.manifest is not None)
     tasks = [AuditTask(settings, group) for group in _groups(slices, min_rows=batch_size)]
     rows = sum(s.rows for s in slices)
     work = rows + sum(s.bytes for s in slices) // _BYTES_PER_ROW
     known_total = all(s.rows and not s.path.endswith(".gz") for s in slices)
     bar = tqdm(total=rows if progress and known_total else None, desc="audit", unit="row",
                disable=not progress, leave=False)
-    findings = _Findings(resolved, policy, max_problems=max_problems, collect_attribution=collect_attribution)
+    findings = _Findings(resolved, policy, registry, max_problems=max_problems,
+                         collect_attribution=collect_attribution)
     if executor is None or workers == 1 or len(tasks) < 2 or work < (
             INLINE_BELOW if inline_below is None else inline_below):
         checker = _Checker(registry, settings)
@@ -130,8 +141,13 @@ def _groups(slices: list[Slice], *, min_rows: int) -> Iterator[tuple[Slice, ...]
 class _Findings:
     """The report being assembled: partials added in task order, then the dataset-level checks."""
 
-    def __init__(self, target: Target, policy: Policy, *, max_problems: int, collect_attribution: bool) -> None:
-        self.target, self.max_problems = target, max_problems
+    def __init__(self, target: Target, policy: Policy, registry: Registry, *, max_problems: int,
+                 collect_attribution: bool) -> None:
+        self.target, self.registry, self.max_problems = target, registry, max_problems
+        self.names: list[str] = []  # the files rows came from, for the duplicate-row check
+        self.keys: list[Any] = []
+        self.file_ids: list[Any] = []
+        self.positions: list[Any] = []
         self.report = AuditReport(target=target.label, kind=target.kind,
                                   files=[target.name_of(f) for f in target.files],
                                   policy=policy.describe(), revision=target.revision, commit=target.commit)
@@ -159,6 +175,14 @@ class _Findings:
             counts[kind] = counts.get(kind, 0) + n
         if self.report.attribution_entries is not None and part.attribution_entries:
             self.report.attribution_entries += part.attribution_entries
+        if part.keys is not None and len(part.keys):
+            for name in part.files:
+                if name not in self.names:
+                    self.names.append(name)
+            remap = np.asarray([self.names.index(name) for name in part.files], dtype=np.uint32)
+            self.keys.append(part.keys)
+            self.file_ids.append(remap[part.file_ids])
+            self.positions.append(part.positions)
 
     def _keep(self, p: Problem) -> None:
         if self.shown.get(p.kind, 0) >= self.max_problems:
@@ -210,8 +234,23 @@ class _Findings:
         if r.attribution_entries is not None:
             r.attribution_entries.sort(key=lambda e: (e["source"], e["identifier"]))
         self._check_card()
-        self._check_manifest()
+        self._check_duplicates()
+        check_shard_sets(self.target, self.problem)
+        check_release(self.target, self.problem, registry=self.registry, rows_of=parquet_rows,
+                      license_mix=r.license_mix)
         return r
+
+    def _check_duplicates(self) -> None:
+        if not self.keys:
+            return
+        n, shown = duplicate_groups(np.concatenate(self.keys), np.concatenate(self.file_ids),
+                                    np.concatenate(self.positions), self.names, limit=self.max_problems)
+        for d in shown:
+            self._keep(Problem(kind="duplicate_row", severity=severity("duplicate_row", self.report.policy),
+                               message=f"repeats {d.first} (same source and identifier, or same text)",
+                               where=d.where))
+        if n:
+            self.report.problem_counts["duplicate_row"] = n
 
     def _check_card(self) -> None:
         carried = sorted({lic for lic, _ in self.mix})
@@ -241,27 +280,6 @@ class _Findings:
             self.problem("card_licence_mismatch", f"the card declares {', '.join(declared)} but rows carry "
                          f"{', '.join(carried_hub)}")
 
-    def _check_manifest(self) -> None:
-        path = self.target.manifest
-        if path is None:
-            return
-        try:
-            manifest = read_manifest(path.parent)
-        except (OSError, ValueError):
-            self.problem("shard_modified", f"{path.name} is unreadable")
-            return
-        root = path.parent
-        for shard, sha in sorted((manifest.get("shards") or {}).items()):
-            file = root / shard
-            if not file.is_file():
-                self.problem("shard_modified", f"{shard} is listed in {path.name} but missing")
-            elif sha256_file(file) != sha:
-                self.problem("shard_modified", f"{shard} differs from its sha256 in {path.name}")
-        expected = manifest.get("license_mix")
-        if expected is not None and expected != self.report.license_mix:
-            self.problem("manifest_mismatch", f"{path.name} lists {_mix_summary(expected)}; rows carry "
-                         f"{_mix_summary(self.report.license_mix)}")
-
 
 def _hub_id(expression: str) -> str:
     try:
@@ -279,7 +297,3 @@ def _add_counts(table: dict[K, list[int]], more: dict[K, list[int]]) -> None:
 
 def _tally(table: dict[str, list[int]]) -> dict[str, dict[str, int]]:
     return {k: {"documents": n, "words": w} for k, (n, w) in sorted(table.items())}
-
-
-def _mix_summary(mix: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{m['license']} ×{m['documents']}" for m in mix) or "nothing"

@@ -16,18 +16,21 @@ loaded once per audit run.
 from __future__ import annotations
 
 import unicodedata
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+import xxhash
 from sqlalchemy import Connection, bindparam, select
 
 from corpus_registry.audit.policy import Policy
 from corpus_registry.audit.report import Problem, severity
 from corpus_registry.audit.targets import Batch, Slice, read_credits, slice_batches
-from corpus_registry.errors import CorpusRegistryError
+from corpus_registry.errors import AuditError, CorpusRegistryError
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Source, Withdrawal
 from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
@@ -76,6 +79,7 @@ class AuditSettings:
     max_problems: int
     collect_attribution: bool
     batch_size: int
+    unreadable_is_problem: bool = False  # a release with a manifest: a damaged shard is a violation, not a stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,12 @@ class Partial:
     problem_counts: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)  # the first ``max_problems`` of each kind, no anchors
     attribution_entries: list[dict[str, Any]] | None = None
+    # per row, in row order, to find duplicated rows across tasks: a hash of the row's source and
+    # identifier (of its text when it has no identifier), its file (index in ``files``), its row/line
+    files: list[str] = field(default_factory=list)
+    keys: Any = None  # numpy uint64 arrays, filled at the end of a task
+    file_ids: Any = None
+    positions: Any = None
 
 
 def audit_task(task: AuditTask) -> Partial:
@@ -131,6 +141,7 @@ class _Checker:
         self.max_problems = settings.max_problems
         self.collect_attribution = settings.collect_attribution
         self.batch_size = settings.batch_size
+        self.unreadable_is_problem = settings.unreadable_is_problem
         with registry.session() as s:
             self.sources = {sid: (slug, name, attribution, status) for sid, slug, name, attribution, status
                             in s.execute(select(Source.id, Source.slug, Source.name, Source.attribution,
@@ -153,15 +164,29 @@ class _Checker:
         self._facts: dict[tuple[str, str], tuple[str | None, bool]] = {}
         self.conn: Connection
         self.part = Partial()
+        self._keys, self._file_ids, self._positions = array("Q"), array("I"), array("Q")
+        self._file = 0
 
     def run(self, conn: Connection, slices: Iterable[Slice]) -> Partial:
         """Check every row of ``slices`` (querying the registry over ``conn``); what was found."""
         self.conn = conn
-        self.part = Partial(attribution_entries=[] if self.collect_attribution else None)
+        self.part = part = Partial(attribution_entries=[] if self.collect_attribution else None)
+        self._keys, self._file_ids, self._positions = array("Q"), array("I"), array("Q")
         for s in slices:
-            for batch in slice_batches(s, batch_size=self.batch_size):
-                self._batch(batch)
-        return self.part
+            if s.name not in part.files:
+                part.files.append(s.name)
+            self._file = part.files.index(s.name)
+            try:
+                for batch in slice_batches(s, batch_size=self.batch_size):
+                    self._batch(batch)
+            except AuditError as e:
+                if not self.unreadable_is_problem:
+                    raise
+                self.problem("shard_unreadable", str(e))
+        part.keys = np.frombuffer(self._keys, dtype=np.uint64) if self._keys else np.empty(0, np.uint64)
+        part.file_ids = np.frombuffer(self._file_ids, dtype=np.uint32) if self._file_ids else np.empty(0, np.uint32)
+        part.positions = np.frombuffer(self._positions, dtype=np.uint64) if self._positions else np.empty(0, np.uint64)
+        return part
 
     def problem(self, kind: str, message: str, **fields: Any) -> None:
         counts = self.part.problem_counts
@@ -219,6 +244,7 @@ class _Checker:
                 {str(ids[i]) for i in misses if ids[i] is not None},
                 {declared[i] for i in misses if ids[i] is None and isinstance(declared[i], str)})
         self.part.rows += n
+        self._identify(b, shas, ids, srcs)
         best, known = self._best, self._known
         for i in range(n):
             sha, ident, src = shas[i], ids[i], srcs[i]
@@ -245,6 +271,14 @@ class _Checker:
                 known(reg, labels[i], b, i, sha)
                 continue
             self._unknown(norms[i], sha, ident, src, labels[i], b, i)
+
+    def _identify(self, b: Batch, shas: list[str], ids: list[Any], srcs: list[Any]) -> None:
+        """Each row's key (its source and identifier, else its text) and place, for the driver to
+        find rows that appear twice anywhere in the dataset."""
+        self._keys.extend([xxhash.xxh64_intdigest(f"{src}\x00{ident}".encode("utf-8", "surrogatepass")) if ident is not None else int(sha[:16], 16)
+                           for sha, ident, src in zip(shas, ids, srcs)])
+        self._file_ids.extend([self._file] * len(shas))
+        self._positions.extend(b.lines if b.lines is not None else range(b.start, b.start + len(shas)))
 
     def _same_source(self, r: _Reg, src: Any) -> bool:
         return src is None or self.sources[r.source_id][0] == src

@@ -63,6 +63,7 @@ class Target:
     revision: str | None = None
     commit: str | None = None
     display: dict[Path, str] = field(default_factory=dict)
+    whole: bool = True  # False: part of a Hub repo was fetched (a sub-path), so its release cannot be checked
 
     def _meta(self, name: str) -> Path | None:
         if self.root is None:
@@ -163,20 +164,45 @@ def _is_data(path: Path) -> bool:
     return path.is_file() and path.name.endswith(DATA_SUFFIXES)
 
 
-def _data_files(folder: Path) -> list[Path]:
+#: Where a build writes its shards: ``data/<config>/train-00000-of-00001.parquet``.
+_SHARD_LAYOUT = re.compile(r"^data/[^/]+/[^/]+-\d{5}-of-\d{5}\.parquet$")
+
+
+def _data_files(folder: Path, *, required: bool = True) -> list[Path]:
     files = sorted(p for p in folder.rglob("*")
                    if _is_data(p) and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-    if not files:
+    if not files and required:
         raise AuditError(f"{folder}: no Parquet or JSONL files in this folder",
                          hint="a release folder holds data/<config>/*.parquet")
     return files
 
 
 def _folder_target(folder: Path, *, label: str, kind: str | None = None) -> Target:
-    files = _data_files(folder)
-    if kind is None:
-        kind = "release" if (folder / MANIFEST).is_file() or (folder / CARD).is_file() else "files"
-    return Target(label=label, kind=kind, files=files, root=folder)
+    """A folder's data files; a release folder (a manifest, a card, or the shard layout a build
+    writes) may hold none: its manifest says what is missing."""
+    release = (folder / MANIFEST).is_file() or (folder / CARD).is_file()
+    files = _data_files(folder, required=not release)
+    if not release:
+        release = any(_SHARD_LAYOUT.match(f.relative_to(folder).as_posix()) for f in files)
+    return Target(label=label, kind=kind or ("release" if release else "files"), files=files, root=folder)
+
+
+def our_card(card: Path) -> bool:
+    """Whether a dataset card was written by corpus-registry (its YAML header's ``tags``)."""
+    meta = _card_header(card)
+    tags = meta.get("tags") if isinstance(meta, dict) else None
+    return isinstance(tags, list) and "corpus-registry" in tags
+
+
+def check_readable(files: list[Path]) -> None:
+    """Fail now (the audit could not run) on a data file that cannot be opened at all."""
+    for f in files:
+        try:
+            with open(f, "rb"):
+                pass
+        except OSError as e:
+            raise AuditError(f"{f}: cannot read ({e.strerror or type(e).__name__})", file=str(f),
+                             hint="check the file's permissions") from e
 
 
 def _release_root(files: list[Path]) -> Path | None:
@@ -205,27 +231,47 @@ def _hub_target(url: str, *, revision: str | None, endpoint: str | None, token: 
         raise AuditError(f"{url}: names revision {url_rev!r} but --revision says {revision!r}")
     revision = revision or url_rev
     root = download_repo(repo_id, revision=revision, endpoint=endpoint, token=token, subpath=sub)
+    if not sub:  # a release of ours: fetch whatever else its manifest lists (the funnel chart...)
+        listed = _listed_files(root)
+        if listed:
+            download_repo(repo_id, revision=revision, endpoint=endpoint, token=token, patterns=listed)
     folder = root / sub if sub else root
     if not folder.is_dir():
         raise AuditError(f"{url}: no folder {sub!r} in the repo at {revision or 'main'}")
     target = _folder_target(folder, label=url, kind="hub")
     target.root = root  # card, attribution and manifest live at the top of the repo
     target.revision, target.commit = revision, root.name
+    target.whole = not sub
     return target
 
 
+def _listed_files(root: Path) -> list[str]:
+    """The files a downloaded release manifest lists that the first download did not fetch."""
+    from corpus_registry.hub import manifest_files
+
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(manifest, dict) or not str(manifest.get("format", "")).startswith("corpus-registry-release/"):
+        return []
+    return sorted(p for p, sha in manifest_files(manifest).items()
+                  if sha is not None and not (root / p).exists() and ".." not in p.split("/"))
+
+
 def download_repo(repo_id: str, *, revision: str | None, endpoint: str | None, token: str | None,
-                  subpath: str | None = None) -> Path:
-    """Download the data files and card of a Hub dataset repo at ``revision``; the local folder."""
+                  subpath: str | None = None, patterns: list[str] | None = None) -> Path:
+    """Download the data files and card of a Hub dataset repo at ``revision`` (or the files named
+    by ``patterns``); the local folder."""
     if not _REPO_ID.match(repo_id):
         raise AuditError(f"{repo_id!r} is not a Hub repo id", hint="use OWNER/NAME")
     from huggingface_hub import constants, snapshot_download
 
     from corpus_registry.hub import hub_errors
 
-    patterns = list(HUB_PATTERNS[3:])
-    prefix = f"{subpath.strip('/')}/" if subpath else ""
-    patterns += [prefix + p for p in HUB_PATTERNS[:3]]
+    if patterns is None:
+        prefix = f"{subpath.strip('/')}/" if subpath else ""
+        patterns = list(HUB_PATTERNS[3:]) + [prefix + p for p in HUB_PATTERNS[:3]]
     with hub_errors(endpoint or constants.ENDPOINT, repo_id, revision=revision):
         path = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
                                  endpoint=endpoint, token=token, library_name="corpus-registry")
@@ -265,18 +311,26 @@ def read_credits(path: Path) -> Credits:
     return Credits(path.name, pairs, loose)
 
 
-def card_licences(card: Path) -> list[str] | None:
-    """The ``license:`` of a dataset card's YAML header, as a list of Hub ids (None if absent)."""
-    text = card.read_text(encoding="utf-8", errors="replace")
+def _card_header(card: Path) -> Any:
+    """The YAML header of a dataset card (None if it has none or it does not parse)."""
+    try:
+        text = card.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
     if not text.startswith("---"):
         return None
     end = text.find("\n---", 3)
     if end < 0:
         return None
     try:
-        meta = yaml.safe_load(text[3:end])
-    except yaml.YAMLError:
+        return yaml.safe_load(text[3:end])
+    except (yaml.YAMLError, RecursionError, ValueError):
         return None
+
+
+def card_licences(card: Path) -> list[str] | None:
+    """The ``license:`` of a dataset card's YAML header, as a list of Hub ids (None if absent)."""
+    meta = _card_header(card)
     value = meta.get("license") if isinstance(meta, dict) else None
     if value is None:
         return None
@@ -445,7 +499,7 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
             yield Batch(file=name, start=first, **cols)
             if stop is not None and pos >= stop:
                 return
-    except (OSError, pa.ArrowException) as e:
+    except (OSError, pa.ArrowException, ValueError) as e:  # a damaged page can fail to decode, too
         raise AuditError(f"{name}: cannot read as Parquet ({_first_line(e)})", file=name) from e
 
 

@@ -71,9 +71,17 @@ class _Group(click.Group):
         except click.ClickException as e:  # usage errors quote what was typed: shown escaped
             e.message = one_line(mask(e.message))  # type: ignore[misc]
             raise
+        except (click.exceptions.Exit, click.Abort):
+            raise
         except KeyboardInterrupt:
             say("Interrupted: work committed so far is kept; run the same command again to resume.", err=True)
             ctx.exit(130)
+        except Exception as e:  # a bug: still one line, and never exit 1 (which means "violations found")
+            if ctx.obj is not None and ctx.obj.debug:
+                raise
+            say(f"Error: unexpected {type(e).__name__}: {one_line(mask(e))}\n  hint: this is a bug in "
+                "corpus-registry; run again with --debug for the traceback and report it", err=True)
+            ctx.exit(EXIT_FAILED)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")

@@ -266,7 +266,8 @@ def test_row_from_outside_the_registry_is_named(shared: tuple[Registry, Path], t
 
     edit_rows(copy, add)
     report = audit(reg, copy, progress=False)
-    assert kinds(report) == {"unknown_document": 1, "shard_modified": 1, "manifest_mismatch": 1}
+    assert kinds(report) == {"unknown_document": 1, "shard_modified": 1, "manifest_mismatch": 1,
+                             "row_count_mismatch": 2}  # the shard's rows and the release's
     (p,) = [p for p in report.problems if p.kind == "unknown_document"]
     assert (p.identifier, p.source, p.license) == ("udhr-fr", "somewhere-else", "CC-BY-4.0")
     assert report.unknown == 1 and report.known == report.rows - 1
@@ -277,7 +278,8 @@ def test_row_from_outside_the_registry_is_named(shared: tuple[Registry, Path], t
     assert code == 1 and "unknown_document" in out and "udhr-fr" in out
     # A policy that accepts unknown documents judges them by their own licence column instead.
     lenient = Policy(allow_unknown_documents=True)
-    assert audit(reg, copy, policy=lenient, progress=False).ok
+    errors = {p.kind for p in audit(reg, copy, policy=lenient, progress=False).problems if p.severity == "error"}
+    assert errors == {"shard_modified", "manifest_mismatch", "row_count_mismatch"}  # the release's, not the row's
     strict = Policy(allow_unknown_documents=True, tiers=["public_domain"])
     assert "CC-BY-4.0" in str([p.message for p in audit(reg, copy, policy=strict, progress=False).problems
                                if p.kind == "policy_violation" and p.identifier == "udhr-fr"])
@@ -342,7 +344,7 @@ def test_withdraw_arguments(small: tuple[Registry, Path]) -> None:
     with pytest.raises(NotFoundError):
         withdraw(reg, source="no-such-source", reason="x")
     code, out = run(reg, "withdraw", "no-such-document", "--reason", "x")
-    assert code == 1 and out.startswith("Error: no document 'no-such-document'")
+    assert code == 2 and out.startswith("Error: no document 'no-such-document'")
     code, out = run(reg, "withdraw", "--reason", "x")
     assert code == 2 and "IDENTIFIER or --source" in out
 
@@ -358,12 +360,12 @@ def test_attribution_file_and_card(shared: tuple[Registry, Path], tmp_path: Path
     (copy / "ATTRIBUTION.md").write_text("\n".join(line for line in lines if line != dropped) + "\n",
                                          encoding="utf-8")
     report = audit(reg, copy, progress=False)
-    assert kinds(report) == {"missing_attribution": 1}
+    assert kinds(report) == {"missing_attribution": 1, "file_modified": 1}
     assert f"`{report.problems[0].identifier}`" in dropped
 
     (copy / "ATTRIBUTION.md").unlink()
     report = audit(reg, copy, progress=False)
-    assert kinds(report) == {"no_attribution_file": 1}
+    assert kinds(report) == {"no_attribution_file": 1, "file_modified": 1}
     assert report.attribution["missing"] == report.attribution["required"] > 0
 
     card = copy / "README.md"
@@ -407,12 +409,12 @@ def test_json_output_and_attribution_export(shared: tuple[Registry, Path], tmp_p
 def test_errors_are_one_line(shared: tuple[Registry, Path], tmp_path: Path) -> None:
     reg, release = shared
     code, out = run(reg, "audit", str(tmp_path / "nowhere"), "--no-progress")
-    assert code == 1 and out.startswith("Error: ") and "no such file or folder" in out
+    assert code == 2 and out.startswith("Error: ") and "no such file or folder" in out
 
     no_text = tmp_path / "no-text.jsonl"
     no_text.write_text('{"id": "a", "text": "Un texte."}\n{"id": "b", "license": "CC0-1.0"}\n', encoding="utf-8")
     code, out = run(reg, "audit", str(no_text), "--no-progress")
-    assert code == 1 and "no-text.jsonl:2: no text" in out
+    assert code == 2 and "no-text.jsonl:2: no text" in out
 
     null_text = tmp_path / "null-text.parquet"
     pq.write_table(pa.table({"id": ["a", "b"], "text": ["Un texte.", None]}), null_text)
@@ -427,7 +429,7 @@ def test_errors_are_one_line(shared: tuple[Registry, Path], tmp_path: Path) -> N
     bad_policy = tmp_path / "policy.yaml"
     bad_policy.write_text("name: strict\ntiers: [public_domain]\nshare_alike: false\n", encoding="utf-8")
     code, out = run(reg, "audit", str(release), "--policy", str(bad_policy), "--no-progress")
-    assert code == 1 and "policy.yaml: share_alike: Extra inputs are not permitted" in out
+    assert code == 2 and "policy.yaml: share_alike: Extra inputs are not permitted" in out
     bad_policy.write_text("tiers: [public_domain\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="malformed YAML"):
         load_policy(bad_policy)
@@ -479,11 +481,11 @@ def test_hub_release_audits_like_the_local_folder(shared: tuple[Registry, Path],
     code, out = run(reg, "audit", "--hub", repo, "--revision", "1.0.0", "--no-progress")
     assert code == 0 and "PASS" in out, out
     code, out = run(reg, "audit", "--hub", repo, "--revision", "9.9.9", "--no-progress")
-    assert code == 1 and "no revision '9.9.9'" in out
+    assert code == 2 and "no revision '9.9.9'" in out
     code, out = run(reg, "audit", "--hub", "tester/no-such-repo", "--no-progress")
-    assert code == 1 and "no such dataset repository" in out
+    assert code == 2 and "no such dataset repository" in out
     code, out = run(reg, "audit", "--hub", repo, "--endpoint", "http://127.0.0.1:9", "--no-progress")
-    assert code == 1 and "cannot reach the Hub at http://127.0.0.1:9" in out and "Traceback" not in out
+    assert code == 2 and "cannot reach the Hub at http://127.0.0.1:9" in out and "Traceback" not in out
 
 
 # -- any number of workers, any executor: the same report ---------------------------------
@@ -559,11 +561,12 @@ def test_any_number_of_workers_gives_the_same_report(small: tuple[Registry, Path
         planted_report = audit(reg, planted, progress=False)
         assert kinds(planted_report) == {"text_altered": 3, "licence_laundering": 1, "unknown_document": 1,
                                          "withdrawn": 1, "missing_attribution": 1, "shard_modified": 1,
-                                         "manifest_mismatch": 1}
+                                         "manifest_mismatch": 1, "duplicate_row": 2, "file_modified": 1,
+                                         "row_count_mismatch": 2}
         altered = [p.anchor for p in planted_report.problems if p.kind == "text_altered"]
         assert altered[1:] == [f"{altered[0]}-2", f"{altered[0]}-3"]
         assert kinds(two) == {"text_altered": 3, "licence_laundering": 1, "unknown_document": 1, "withdrawn": 1,
-                              "no_attribution_file": 1}
+                              "no_attribution_file": 1, "duplicate_row": 2}
         lines = jsonl.read_text(encoding="utf-8").splitlines()
         where = [f"{jsonl}:{n}" for n, line in enumerate(lines, start=1) if "ajouté après la publication" in line]
         assert len(where) == 3  # line numbers count the blank lines

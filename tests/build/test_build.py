@@ -188,7 +188,7 @@ def test_bad_specs_and_empty_selection(demo_registry: Registry, tmp_path: Path) 
                                                  "filters": {"length": {"min_words": 1_000_000}}}),
                       out_dir=tmp_path / "z", progress=False)
     with pytest.raises(BuildError, match="no document passes"):
-        build_release(demo_registry, parse_spec({"name": "x", "version": "1", "select": {"languages": ["xx"]}}),
+        build_release(demo_registry, parse_spec({"name": "x", "version": "1", "select": {"languages": ["tlh"]}}),
                       out_dir=tmp_path / "y", progress=False, record=False)
 
 

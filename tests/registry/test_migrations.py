@@ -64,3 +64,42 @@ def test_upgrade_keeps_ingested_documents(backend: str, make_db_url, tmp_path: P
         assert conn.execute(query).all() == before
         assert conn.execute(text("SELECT workers FROM ingest_runs")).scalars().all() == [1]
     assert len(before) == 8
+
+
+def test_pushes_recorded_before_the_history_start_it(backend: str, make_db_url, tmp_path: Path) -> None:
+    reg = Registry(make_db_url(backend))
+    db.upgrade(reg.engine, "0002")
+    with reg.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO releases (name, version, spec, registry_state, counts, shards, manifest_sha256, hub_repo,"
+            " hub_commit, hub_tag, executor, created_at, pushed_at) VALUES ('r', '1', '{}', 'abc', '{}', '{}',"
+            " 'm', 'me/r', 'c0ffee', '1', 'local', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    db.upgrade(reg.engine)
+    with reg.engine.connect() as conn:
+        rows = conn.execute(text("SELECT repo_id, tag, \"commit\", manifest_sha256, noop FROM release_pushes")).all()
+    assert [tuple(r) for r in rows] == [("me/r", "1", "c0ffee", "m", False)]
+    db.downgrade(reg.engine, "0002")
+    assert "release_pushes" not in inspect(reg.engine).get_table_names()
+
+
+def test_a_newer_registry_says_upgrade_and_is_left_alone(backend: str, make_db_url, tmp_path: Path) -> None:
+    """Item 16: every command says "upgrade corpus-registry"; init refuses without touching it."""
+    from click.testing import CliRunner
+
+    from corpus_registry.cli import cli
+
+    reg = Registry(make_db_url(backend))
+    reg.init(store=str(tmp_path / "store"))
+    with reg.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0099'"))
+    runner = CliRunner()
+    for args in (["stats"], ["init"], ["show", "x"], ["sources", "list"], ["audit", str(tmp_path)],
+                 ["demo", "--no-progress"]):
+        r = runner.invoke(cli, ["--db", reg.url, *args])
+        assert r.exit_code == 2, (args, r.output)
+        first = r.output.splitlines()[0]
+        assert "is at schema 0099, newer than this corpus-registry knows" in first and "upgrade corpus-registry" in first
+        assert "Traceback" not in r.output and "corpus-registry init" not in r.output
+    with reg.engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0099"
+        assert conn.execute(text("SELECT count(*) FROM sources")).scalar() == 0
