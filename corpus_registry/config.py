@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from corpus_registry.errors import ConfigError
+from corpus_registry.terminal import one_line
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -25,6 +26,11 @@ def read_yaml(path: Path, *, what: str) -> Any:
         raise ConfigError(f"{path}: {what} not found", file=str(path)) from e
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the {what} ({e.strerror})", file=str(path)) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: the {what} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})",
+                          file=str(path), hint="save the file as UTF-8") from e
+    except RecursionError as e:
+        raise ConfigError(f"{path}: the {what} is nested too deeply", file=str(path)) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -68,7 +74,7 @@ def validate(model: type[M], data: Any, *, origin: str, expected: str) -> M:
         field = field_path(tuple(err["loc"]), data)
         msg = err["msg"].removeprefix("Value error, ")
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"{origin}: {field}: {msg}{more}", file=origin, field=field) from e
+        raise ConfigError(one_line(f"{origin}: {field}: {msg}{more}"), file=origin, field=field) from e
 
 
 def env_int(name: str, default: int, *, minimum: int = 0) -> int:

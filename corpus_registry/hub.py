@@ -33,7 +33,7 @@ from corpus_registry.terminal import mask
 if TYPE_CHECKING:
     from huggingface_hub import CommitOperation, HfApi
 
-__all__ = ["PushResult", "ReleaseFolder", "manifest_files", "push_release", "read_release"]
+__all__ = ["PushResult", "ReleaseFolder", "is_release_path", "manifest_files", "push_release", "read_release"]
 
 REPO_TYPE = "dataset"
 MANIFEST = "manifest.json"
@@ -97,6 +97,12 @@ class ReleaseFolder:
 
 #: What a file of a release may be called: relative, posix, no hidden or parent segments.
 _RELEASE_PATH = re.compile(r"^(?!\.)[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*(/(?!\.)[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*)*$")
+
+
+def is_release_path(path: str) -> bool:
+    """Whether ``path`` can name a file of a release: relative, posix, no hidden or ``..`` segment,
+    no wildcard: a manifest cannot make anyone read or send a file outside the release folder."""
+    return bool(_RELEASE_PATH.match(path)) and path != MANIFEST
 
 
 def manifest_files(manifest: dict[str, Any]) -> dict[str, str | None]:
@@ -163,7 +169,7 @@ def read_release(folder: Path) -> ReleaseFolder:
     present = _folder_files(folder)
     files: dict[str, int] = {}
     for path, sha256 in sorted(listed.items()):
-        if not _RELEASE_PATH.match(path) or path == MANIFEST:
+        if not is_release_path(path):
             raise HubError(f"{manifest_path}: lists {path!r}, which is not a file name a release has",
                            hint="rebuild the release", file=str(manifest_path))
         if path not in present:

@@ -21,9 +21,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from corpus_registry.audit.targets import DATA_SUFFIXES, Target, our_card
+from corpus_registry.audit.targets import DATA_SUFFIXES, Target, card_header, our_card
 from corpus_registry.build.release import MANIFEST, sha256_file
-from corpus_registry.hub import manifest_files
+from corpus_registry.hub import is_release_path, manifest_files
 from corpus_registry.registry.db.models import Release
 from corpus_registry.registry.registry import Registry
 
@@ -51,21 +51,25 @@ def check_shard_sets(target: Target, report: Report) -> None:
 
 
 def is_release_folder(target: Target) -> bool:
-    """A folder that is (or was meant to be) a release of ours: our card, a manifest of ours, or,
-    locally, a manifest or our shard layout without any card (what a killed build leaves). Another
-    dataset that happens to hold a file named manifest.json is not checked against it."""
+    """A folder that is (or was meant to be) a release of ours: our card; or a local folder with a
+    manifest.json, or with our shard layout and no valid card of another dataset (what a killed
+    build leaves); or a Hub repo holding a manifest of ours. Another dataset, with its own card,
+    is not held to a manifest it does not have."""
     if target.root is None or not target.whole:
         return False
     card = target.card
     if card is not None and our_card(card):
         return True
     if target.manifest is not None:
+        if target.kind != "hub":
+            return True
         try:
             _parse(target.manifest.read_bytes())
             return True
         except (OSError, ValueError):
-            pass
-    return card is None and target.kind == "release"
+            return False
+    foreign_card = card is not None and isinstance(card_header(card), dict)
+    return not foreign_card and target.kind == "release"
 
 
 def check_release(target: Target, report: Report, *, registry: Registry,
@@ -87,6 +91,10 @@ def check_release(target: Target, report: Report, *, registry: Registry,
         report("manifest_invalid", f"{MANIFEST} cannot be read as a release manifest ({_why(e)})")
         return
     listed = manifest_files(manifest)
+    unsafe = sorted(name for name in listed if not is_release_path(name))
+    if unsafe:
+        report("manifest_invalid", f"{MANIFEST} lists {unsafe[0]!r}, which cannot be a file of the release")
+        listed = {name: sha for name, sha in listed.items() if name not in unsafe}
     for name, sha in sorted(listed.items()):
         file = root / name
         is_shard = name.endswith(DATA_SUFFIXES)
@@ -100,6 +108,10 @@ def check_release(target: Target, report: Report, *, registry: Registry,
         name = target.name_of(f)
         if name not in listed:
             report("shard_extra", f"{name} is a data file the manifest does not list")
+    for f in sorted(root.rglob("*")):
+        name = f.relative_to(root).as_posix()
+        if f.is_file() and name not in listed and name != MANIFEST and not name.endswith(DATA_SUFFIXES):
+            report("file_extra", f"{name} is not part of the release (a push leaves it out)")
     _check_rows(manifest, root, report, rows_of)
     audited = {target.name_of(f) for f in target.files}
     expected = manifest.get("license_mix")
@@ -109,15 +121,27 @@ def check_release(target: Target, report: Report, *, registry: Registry,
     _check_record(manifest, raw, registry, report)
 
 
+#: What the checks read from a manifest, and the type each must have.
+_SHAPES: dict[str, type] = {"name": str, "version": str, "shards": dict, "shard_rows": dict, "files": dict,
+                            "counts": dict, "license_mix": list}
+
+
 def _parse(raw: bytes) -> dict[str, Any]:
+    """A manifest of ours, or ValueError saying what is wrong with it."""
     import json
 
     data = json.loads(raw)
     if not isinstance(data, dict) or not str(data.get("format", "")).startswith("corpus-registry-release/"):
         raise ValueError("not a corpus-registry release manifest")
-    for key in ("shards", "shard_rows", "files"):
-        if key in data and not isinstance(data[key], dict):
-            raise ValueError(f"'{key}' is not a mapping")
+    for key, kind in _SHAPES.items():
+        if key in data and not isinstance(data[key], kind):
+            raise ValueError(f"'{key}' is not a {kind.__name__}")
+    if not all(isinstance(v, str) for v in {**data.get("shards", {}), **data.get("files", {})}.values()):
+        raise ValueError("a sha256 is not a string")
+    if not all(isinstance(v, int) for v in data.get("shard_rows", {}).values()):
+        raise ValueError("a row count is not a number")
+    if not all(isinstance(m, dict) for m in data.get("license_mix", [])):
+        raise ValueError("'license_mix' holds something else than entries")
     return data
 
 
@@ -189,9 +213,10 @@ def duplicate_groups(keys: np.ndarray, files: np.ndarray, rows: np.ndarray, name
         return 0, []
     starts = np.flatnonzero(np.concatenate([[True], ordered[1:] != ordered[:-1]]))
     first_of = starts[np.searchsorted(starts, repeats, side="right") - 1]
-    found = sorted(zip(order[repeats].tolist(), order[first_of].tolist()))  # in row order
-    return len(found), [Duplicate(_where(i, files, rows, names), _where(j, files, rows, names))
-                        for i, j in found[:limit]]
+    rows_at, firsts = order[repeats], order[first_of]
+    shown = np.argsort(rows_at, kind="stable")[:limit]  # the first repeats in row order
+    return len(repeats), [Duplicate(_where(int(i), files, rows, names), _where(int(j), files, rows, names))
+                          for i, j in zip(rows_at[shown], firsts[shown])]
 
 
 def _where(i: int, files: np.ndarray, rows: np.ndarray, names: list[str]) -> str:
@@ -206,4 +231,4 @@ def _why(e: BaseException) -> str:
 
 
 def _mix_summary(mix: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{m['license']} ×{m['documents']}" for m in mix if isinstance(m, dict)) or "nothing"
+    return ", ".join(f"{m.get('license')} ×{m.get('documents')}" for m in mix if isinstance(m, dict)) or "nothing"

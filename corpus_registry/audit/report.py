@@ -44,6 +44,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "outdated_version": (WARNING, "text is an older version of the document"),
     "sha256_mismatch": (WARNING, "the row's sha256 column does not match its text"),
     "release_unknown": (WARNING, "the registry has no record of the release the manifest names"),
+    "file_extra": (WARNING, "a file in the release folder that the manifest does not list (not a data file)"),
 }
 
 

@@ -189,7 +189,7 @@ def _folder_target(folder: Path, *, label: str, kind: str | None = None) -> Targ
 
 def our_card(card: Path) -> bool:
     """Whether a dataset card was written by corpus-registry (its YAML header's ``tags``)."""
-    meta = _card_header(card)
+    meta = card_header(card)
     tags = meta.get("tags") if isinstance(meta, dict) else None
     return isinstance(tags, list) and "corpus-registry" in tags
 
@@ -247,7 +247,7 @@ def _hub_target(url: str, *, revision: str | None, endpoint: str | None, token: 
 
 def _listed_files(root: Path) -> list[str]:
     """The files a downloaded release manifest lists that the first download did not fetch."""
-    from corpus_registry.hub import manifest_files
+    from corpus_registry.hub import is_release_path, manifest_files
 
     try:
         manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
@@ -256,7 +256,7 @@ def _listed_files(root: Path) -> list[str]:
     if not isinstance(manifest, dict) or not str(manifest.get("format", "")).startswith("corpus-registry-release/"):
         return []
     return sorted(p for p, sha in manifest_files(manifest).items()
-                  if sha is not None and not (root / p).exists() and ".." not in p.split("/"))
+                  if sha is not None and is_release_path(p) and not (root / p).exists())
 
 
 def download_repo(repo_id: str, *, revision: str | None, endpoint: str | None, token: str | None,
@@ -311,7 +311,7 @@ def read_credits(path: Path) -> Credits:
     return Credits(path.name, pairs, loose)
 
 
-def _card_header(card: Path) -> Any:
+def card_header(card: Path) -> Any:
     """The YAML header of a dataset card (None if it has none or it does not parse)."""
     try:
         text = card.read_text(encoding="utf-8", errors="replace")
@@ -330,7 +330,7 @@ def _card_header(card: Path) -> Any:
 
 def card_licences(card: Path) -> list[str] | None:
     """The ``license:`` of a dataset card's YAML header, as a list of Hub ids (None if absent)."""
-    meta = _card_header(card)
+    meta = card_header(card)
     value = meta.get("license") if isinstance(meta, dict) else None
     if value is None:
         return None
