@@ -27,6 +27,7 @@ from corpus_registry.errors import (
     HubError,
     LicenseError,
     NotFoundError,
+    OutputError,
     ReaderError,
     RegistryError,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "HubError",
     "LicenseError",
     "NotFoundError",
+    "OutputError",
     "ReaderError",
     "Registry",
     "RegistryError",
