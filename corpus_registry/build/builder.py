@@ -12,7 +12,6 @@ machine instructions, so a build scales with its workers (the texts are handled 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, delete, exists, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -35,6 +34,7 @@ from corpus_registry.build.dedup import MinHasher
 from corpus_registry.build.dedup.distributed import grouped_near_dedup
 from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
 from corpus_registry.build.funnel import Funnel
+from corpus_registry.build.out_folder import out_folder, place, pushed_to
 from corpus_registry.build.release import (
     ATTRIBUTION,
     CARD,
@@ -45,7 +45,6 @@ from corpus_registry.build.release import (
     OPEN_TYPES,
     ROW_GROUP,
     SHARE_ALIKE_CONFIG,
-    check_own_release,
     file_hashes,
     plan_shards,
     safe_config,
@@ -54,11 +53,11 @@ from corpus_registry.build.release import (
     write_shard,
 )
 from corpus_registry.build.spec import BuildSpec
-from corpus_registry.errors import BuildError, OutputError
+from corpus_registry.errors import BuildError
 from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
-from corpus_registry.registry.db.models import Release, ReleaseDocument, ReleasePush, Source, utcnow
+from corpus_registry.registry.db.models import Release, ReleaseDocument, Source, utcnow
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.store import DocumentStore
 
@@ -300,8 +299,7 @@ def build_release(
     (every file listed in its manifest, unchanged), but not the folder of another pushed release:
     anything else is refused before the work starts. One build of a name and version at a time.
     """
-    with (registry.exclusive(f"build {spec.name} {spec.version}"),
-          StagedFolder(out_dir, owned=lambda folder: _replaceable(registry, spec, folder)) as staged):
+    with registry.exclusive(f"build {spec.name} {spec.version}"), out_folder(registry, spec, out_dir) as staged:
         return _build(registry, spec, staged, progress=progress, record=record, executor=executor)
 
 
@@ -336,12 +334,13 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
         drops = ", ".join(f"{stage} {n:,}" for stage, n in _drops_by_stage(fates))
         raise BuildError(f"{spec.name}: every one of the {len(cands):,} candidates was dropped ({drops})",
                          hint="loosen the filters or the selection in the spec")
-    out_dir = staged.path  # written beside the destination, moved into place by _place
+    out_dir = staged.path  # written beside the destination, moved into place by place()
     with registry.session() as session:  # the release and every fate are committed together, or not at all
+        recorded: list[_Staged] = []
+
         def record_fates() -> None:  # while the workers write the shards
             recorded.append(_stage_release(session, spec, cands, fates, staged.dest, executor=executor.name))
 
-        recorded: list[_Staged] = []
         files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress,
                                        meanwhile=record_fates if record else None)
         clock.lap("write_shards")  # includes recording the fates when record is on
@@ -351,7 +350,7 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
         if record:
             result.release_id = _finish_release(recorded[0], spec, result)
             clock.lap("record")
-        _place(registry, spec, staged, result)  # before the commit: a failed commit puts the old folder back
+        result.out_dir = place(registry, spec, staged, manifest_sha256=result.manifest_sha256)  # then commit
     result.seconds = time.perf_counter() - started
     result.timings = clock.laps
     return result
@@ -496,52 +495,6 @@ def _check_languages(cands: Candidates, fates: _Fates) -> None:
                                   "`sources sync` and `ingest` again")
 
 
-def _pushed_to(registry: Registry, name: object, version: object) -> str | None:
-    """Where release ``name`` ``version`` was pushed (``repo@tag``), if it was."""
-    with registry.session() as s:
-        rel = s.scalar(select(Release).where(Release.name == str(name), Release.version == str(version)))
-        if rel is None:
-            return None
-        pushed = rel.hub_commit is not None or bool(s.scalar(select(exists().where(ReleasePush.release_id == rel.id))))
-        return f"{rel.hub_repo}@{rel.hub_tag or rel.version}" if pushed else None
-
-
-def _replaceable(registry: Registry, spec: BuildSpec, folder: Path) -> None:
-    """Raise unless a build of ``spec`` may replace ``folder``: a release folder a build wrote
-    (:func:`~.release.check_own_release`) and not the local copy of another pushed release."""
-    manifest = check_own_release(folder)
-    name, version = manifest.get("name"), manifest.get("version")
-    if (name, version) != (spec.name, spec.version):
-        where = _pushed_to(registry, name, version)
-        if where:
-            raise OutputError(f"{folder}: holds release {name} {version}, pushed to {where}: the local copy "
-                              "of a published version is never replaced", path=str(folder),
-                              hint="choose another --out")
-
-
-def _place(registry: Registry, spec: BuildSpec, staged: StagedFolder, result: BuildResult) -> None:
-    """Move the written release into place, or keep the destination when it already holds exactly
-    this release (the same manifest, so the same files). A pushed version is never replaced by
-    other content, whether or not this build is recorded."""
-    result.out_dir = staged.dest
-    path = staged.dest / MANIFEST
-    try:
-        current = path.read_bytes() if path.is_file() else None
-        manifest = json.loads(current) if current is not None else None
-    except (OSError, ValueError):
-        current = manifest = None
-    if current is not None and hashlib.sha256(current).hexdigest() == result.manifest_sha256:
-        staged.discard()
-        return
-    if isinstance(manifest, dict) and (manifest.get("name"), manifest.get("version")) == (spec.name, spec.version):
-        where = _pushed_to(registry, spec.name, spec.version)
-        if where:
-            raise BuildError(f"release {spec.name} {spec.version} was already built differently and pushed to "
-                             f"{where}; --out is left as it was",
-                             hint="a pushed version is immutable: bump `version` in the spec")
-    staged.commit()
-
-
 def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path, executor: Executor, *,
                   progress: bool, meanwhile: Callable[[], None] | None = None
                   ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
@@ -676,9 +629,7 @@ def _stage_release(session: Session, spec: BuildSpec, cands: Candidates, fates: 
     try:
         rel = session.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
         if rel is not None:
-            pushed = rel.hub_commit is not None or bool(
-                session.scalar(select(exists().where(ReleasePush.release_id == rel.id))))
-            staged = _Staged(rel, rel.manifest_sha256, f"{rel.hub_repo}@{rel.hub_tag or rel.version}" if pushed else None)
+            staged = _Staged(rel, rel.manifest_sha256, pushed_to(session, rel))
             session.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
         else:
             rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(), registry_state=cands.state)
