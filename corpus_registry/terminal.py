@@ -50,8 +50,16 @@ def json_safe(document: str) -> str:
     return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", document)
 
 
+def _hide_userinfo(m: re.Match[str]) -> str:
+    """``user:password@`` → ``user:***@``; a bare user name stays, unless it looks like a token."""
+    user, colon, _ = m["userinfo"].partition(":")
+    if colon:
+        return f"{m['scheme']}{user}:***@"
+    return f"{m['scheme']}***@" if len(user) >= 20 else m.group()
+
+
 def mask(text: object) -> str:
     """``text`` with URL credentials, secret query parameters and Hub tokens replaced by ``***``."""
-    out = _USERINFO.sub(lambda m: f"{m['scheme']}***@", str(text))
+    out = _USERINFO.sub(_hide_userinfo, str(text))
     out = _SECRET_QUERY.sub(lambda m: f"{m['key']}***", out)
     return _HF_TOKEN.sub("hf_***", out)

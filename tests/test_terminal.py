@@ -43,9 +43,11 @@ def test_json_stays_the_same_json(data: object) -> None:
 
 def test_credentials_are_masked() -> None:
     assert mask("cannot reach the Hub at https://alice:s3cr3t@hub.example.org/api") == (
-        "cannot reach the Hub at https://***@hub.example.org/api")
+        "cannot reach the Hub at https://alice:***@hub.example.org/api")
     assert mask("postgresql://bob:pw@db:5432/x?sslmode=require&password=pw2") == (
-        "postgresql://***@db:5432/x?sslmode=require&password=***")
+        "postgresql://bob:***@db:5432/x?sslmode=require&password=***")
+    assert mask("postgresql://postgres@127.0.0.1/test") == "postgresql://postgres@127.0.0.1/test"  # no secret
+    assert mask("https://ghp_0123456789abcdefghij@github.com") == "https://***@github.com"
     assert mask("token hf_AbCdEfGhIjKlMnOp refused") == "token hf_*** refused"
     assert mask("https://huggingface.co/datasets/a/b") == "https://huggingface.co/datasets/a/b"
 

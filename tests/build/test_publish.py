@@ -98,10 +98,10 @@ def test_credentials_in_the_endpoint_are_never_echoed(udhr: Registry, tmp_path: 
     endpoint = f"http://alice:s3cr3t-pw@127.0.0.1:{port}"
     with pytest.raises(HubError) as caught:
         push(udhr, out, repo_id="tester/x", endpoint=endpoint, token="hf_abcdefghijklmnop", progress=False)
-    assert "s3cr3t" not in str(caught.value) and f"http://***@127.0.0.1:{port}" in str(caught.value)
+    assert "s3cr3t" not in str(caught.value) and f"http://alice:***@127.0.0.1:{port}" in str(caught.value)
     r = CliRunner().invoke(cli, ["--db", udhr.url, "push", str(out), "--repo", "tester/x", "--endpoint", endpoint,
                                  "--token", "hf_abcdefghijklmnop"])
     assert r.exit_code == 2 and "s3cr3t" not in r.output and "hf_abcdefghijklmnop" not in r.output
-    assert r.output.startswith(f"Error: cannot reach the Hub at http://***@127.0.0.1:{port}")
+    assert r.output.startswith(f"Error: cannot reach the Hub at http://alice:***@127.0.0.1:{port}")
     with udhr.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM release_pushes")).scalar() == 0
