@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import os
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -69,3 +70,17 @@ def mutated(draw: st.DrawFn, document: Any, *, keys: list[Any]) -> Any:
             if isinstance(target, dict):
                 target[draw(st.sampled_from(keys) | st.text(max_size=8))] = draw(json_values)
     return doc
+
+
+def sqlite_registry(folder: Path, catalogue: str) -> Any:
+    """A SQLite registry in ``folder`` holding the sources of ``catalogue`` (a sources.yaml text)."""
+    from corpus_registry.registry.ingest import ingest
+    from corpus_registry.registry.registry import Registry
+    from corpus_registry.registry.sources import sync_sources
+
+    reg = Registry(f"sqlite:///{folder / 'registry.db'}")
+    reg.init(store=str(folder / "store"))
+    (folder / "sources.yaml").write_text(catalogue, encoding="utf-8")
+    sync_sources(reg, catalogue_path=folder / "sources.yaml")
+    ingest(reg, progress=False, workers=1)
+    return reg

@@ -20,22 +20,16 @@ from corpus_registry.audit.auditor import audit
 from corpus_registry.build.builder import build_release
 from corpus_registry.build.spec import parse_spec
 from corpus_registry.errors import CorpusRegistryError
-from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
-from corpus_registry.registry.sources import sync_sources
 
 from tests.audit.test_consistency import CATALOGUE, SPEC
-from tests.fuzzing import bounded, json_values, mutated
+from tests.fuzzing import bounded, json_values, mutated, sqlite_registry
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Registry, Path]]:
     tmp = tmp_path_factory.mktemp("fuzz-audit")
-    reg = Registry(f"sqlite:///{tmp / 'registry.db'}")
-    reg.init(store=str(tmp / "store"))
-    (tmp / "sources.yaml").write_text(CATALOGUE, encoding="utf-8")
-    sync_sources(reg, catalogue_path=tmp / "sources.yaml")
-    ingest(reg, progress=False, workers=1)
+    reg = sqlite_registry(tmp, CATALOGUE)
     build_release(reg, parse_spec(SPEC), out_dir=tmp / "release", progress=False)
     yield reg, tmp / "release"
     reg.dispose()

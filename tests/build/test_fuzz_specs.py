@@ -20,13 +20,11 @@ from corpus_registry.build.builder import build_release
 from corpus_registry.build.filters import build_filters
 from corpus_registry.build.spec import BuildSpec, load_spec, parse_spec
 from corpus_registry.errors import ConfigError, CorpusRegistryError
-from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
-from corpus_registry.registry.sources import sync_sources
 
 from tests.build.test_release_folder import CATALOGUE
 from tests.conftest import REPO
-from tests.fuzzing import bounded, json_values, mutated
+from tests.fuzzing import bounded, json_values, mutated, sqlite_registry
 
 SPECS = [yaml.safe_load((REPO / "specs" / name).read_text(encoding="utf-8")) for name in ("fr.yaml", "all.yaml")]
 SPEC_KEYS = ["name", "version", "select", "filters", "dedup", "output", "languages", "license_tiers", "licenses",
@@ -92,12 +90,7 @@ def test_mutated_policies(data: Any, expressions: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def small_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    tmp = tmp_path_factory.mktemp("fuzz-build")
-    reg = Registry(f"sqlite:///{tmp / 'registry.db'}")
-    reg.init(store=str(tmp / "store"))
-    (tmp / "sources.yaml").write_text(CATALOGUE, encoding="utf-8")
-    sync_sources(reg, catalogue_path=tmp / "sources.yaml")
-    ingest(reg, progress=False, workers=1)
+    reg = sqlite_registry(tmp_path_factory.mktemp("fuzz-build"), CATALOGUE)
     yield reg
     reg.dispose()
 
