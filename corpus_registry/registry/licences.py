@@ -1,13 +1,27 @@
-"""Licence expressions: parse with a real SPDX parser, classify into policy tiers, map to Hub ids.
+"""Licence expressions: normalise what the world writes, classify into policy tiers, map to Hub ids.
+
+:func:`normalize` turns a licence string as datasets, catalogues and the Hub write it into a
+canonical SPDX expression, or None when it cannot: SPDX ids and expressions in any case, Creative
+Commons names and URLs (every version, ports and ``deed`` / ``legalcode`` pages), "public domain"
+spellings, the Common Pile's strings (``Creative Commons - Attribution - https://…``), Hub
+licence ids (``pddl``, ``odbl``, ``gpl-3.0`` …) and plain names (``MIT License``, ``Apache
+License, Version 2.0``). A Creative Commons port without an SPDX id (``by/3.0/fr``) or a version
+(``Creative Commons - Attribution Non-Commercial``) becomes a project reference
+(``LicenseRef-CC-BY-3.0-FR``, ``LicenseRef-CC-BY-NC``) whose tier follows its elements.
 
 Tiers, from most to least permissive: public domain (no obligation), attribution, share-alike,
-review (not established: quarantined until a person decides) and rejected (NC, ND, proprietary).
-``OR`` passes if a branch passes (the best branch counts), ``AND`` needs all (the worst counts).
+review (not established: quarantined until a person decides) and rejected (NC, ND, proprietary,
+source-available). Every licence of ``license-expression``'s categorised index has a tier by its
+category; the project's own table overrides it where the project is stricter (GFDL with invariant
+sections needs a person). ``OR`` passes if a branch passes (the best branch counts), ``AND`` needs
+all (the worst counts).
 """
 
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,6 +32,7 @@ from license_expression import (
     LicenseSymbol,
     LicenseWithExceptionSymbol,
     Licensing,
+    get_license_index,
     get_spdx_licensing,
 )
 
@@ -26,16 +41,7 @@ from corpus_registry.errors import LicenseError
 PUBLIC_DOMAIN = "CC-PDM-1.0"
 UNKNOWN = "LicenseRef-Unknown"
 PROPRIETARY = "LicenseRef-Proprietary"
-
-#: Words a user may write instead of an SPDX id.
-MARKERS = {
-    "public-domain": PUBLIC_DOMAIN,
-    "public domain": PUBLIC_DOMAIN,
-    "pd": PUBLIC_DOMAIN,
-    "unknown": UNKNOWN,
-    "proprietary": PROPRIETARY,
-    "all-rights-reserved": PROPRIETARY,
-}
+MAX_LENGTH = 1000  # a licence string longer than this is not a licence string
 
 
 class Tier(str, enum.Enum):
@@ -58,62 +64,195 @@ class Tier(str, enum.Enum):
 _RANK = {t: i for i, t in enumerate(Tier)}
 OPEN_TIERS = (Tier.PUBLIC_DOMAIN, Tier.ATTRIBUTION, Tier.SHARE_ALIKE)
 
-_PUBLIC_DOMAIN_KEYS = {
-    "cc0-1.0", "cc-pdm-1.0", "cc-pddc", "pddl-1.0", "unlicense", "0bsd", "mit-0", "wtfpl",
+#: license-expression's index categories → tiers.
+CATEGORY_TIERS: dict[str, Tier] = {
+    "Public Domain": Tier.PUBLIC_DOMAIN,
+    "Permissive": Tier.ATTRIBUTION,
+    "Copyleft": Tier.SHARE_ALIKE,
+    "Copyleft Limited": Tier.SHARE_ALIKE,
+    "Proprietary Free": Tier.REJECTED,
+    "Commercial": Tier.REJECTED,
+    "Source-available": Tier.REJECTED,
+    "Free Restricted": Tier.REJECTED,
+    "CLA": Tier.REVIEW,
+    "Patent License": Tier.REVIEW,
+    "Unstated License": Tier.REVIEW,
 }
-_ATTRIBUTION_KEYS = {
-    "etalab-2.0", "mit", "apache-2.0", "isc", "zlib", "odc-by-1.0", "bsd-2-clause",
-    "bsd-3-clause", "python-2.0", "artistic-2.0", "ogl-uk-3.0", "ogl-uk-2.0", "ogl-canada-2.0",
-    "cdla-permissive-1.0", "cdla-permissive-2.0", "bsl-1.0", "ncsa", "postgresql", "afl-3.0",
+
+#: The project's own table (lower-case keys). It counts only where it is stricter than the index,
+#: or where the index does not know the key.
+PROJECT_TIERS: dict[str, Tier] = {
+    **dict.fromkeys(("cc0-1.0", "cc-pdm-1.0", "cc-pddc", "pddl-1.0", "unlicense", "wtfpl"),
+                    Tier.PUBLIC_DOMAIN),
+    **dict.fromkeys(("etalab-2.0", "mit", "apache-2.0", "isc", "zlib", "odc-by-1.0", "bsd-2-clause",
+                     "bsd-3-clause", "python-2.0", "ogl-uk-3.0", "ogl-uk-2.0", "ogl-canada-2.0",
+                     "cdla-permissive-1.0", "cdla-permissive-2.0", "bsl-1.0", "ncsa", "postgresql", "afl-3.0",
+                     "0bsd", "mit-0", "artistic-2.0"), Tier.ATTRIBUTION),
+    **dict.fromkeys(("odbl-1.0", "cdla-sharing-1.0", "mpl-2.0", "epl-2.0", "eupl-1.2", "lgpl-2.1-only",
+                     "lgpl-2.1-or-later", "lgpl-3.0-only", "lgpl-3.0-or-later", "gpl-2.0-only",
+                     "gpl-2.0-or-later", "gpl-3.0-only", "gpl-3.0-or-later", "agpl-3.0-only",
+                     "agpl-3.0-or-later"), Tier.SHARE_ALIKE),
+    UNKNOWN.lower(): Tier.REVIEW,
+    PROPRIETARY.lower(): Tier.REJECTED,
 }
-_SHARE_ALIKE_KEYS = {
-    "odbl-1.0", "cdla-sharing-1.0", "mpl-2.0", "epl-2.0", "eupl-1.2", "lgpl-2.1-only",
-    "lgpl-2.1-or-later", "lgpl-3.0-only", "lgpl-3.0-or-later", "gpl-2.0-only",
-    "gpl-2.0-or-later", "gpl-3.0-only", "gpl-3.0-or-later", "agpl-3.0-only", "agpl-3.0-or-later",
-    "gfdl-1.1-no-invariants-only", "gfdl-1.2-no-invariants-only", "gfdl-1.3-no-invariants-only",
-    "gfdl-1.1-no-invariants-or-later", "gfdl-1.2-no-invariants-or-later",
-    "gfdl-1.3-no-invariants-or-later",
-}
+# GFDL with (possible) invariant sections: the invariant parts cannot be changed; a person decides.
+_GFDL_INVARIANTS = re.compile(r"^gfdl-1\.[123](-invariants)?-(only|or-later)$")
+# The project's Creative Commons references: ports without an SPDX id, licences without a version.
+_CC_REF = re.compile(r"^licenseref-cc-(by(?:-nc)?(?:-nd|-sa)?)(?:-(\d\.\d)(?:-([a-z]{2,3}))?)?$")
+
 _HUB_IDS = {
     "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0",
-    "cc-by-nc-4.0", "cc-by-nd-4.0", "etalab-2.0", "mit", "apache-2.0", "isc", "zlib", "unlicense",
-    "wtfpl", "bsd-2-clause", "bsd-3-clause", "artistic-2.0", "bsl-1.0", "mpl-2.0", "epl-2.0",
-    "eupl-1.2", "postgresql", "ncsa", "afl-3.0", "cdla-permissive-1.0", "cdla-permissive-2.0",
-    "cdla-sharing-1.0", "pddl", "odbl", "odc-by", "gpl-2.0", "gpl-3.0", "lgpl-2.1", "lgpl-3.0",
-    "agpl-3.0", "gfdl",
+    "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0",
+    "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "etalab-2.0", "mit", "apache-2.0", "isc",
+    "zlib", "unlicense", "wtfpl", "bsd-2-clause", "bsd-3-clause", "bsd-3-clause-clear", "artistic-2.0",
+    "bsl-1.0", "mpl-2.0", "epl-1.0", "epl-2.0", "ecl-2.0", "eupl-1.1", "eupl-1.2", "postgresql", "ncsa",
+    "afl-3.0", "osl-3.0", "ofl-1.1", "ms-pl", "lppl-1.3c", "cdla-permissive-1.0", "cdla-permissive-2.0",
+    "cdla-sharing-1.0", "c-uda", "pddl", "odbl", "odc-by", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1",
+    "lgpl-3.0", "lgpl-lr", "agpl-3.0", "gfdl",
 }
 _HUB_ALIASES = {
-    "pddl-1.0": "pddl", "odbl-1.0": "odbl", "odc-by-1.0": "odc-by",
+    "pddl-1.0": "pddl", "odbl-1.0": "odbl", "odc-by-1.0": "odc-by", "c-uda-1.0": "c-uda", "lgpllr": "lgpl-lr",
     "gpl-2.0-only": "gpl-2.0", "gpl-2.0-or-later": "gpl-2.0", "gpl-3.0-only": "gpl-3.0",
     "gpl-3.0-or-later": "gpl-3.0", "lgpl-2.1-only": "lgpl-2.1", "lgpl-2.1-or-later": "lgpl-2.1",
     "lgpl-3.0-only": "lgpl-3.0", "lgpl-3.0-or-later": "lgpl-3.0", "agpl-3.0-only": "agpl-3.0",
-    "agpl-3.0-or-later": "agpl-3.0",
+    "agpl-3.0-or-later": "agpl-3.0", "gfdl-1.1-or-later": "gfdl",
 }
+
+# -- spellings the world uses --------------------------------------------------------------------
+
+#: Whole strings (lower case, runs of spaces, ``_`` and ``-`` as one space, no final dot) → SPDX.
+_SPELLINGS: dict[str, str] = {
+    **dict.fromkeys((
+        "public domain", "publicdomain", "pd", "public domain work", "public domain mark",
+        "public domain mark 1.0", "pdm", "cc pdm", "cc pdm 1.0", "no known copyright", "no known copyright restrictions",
+        "domaine public", "dominio publico", "dominio pubblico", "gemeinfrei", "publiek domein",
+        "domínio público", "dominio público",
+    ), PUBLIC_DOMAIN),
+    **dict.fromkeys(("unknown", "not known", "unspecified", "undetermined", "no licence", "no license",
+                     "none", "n/a", "na", "licenseref unknown"), UNKNOWN),
+    **dict.fromkeys(("proprietary", "all rights reserved", "copyrighted", "licenseref proprietary"), PROPRIETARY),
+    # Hub licence ids that are not SPDX ids (an unversioned GNU licence lets the reader pick any version)
+    "pddl": "PDDL-1.0", "odbl": "ODbL-1.0", "odc by": "ODC-By-1.0", "gpl": "GPL-1.0-or-later",
+    "lgpl": "LGPL-2.0-or-later", "agpl": "AGPL-1.0-or-later", "gfdl": "GFDL-1.1-or-later", "c uda": "C-UDA-1.0",
+    "lgpl lr": "LGPLLR", "llama2": "LicenseRef-scancode-llama-2-license-2023",
+    "bigscience openrail m": "LicenseRef-scancode-bigscience-open-rail-m",
+    "bigcode openrail m": "LicenseRef-scancode-bigcode-open-rail-m-v1",
+    # names (the Common Pile's among them)
+    "licence ouverte": "etalab-2.0", "licence ouverte 2.0": "etalab-2.0", "open licence 2.0": "etalab-2.0",
+    "licence ouverte etalab 2.0": "etalab-2.0", "etalab open license 2.0": "etalab-2.0",
+    "open parliament licence": "OPL-UK-3.0", "open government licence": "OGL-UK-3.0",
+    "community data license agreement permissive 1.0": "CDLA-Permissive-1.0",
+    "community data license agreement sharing 1.0": "CDLA-Sharing-1.0",
+    "open data commons public domain dedication and license": "PDDL-1.0",
+    "open data commons attribution license": "ODC-By-1.0", "open database license": "ODbL-1.0",
+    "datenlizenz deutschland namensnennung 2.0": "DL-DE-BY-2.0",
+    "datenlizenz deutschland zero 2.0": "DL-DE-ZERO-2.0",
+    "norwegian licence for open government data 2.0": "NLOD-2.0",
+}
+#: Phrases inside licence names → the abbreviation SPDX ids use (longest first).
+_PHRASES = (
+    ("gnu lesser general public", "lgpl"), ("gnu library general public", "lgpl"),
+    ("gnu affero general public", "agpl"), ("gnu general public", "gpl"), ("gnu free documentation", "gfdl"),
+    ("gnu lgpl", "lgpl"), ("gnu agpl", "agpl"), ("gnu gpl", "gpl"), ("gnu fdl", "gfdl"),
+    ("lesser general public", "lgpl"), ("affero general public", "agpl"), ("general public", "gpl"),
+    ("free documentation", "gfdl"), ("mozilla public", "mpl"), ("eclipse public", "epl"),
+    ("european union public", "eupl"), ("boost software", "bsl"), ("academic free", "afl"),
+    ("open software", "osl"), ("open government", "ogl uk"), ("sil open font", "ofl"),
+    ("open data commons open database", "odbl"), ("zero clause bsd", "0bsd"), ("bsd zero clause", "0bsd"),
+)
+_NAME_NOISE = re.compile(r"\b(?:the|licen[cs]es?|version|ver|agreement)\b\.?|\bv(?=\d)")
+_OR_LATER = re.compile(r"(?:\s*\+|\s+or\s+(?:any\s+)?later(?:\s+version)?|\s+or\s+newer)$")
+_ONLY = re.compile(r"\s+only$")
+_URL = re.compile(r"(?:https?://|www\.)[^\s<>\"')\]]+", re.IGNORECASE)
+
+# Creative Commons names: "CC BY-SA 4.0", "Creative Commons Attribution-NonCommercial 3.0 Unported"…
+_CC_PREFIX = re.compile(r"^(?:creative\s*commons|cc)(?:\b|(?=0))\s*")
+_CC_ELEMENTS = {
+    "by": "BY", "attribution": "BY", "sa": "SA", "sharealike": "SA", "share alike": "SA",
+    "nc": "NC", "noncommercial": "NC", "non commercial": "NC", "nd": "ND", "noderivs": "ND",
+    "noderivatives": "ND", "no derivatives": "ND", "no derivs": "ND", "no derivative works": "ND",
+}
+#: Creative Commons jurisdictions (ports) of versions 1.0 to 3.0, and the intergovernmental one.
+CC_PORTS = frozenset(
+    "am ar at au az be bg br ca ch cl cn co cr cz de dk ec ee eg es fi fr ge gr gt hk hr hu ie igo il in it "
+    "jp kr lu mk mt mx my nl no nz pe ph pl pr pt ro rs se sg si sk th tw ug uk us ve vn za".split())
+_CC_WORDS = re.compile(
+    r"\b(?:(?P<element>no derivative works|no derivatives|no derivs|non commercial|share alike|noncommercial|"
+    r"sharealike|noderivatives|noderivs|attribution|by|sa|nc|nd)|(?P<zero>zero|0)|(?P<pdm>pdm)|"
+    r"(?P<version>\d(?:\.\d)?)|"
+    r"(?P<noise>international|unported|generic|universal|public|licen[cs]e|deed|legal ?code|version|v)|"
+    r"(?P<port>[a-z]{2,3}))\b")
+_CC_URL = re.compile(
+    r"creativecommons\.org/(?:licen[cs]es/(?P<elements>[a-z\-]+)/(?P<version>\d\.\d)(?:/(?P<port>[a-z]{2,3}))?"
+    r"|publicdomain/(?P<pd>zero|mark)/1\.0)(?:/|$|\?|#)", re.IGNORECASE)
+_SPDX_URL = re.compile(r"(?:spdx\.org/licenses|opensource\.org/licenses?)/(?P<key>[A-Za-z0-9.+\-]+?)(?:\.html?|\.php)?(?:/|$|\?|#)",
+                       re.IGNORECASE)
+_OTHER_URLS = (
+    (re.compile(r"apache\.org/licenses/license-2\.0", re.IGNORECASE), "Apache-2.0"),
+    (re.compile(r"gnu\.org/licenses/(?:old-licenses/)?(?P<name>a?l?gpl|fdl)-(?P<version>\d\.\d)", re.IGNORECASE), ""),
+    (re.compile(r"etalab\.gouv\.fr/(?:wp-content/uploads/\d+/\d+/)?(?:licence-ouverte|open-licence)", re.IGNORECASE),
+     "etalab-2.0"),
+    (re.compile(r"nationalarchives\.gov\.uk/doc/open-government-licence/version/(?P<version>[123])", re.IGNORECASE), ""),
+    (re.compile(r"parliament\.uk/site-information/copyright(?:-parliament)?/open-parliament-licence", re.IGNORECASE),
+     "OPL-UK-3.0"),
+    (re.compile(r"cdla\.(?:dev|io)/permissive-1-0", re.IGNORECASE), "CDLA-Permissive-1.0"),
+    (re.compile(r"cdla\.(?:dev|io)/permissive-2-0", re.IGNORECASE), "CDLA-Permissive-2.0"),
+    (re.compile(r"cdla\.(?:dev|io)/sharing-1-0", re.IGNORECASE), "CDLA-Sharing-1.0"),
+    (re.compile(r"opendatacommons\.org/licenses/(?P<odc>pddl|odbl|by)", re.IGNORECASE), ""),
+    (re.compile(r"govdata\.de/dl-de/(?P<dl>by|zero)-2-0", re.IGNORECASE), ""),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """What license-expression knows: SPDX symbols (keys and aliases) and its categorised index."""
+
+    licensing: Licensing
+    keys: dict[str, str]  # lower-case key or alias → canonical SPDX key
+    categories: dict[str, str]  # lower-case SPDX key → index category
 
 
 @lru_cache(maxsize=1)
-def _licensing() -> Licensing:
+def _index() -> _Index:
     spdx = get_spdx_licensing()
     symbols = {s.key: s for s in spdx.known_symbols.values()}
     for key in (UNKNOWN, PROPRIETARY):
         symbols[key] = LicenseSymbol(key)
-    return Licensing(list(symbols.values()))
+    keys: dict[str, str] = {}
+    for symbol in symbols.values():
+        keys[symbol.key.lower()] = symbol.key
+        for alias in getattr(symbol, "aliases", ()) or ():
+            keys.setdefault(str(alias).lower(), symbol.key)
+    categories: dict[str, str] = {}
+    for entry in get_license_index():
+        key = entry.get("spdx_license_key")
+        if not key or entry.get("category") is None:
+            continue
+        for k in (key, *(entry.get("other_spdx_license_keys") or ())):
+            categories.setdefault(k.lower(), entry["category"])
+    return _Index(Licensing(list(symbols.values())), keys, categories)
 
 
-def _key_tier(key: str) -> Tier:
+# -- tiers ---------------------------------------------------------------------------------------
+
+@lru_cache(maxsize=8192)
+def key_tier(key: str) -> Tier:
+    """The tier of one licence key: the index's category, or the project's table where stricter."""
     k = key.lower()
-    if k in _PUBLIC_DOMAIN_KEYS:
-        return Tier.PUBLIC_DOMAIN
-    if k == PROPRIETARY.lower() or "-nc" in k or "-nd" in k:
-        return Tier.REJECTED
-    if k == UNKNOWN.lower():
-        return Tier.REVIEW
-    if k.startswith("cc-by-sa-") or k in _SHARE_ALIKE_KEYS:
-        return Tier.SHARE_ALIKE
-    if k.startswith(("cc-by-", "bsd-")) or k in _ATTRIBUTION_KEYS:
-        return Tier.ATTRIBUTION
-    # A valid SPDX licence nobody has classified yet: a person must look at it.
-    return Tier.REVIEW
+    cc = _CC_REF.match(k)
+    if cc:  # a Creative Commons port or versionless name: its elements decide
+        elements = cc.group(1)
+        if "-nc" in elements or "-nd" in elements:
+            return Tier.REJECTED
+        return Tier.SHARE_ALIKE if elements.endswith("-sa") else Tier.ATTRIBUTION
+    category = _index().categories.get(k)
+    found = [t for t in (CATEGORY_TIERS.get(category) if category else None, PROJECT_TIERS.get(k)) if t]
+    if _GFDL_INVARIANTS.match(k):
+        found.append(Tier.REVIEW)
+    if k.startswith("cc-") and re.search(r"-(nc|nd)(-|$)", k):
+        found.append(Tier.REJECTED)
+    # A licence nobody has classified: a person must look at it.
+    return max(found, key=lambda t: t.rank) if found else Tier.REVIEW
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,37 +276,280 @@ class LicenseInfo:
         return hub_license_id(self.expression)
 
 
+# -- normalising ---------------------------------------------------------------------------------
+
+def _squash(text: str) -> str:
+    """Lower case, NFKC, quotes and brackets off, runs of spaces / ``_`` / ``-`` as one space."""
+    text = unicodedata.normalize("NFKC", text).strip().strip("\"'`“”«»[]()").strip()
+    text = re.sub(r"[\s_\-–—]+", " ", text.lower())
+    return text.rstrip(".;, ").strip()
+
+
+def _spdx_key(candidate: str) -> str | None:
+    """``candidate`` as an SPDX key or alias, or with ``.0`` added to its version (``Apache-2``).
+
+    Scancode's own keys are not names: ``attribution`` is a scancode key (of the Attribution
+    Assurance License), so a label reading "Attribution" must not map to it."""
+    keys = _index().keys
+    for c in (candidate, re.sub(r"-(\d+)$", r"-\1.0", candidate)):
+        if c.lower() in keys:
+            return keys[c.lower()]
+    return None
+
+
+def _cc_id(elements: set[str], version: str | None, port: str | None) -> str | None:
+    """The SPDX id (or project reference) of a Creative Commons licence from its parts."""
+    if "BY" not in elements or {"ND", "SA"} <= elements or not elements <= {"BY", "NC", "ND", "SA"}:
+        return None  # no such licence
+    name = "-".join(e for e in ("BY", "NC", "ND", "SA") if e in elements)
+    if version is None:
+        return None if port else f"LicenseRef-CC-{name}"
+    version = version if "." in version else f"{version}.0"
+    if version not in ("1.0", "2.0", "2.1", "2.5", "3.0", "4.0"):
+        return None
+    if port is not None and (port not in CC_PORTS or version == "4.0"):
+        return None  # 4.0 has no ports
+    spdx = _spdx_key(f"CC-{name}-{version}" + (f"-{port}" if port else ""))
+    if spdx is not None:
+        return spdx
+    return f"LicenseRef-CC-{name}-{version}" + (f"-{port.upper()}" if port else "")
+
+
+def _from_cc_name(squashed: str) -> str | None:
+    """``CC BY-SA 4.0``, ``Creative Commons Attribution 4.0 International``, ``CC0 1.0 Universal``…"""
+    m = _CC_PREFIX.match(squashed)
+    if not m:
+        return None
+    rest = re.sub(r"[,:;()/]", " ", squashed[m.end():])
+    elements: set[str] = set()
+    version: str | None = None
+    port: str | None = None
+    zero = pdm = False
+    pos = 0
+    for token in _CC_WORDS.finditer(rest):
+        if rest[pos:token.start()].strip():
+            return None  # a word that is not part of a Creative Commons name
+        pos = token.end()
+        if token.group("element"):
+            elements.add(_CC_ELEMENTS[token.group("element")])
+        elif token.group("zero"):
+            zero = True
+        elif token.group("pdm"):
+            pdm = True
+        elif token.group("version"):
+            if version is not None:
+                return None
+            version = token.group("version")
+        elif token.group("port"):
+            if port is not None:
+                return None
+            port = token.group("port")
+    if rest[pos:].strip():
+        return None
+    if elements:
+        return None if zero or pdm else _cc_id(elements, version, port)
+    if port is not None:
+        return None
+    if zero and not pdm:
+        return "CC0-1.0" if version in (None, "1", "1.0") else None
+    if pdm and not zero:
+        return PUBLIC_DOMAIN if version in (None, "1", "1.0") else None
+    return None
+
+
+def _from_url(url: str) -> str | None:
+    m = _CC_URL.search(url)
+    if m:
+        if m.group("pd"):
+            return "CC0-1.0" if m.group("pd").lower() == "zero" else PUBLIC_DOMAIN
+        parts = m.group("elements").lower().split("-")
+        if not parts or any(p not in ("by", "sa", "nc", "nd") for p in parts):
+            return None
+        return _cc_id({p.upper() for p in parts}, m.group("version"), (m.group("port") or "").lower() or None)
+    m = _SPDX_URL.search(url)
+    if m:
+        return _spdx_key(m.group("key"))
+    for pattern, spdx in _OTHER_URLS:
+        m = pattern.search(url)
+        if not m:
+            continue
+        if spdx:
+            return spdx
+        groups = m.groupdict()
+        if groups.get("odc"):
+            return {"pddl": "PDDL-1.0", "odbl": "ODbL-1.0", "by": "ODC-By-1.0"}[groups["odc"].lower()]
+        if groups.get("dl"):
+            return "DL-DE-BY-2.0" if groups["dl"].lower() == "by" else "DL-DE-ZERO-2.0"
+        if groups.get("name"):
+            name = {"fdl": "GFDL"}.get(groups["name"].lower(), groups["name"].upper())
+            return _spdx_key(f"{name}-{groups['version']}")
+        if groups.get("version"):
+            return f"OGL-UK-{groups['version']}.0"
+    return None
+
+
+def _from_name(squashed: str) -> str | None:
+    """Plain names: ``MIT License``, ``Apache License, Version 2.0``, ``GNU GPL v3 or later``…"""
+    text, suffix = squashed, ""
+    if _OR_LATER.search(text):
+        text, suffix = _OR_LATER.sub("", text), "-or-later"
+    elif _ONLY.search(text):
+        text, suffix = _ONLY.sub("", text), "-only"
+    for phrase, abbrev in _PHRASES:
+        text = text.replace(phrase, abbrev)
+    key = re.sub(r"[\s,/]+", "-", _NAME_NOISE.sub(" ", text)).strip("-")
+    if not key:
+        return None
+    if key in ("gpl", "lgpl", "agpl", "gfdl"):  # no version: the licence lets the reader choose any
+        return _SPELLINGS[key] if suffix != "-only" else None
+    if re.match(r"^(a?l?gpl|gfdl|apache|mpl|epl|afl|osl|eupl|artistic)-", key):
+        key = re.sub(r"-(\d)(?=-|$)", r"-\1.0", key)
+    if suffix:
+        return _spdx_key(key + suffix) or (_spdx_key(key + "+") if suffix == "-or-later" else None)
+    return _spdx_key(key)
+
+
+def _recognise(text: str) -> str | None:
+    """One licence written any way the world writes it, as an SPDX id (None: not recognised)."""
+    squashed = _squash(text)
+    if not squashed:
+        return None
+    if squashed.startswith("licenseref cc "):  # our own Creative Commons references, in any case
+        return _recognise_cc_ref(squashed.replace(" ", "-"))
+    spelling = _SPELLINGS.get(squashed)
+    if spelling is not None:
+        return spelling
+    for url in _URL.findall(text):
+        found = _from_url(url)
+        if found is not None:
+            return found
+    if _URL.search(text):  # "Name - URL" as the Common Pile writes it: the name decides if the URL did not
+        name = _squash(_URL.sub(" ", text).strip(" -–—:,"))
+        if name and name != squashed:
+            return _recognise(name)
+        return None
+    return _from_cc_name(squashed) or _spdx_key(squashed.replace(" ", "-")) or _from_name(squashed)
+
+
+def _recognise_cc_ref(ref: str) -> str | None:
+    m = _CC_REF.match(ref)
+    if not m:
+        return None
+    elements, version, port = m.groups()
+    return _cc_id(set(elements.upper().split("-")), version, port)
+
+
+@lru_cache(maxsize=65536)
+def normalize(text: str) -> str | None:
+    """The canonical SPDX expression of a licence string as the world writes it, or None when it
+    cannot be mapped (the caller decides: an error for a catalogue, review for a data row)."""
+    if not isinstance(text, str):
+        return None
+    raw = text.strip()
+    if not raw or len(raw) > MAX_LENGTH or any(unicodedata.category(c) == "Cc" for c in raw):
+        return None
+    idx = _index()
+    try:  # the common case: an SPDX expression, in any case
+        parsed = idx.licensing.parse(raw, validate=True, strict=True)
+        if parsed is not None:
+            return str(parsed)
+    except ExpressionError:
+        pass
+    except Exception:  # noqa: BLE001 - license-expression raises plain errors on hostile input
+        return None
+    whole = _recognise(raw)
+    if whole is not None:
+        return whole
+    return _expression_of_names(raw)
+
+
+def _expression_of_names(raw: str) -> str | None:
+    """An expression whose parts are written as names or URLs (``CC BY 4.0 OR MIT``)."""
+    idx = _index()
+    try:
+        parsed = idx.licensing.parse(raw, validate=False, strict=True)
+    except Exception:  # noqa: BLE001 - any parse failure: not an expression
+        return None
+    if parsed is None or isinstance(parsed, LicenseSymbol):
+        return None  # a single unknown name: _recognise had its chance
+    try:
+        return _canonical_tree(_render(parsed))
+    except (ExpressionError, LicenseError):
+        return None
+
+
+def _render(node: object) -> str:
+    """An expression tree as text, each unknown symbol replaced by the licence it names."""
+    if isinstance(node, LicenseWithExceptionSymbol):
+        return f"{_render(node.license_symbol)} WITH {node.exception_symbol.key}"
+    if isinstance(node, LicenseSymbol):
+        key = node.key
+        if key.lower() in _index().keys:
+            return key
+        found = _recognise(key)
+        if found is None:
+            raise LicenseError(f"unknown licence {key!r}")
+        return f"({found})" if " " in found else found
+    if isinstance(node, (AND, OR)):
+        word = " AND " if isinstance(node, AND) else " OR "
+        return word.join(f"({_render(a)})" if isinstance(a, (AND, OR)) else _render(a) for a in node.args)
+    raise LicenseError(f"unsupported licence expression node {node!r}")
+
+
+def _canonical_tree(expression: str) -> str:
+    """Validate an expression made of known keys and project references; its canonical text."""
+    idx = _index()
+    parsed = idx.licensing.parse(expression, validate=False, strict=True)
+    if parsed is None:
+        raise LicenseError("empty licence expression")
+    for symbol in idx.licensing.license_symbols(parsed, unique=True, decompose=True):
+        if symbol.key.lower() not in idx.keys and not _CC_REF.match(symbol.key.lower()):
+            raise LicenseError(f"unknown licence key {symbol.key!r}")
+    return str(parsed)
+
+
 def canonical(expression: str) -> str:
-    """Validate ``expression`` and return its canonical SPDX spelling (markers expanded)."""
+    """The canonical SPDX spelling of ``expression``; :class:`LicenseError` when it cannot be mapped."""
     return parse(expression).expression
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=8192)
 def parse(expression: str) -> LicenseInfo:
-    """Parse an SPDX expression (or a marker such as ``public-domain``) into a :class:`LicenseInfo`."""
-    raw = (expression or "").strip()
+    """Normalise ``expression`` (any spelling :func:`normalize` knows) into a :class:`LicenseInfo`."""
+    raw = (expression or "").strip() if isinstance(expression, str) else ""
     if not raw:
         raise LicenseError("empty licence expression")
-    raw = MARKERS.get(raw.lower(), raw)
-    licensing = _licensing()
-    try:
-        parsed = licensing.parse(raw, validate=True, strict=True)
-    except ExpressionError as e:
-        raise LicenseError(f"invalid licence expression {expression!r}: {e}") from e
-    if parsed is None:
-        raise LicenseError(f"empty licence expression {expression!r}")
-    return LicenseInfo(
-        expression=str(parsed),
-        tier=_tier_of(parsed),
-        keys=tuple(licensing.license_keys(parsed)),
-    )
+    found = normalize(raw)
+    if found is None:
+        shown = raw if len(raw) <= 80 else raw[:77] + "…"
+        raise LicenseError(f"unrecognised licence {shown!r}: not an SPDX expression, a Creative Commons "
+                           "name or URL, or a known licence name")
+    tree = _index().licensing.parse(found, validate=False, strict=True)
+    keys = tuple(dict.fromkeys(s.key for s in _index().licensing.license_symbols(tree, decompose=False)))
+    return LicenseInfo(expression=found, tier=_tier_of(tree), keys=keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    """A data row's licence label: its canonical expression (``LicenseRef-Unknown`` when the label
+    cannot be mapped, so that the row goes to review) and the label as written."""
+
+    expression: str
+    raw: str
+    recognised: bool
+
+
+def label(raw: str) -> Label:
+    """A row's licence label, never an error: what cannot be mapped goes to review, raw kept."""
+    found = normalize(raw) if isinstance(raw, str) else None
+    return Label(expression=found or UNKNOWN, raw=str(raw), recognised=found is not None)
 
 
 def _tier_of(node: object) -> Tier:
     if isinstance(node, LicenseWithExceptionSymbol):
-        return _key_tier(node.license_symbol.key)
+        return key_tier(node.license_symbol.key)
     if isinstance(node, LicenseSymbol):
-        return _key_tier(node.key)
+        return key_tier(node.key)
     if isinstance(node, OR):
         return min((_tier_of(a) for a in node.args), key=lambda t: t.rank)
     if isinstance(node, AND):
