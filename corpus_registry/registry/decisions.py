@@ -54,6 +54,7 @@ __all__ = [
     "DecisionRecord",
     "ReviewItem",
     "clear",
+    "decisions_by_id",
     "history",
     "record",
     "reject",
