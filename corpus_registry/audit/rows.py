@@ -32,6 +32,7 @@ from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Source, Withdrawal
 from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
 from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.standing import Standings, load_standings, withdrawn_texts
 
 __all__ = ["UNLABELLED", "UNREGISTERED_SOURCE", "AuditSettings", "AuditTask", "Partial", "audit_task"]
 
@@ -40,8 +41,24 @@ UNREGISTERED_SOURCE = "(unregistered)"
 _SQL_CHUNK = 5000  # bound parameters per IN (...) list: under SQLite's (32766) and PostgreSQL's limits
 
 
+class _Row(NamedTuple):
+    """A registry document version as read (its licence is evaluated from today's decisions)."""
+
+    sha256: str
+    source_id: int
+    identifier: str
+    is_current: bool
+    declared: str | None
+    status: str
+    language: str
+    words: int
+    title: str | None
+    url: str | None
+
+
 class _Reg(NamedTuple):
-    """A registry document version, as an audit needs it."""
+    """A registry document version, as an audit needs it: its licence and tier as the registry's
+    current decisions give them."""
 
     sha256: str
     source_id: int
@@ -57,7 +74,7 @@ class _Reg(NamedTuple):
 
 
 _REG_COLUMNS = (Document.sha256, Document.source_id, Document.identifier, Document.is_current,
-                Document.license, Document.license_tier, Document.status, Document.language,
+                Document.declared_license, Document.status, Document.language,
                 Document.word_count, Document.title, Document.url)
 # One statement per kind of lookup, compiled once; the IN list is an expanding parameter.
 _BY_SHA = select(*_REG_COLUMNS).where(Document.sha256.in_(bindparam("shas", expanding=True)))
@@ -76,6 +93,7 @@ class AuditSettings:
     max_problems: int
     collect_attribution: bool
     batch_size: int
+    license_field: str | None = None  # where rows keep their licence label (a dotted path), if not found alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,7 @@ class Partial:
     needs_credit: int = 0
     credited: int = 0
     tally: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # licence, tier, language, source
+    pairs: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # declared, its tier, registered, its tier
     unknown_labels: dict[str, list[int]] = field(default_factory=dict)
     problem_counts: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)  # the first ``max_problems`` of each kind, no anchors
@@ -131,12 +150,16 @@ class _Checker:
         self.max_problems = settings.max_problems
         self.collect_attribution = settings.collect_attribution
         self.batch_size = settings.batch_size
+        self.license_field = settings.license_field
         with registry.session() as s:
             self.sources = {sid: (slug, name, attribution, status) for sid, slug, name, attribution, status
                             in s.execute(select(Source.id, Source.slug, Source.name, Source.attribution,
                                                 Source.status))}
             withdrawals = s.execute(select(Withdrawal.source_id, Withdrawal.document_identifier,
-                                           Withdrawal.reason).order_by(Withdrawal.id)).all()
+                                           Withdrawal.reason).where(Withdrawal.sha256.is_(None))
+                                    .order_by(Withdrawal.id)).all()
+            self.standings: Standings = load_standings(s.connection())
+            self.withdrawn_texts = withdrawn_texts(s.connection())
         self.slug_ids = {v[0]: k for k, v in self.sources.items()}
         self.withdrawn_sources: dict[int, str] = {}
         self.withdrawn_docs: dict[tuple[int, str], str] = {}
@@ -149,6 +172,7 @@ class _Checker:
         self.withdrawn_any = set(self.withdrawn_sources) | {sid for sid, _ in self.withdrawn_docs} | {
             sid for sid, v in self.sources.items() if v[3] != "active"}
         self._label_verdicts: dict[tuple[str, str], str | None] = {}
+        self._labels: dict[str, licences.Label] = {}
         self._attribution: dict[str, bool] = {}
         self._facts: dict[tuple[str, str], tuple[str | None, bool]] = {}
         self.conn: Connection
@@ -159,7 +183,7 @@ class _Checker:
         self.conn = conn
         self.part = Partial(attribution_entries=[] if self.collect_attribution else None)
         for s in slices:
-            for batch in slice_batches(s, batch_size=self.batch_size):
+            for batch in slice_batches(s, batch_size=self.batch_size, license_field=self.license_field):
                 self._batch(batch)
         return self.part
 
@@ -174,8 +198,11 @@ class _Checker:
 
     def _fetch(self, query: Any, key: str, values: list[str]) -> Iterator[_Reg]:
         for i in range(0, len(values), _SQL_CHUNK):
-            for row in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}).all():
-                yield _Reg(*row)
+            for raw in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}).all():
+                row = _Row(*raw)
+                v = self.standings.verdict(row.source_id, row.identifier, row.declared)
+                yield _Reg(row.sha256, row.source_id, row.identifier, row.is_current, v.license, v.tier.value,
+                           row.status, row.language, row.words, row.title, row.url)
 
     def _by_sha(self, shas: set[str]) -> dict[str, list[_Reg]]:
         found: dict[str, list[_Reg]] = {}
@@ -207,9 +234,15 @@ class _Checker:
         norms = [_normalized(t) for t in b.text]
         shas = [text_sha256(t) for t in norms]
         found = self._by_sha(set(shas))
-        ids = b.identifier or [None] * n
+        ids = [unicodedata.normalize("NFC", v) if isinstance(v, str) else v for v in (b.identifier or [None] * n)]
         srcs = b.source or [None] * n
-        labels = b.license or [None] * n
+        labels = [None if isinstance(v, str) and not v.strip() else v for v in (b.license or [None] * n)]
+        if b.license_field is not None:  # the dataset declares where its labels are: each row must have one
+            for i in range(n):
+                if labels[i] is None:
+                    self.problem("missing_licence_label", f"no licence label in field {b.license_field!r}",
+                                 where=b.where(i), identifier=None if ids[i] is None else str(ids[i]),
+                                 sha256=shas[i])
         declared = b.sha256 or [None] * n
         misses = [i for i in range(n) if shas[i] not in found]
         by_id: dict[str, list[_Reg]] = {}
@@ -257,11 +290,12 @@ class _Checker:
         """Check one row that is a registered document; the common (clean) path is kept short."""
         self.part.known += 1
         slug = self.sources[reg.source_id][0]
-        if reg.source_id in self.withdrawn_any or reg.status != "active":
-            reason = self._withdrawn(reg)
+        if reg.source_id in self.withdrawn_any or reg.status != "active" or self.withdrawn_texts:
+            reason = self._withdrawn(reg, sha)
             if reason is not None:
                 self.problem("withdrawn", f"withdrawn from the registry: {reason}", where=b.where(i),
                              **self._doc(reg, sha))
+        declared = self._label(label) if label is not None else None
         if label is not None and label != reg.license:
             verdict = self._label_verdict(str(label), reg.license)
             if verdict is not None:
@@ -272,6 +306,10 @@ class _Checker:
             facts = self._facts[(reg.license, reg.tier)] = (
                 self.policy.check(reg.license, tier=reg.tier), self._needs_attribution(reg.license))
         why, needs_credit = facts
+        if why is None and declared is not None and declared.recognised and declared.expression != reg.license:
+            # the policy judges the label the row carries too: the stricter of the two wins
+            label_why = self.policy.check(declared.expression)
+            why = None if label_why is None else f"the row is labelled {declared.raw}: {label_why}"
         if why is not None:
             self.problem("policy_violation", why, where=b.where(i), license=None if label is None else str(label),
                          **self._doc(reg, sha))
@@ -296,9 +334,32 @@ class _Checker:
         else:
             t[0] += 1
             t[1] += reg.words
+        self._pair(declared, reg.license, reg.tier, reg.words)
 
-    def _withdrawn(self, reg: _Reg) -> str | None:
+    def _pair(self, declared: licences.Label | None, registered: str, tier: str, words: int) -> None:
+        """Count the row under (the licence it declares, the licence the registry gives it)."""
+        if declared is None:
+            key = (UNLABELLED, "unlabelled", registered, tier)
+        else:
+            d_tier = licences.parse(declared.expression).tier.value if declared.recognised else "invalid"
+            key = (declared.expression if declared.recognised else declared.raw, d_tier, registered, tier)
+        t = self.part.pairs.setdefault(key, [0, 0])
+        t[0] += 1
+        t[1] += words
+
+    def _label(self, label: Any) -> licences.Label:
+        text = str(label)
+        found = self._labels.get(text)
+        if found is None:
+            found = self._labels[text] = licences.label(text)
+        return found
+
+    def _withdrawn(self, reg: _Reg, sha: str) -> str | None:
         reason = self.withdrawn_docs.get((reg.source_id, reg.identifier)) or self.withdrawn_sources.get(reg.source_id)
+        if reason is None:
+            text = self.withdrawn_texts.get(sha) or self.withdrawn_texts.get(reg.sha256)
+            if text is not None:
+                reason = f"{text} (its text is withdrawn, whatever its identifier)"
         if reason is None and (reg.status == "withdrawn" or self.sources[reg.source_id][3] == "withdrawn"):
             reason = "status withdrawn"
         return reason
@@ -308,7 +369,7 @@ class _Checker:
         key = (label, actual)
         if key not in self._label_verdicts:
             try:
-                same = licences.parse(label).expression == licences.parse(actual).expression
+                same = licences.parse(label).expression == licences.parse(actual).expression  # any spelling
                 if same:
                     verdict = None
                 elif licences.more_permissive(label, actual):
@@ -339,6 +400,7 @@ class _Checker:
         if label is not None:
             try:
                 tier = licences.tier(label_s).value
+                label_s = licences.canonical(label_s)
             except CorpusRegistryError:
                 tier = "invalid"
                 self.problem("invalid_licence", f"licence label {label_s!r} does not parse", where=where,
@@ -359,6 +421,9 @@ class _Checker:
         u = self.part.unknown_labels.setdefault(label_s, [0, 0])
         u[0] += 1
         u[1] += words
+        p = self.part.pairs.setdefault((label_s, tier, UNREGISTERED_SOURCE, "unknown"), [0, 0])
+        p[0] += 1
+        p[1] += words
 
 
 def _normalized(text: str) -> str:

@@ -10,6 +10,12 @@ order: Parquet at row-group boundaries (rows ``[start, stop)``), JSONL at line b
 ``[start, stop)`` and the number of the first line, found by one scan of the file). A slice is a
 few numbers: whoever audits it reads its rows itself, so texts never travel between processes.
 A gzipped JSONL file cannot be entered in the middle and stays one slice.
+
+Licence labels are read from a ``license``/``licence`` column, from the field a caller names (a
+dotted path such as ``metadata.license``), or, in dolma and Common Pile files (``*.json.gz`` /
+``*.jsonl``, or Parquet with a ``metadata`` struct), from ``metadata.license`` without any option.
+A file whose labels are in a named or recognised field promises one on every row
+(:attr:`Batch.license_field`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import yaml
 
 from corpus_registry.build.release import ATTRIBUTION, CARD, MANIFEST
 from corpus_registry.errors import AuditError
+from corpus_registry.registry.readers.records import check_path, columns_for, get_field
 
 #: Columns an audit reads, with the names other datasets commonly give them.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -44,8 +51,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "language": ("language", "lang"),
     "word_count": ("word_count",),
 }
-DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
-HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFEST)
+#: Where dolma and the Common Pile keep each record's licence.
+DOLMA_LICENSE = "metadata.license"
+DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz")
+HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", "*.json.gz", CARD, ATTRIBUTION, MANIFEST)
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
 _CREDIT = re.compile(r"^\s*[-*]\s+`([^`]+)`")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
@@ -109,6 +118,7 @@ class Batch:
     language: list[Any] | None = None
     word_count: list[Any] | None = None
     lines: list[int] | None = None  # JSONL: the line number of each row
+    license_field: str | None = None  # the field that must hold every row's licence label, if the file has one
 
     def where(self, i: int) -> str:
         """``file row N`` (Parquet) or ``file:LINE`` (JSONL) of the i-th row of the batch."""
@@ -391,14 +401,27 @@ def _line_units(path: Path, *, every: int) -> list[_Unit]:
     return [_Unit(s, e - n, stop - s, n) for s, n, e, stop in zip(starts, lines, ends, [*starts[1:], pos])]
 
 
-def slice_batches(s: Slice, *, batch_size: int = 5000) -> Iterator[Batch]:
-    """The rows of one slice, in batches of at most ``batch_size`` rows."""
+def check_field_path(path: str | None) -> str | None:
+    """A ``--license-field`` as given, checked (None: find the labels by column name)."""
+    if path is None:
+        return None
+    try:
+        return check_path(path)
+    except ValueError as e:
+        raise AuditError(f"--license-field: {e}", hint="name a field, or a dotted path such as metadata.license",
+                         field="license_field") from e
+
+
+def slice_batches(s: Slice, *, batch_size: int = 5000, license_field: str | None = None) -> Iterator[Batch]:
+    """The rows of one slice, in batches of at most ``batch_size`` rows (licence labels from
+    ``license_field`` when given)."""
     path = Path(s.path)
     if path.name.endswith(".parquet"):
-        yield from _parquet_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop)
+        yield from _parquet_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop,
+                                    license_field=license_field)
     else:
         yield from _jsonl_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop,
-                                  line=s.line)
+                                  line=s.line, license_field=license_field)
 
 
 def _pick(names: Sequence[str]) -> dict[str, str]:
@@ -408,14 +431,61 @@ def _pick(names: Sequence[str]) -> dict[str, str]:
             if any(c in present for c in cands)}
 
 
+def _parquet_license(schema: pa.Schema, columns: dict[str, str], license_field: str | None, *,
+                     name: str) -> str | None:
+    """The declared licence field of a Parquet file: the one named, else dolma's if the file has
+    it and no licence column; None: labels (if any) come from the ``license`` column."""
+    if license_field is None:
+        if "license" in columns:
+            return None
+        meta = schema.field(schema.get_field_index("metadata")) if "metadata" in schema.names else None
+        if meta is None or not pa.types.is_struct(meta.type) or meta.type.get_field_index("license") < 0:
+            return None
+        license_field = DOLMA_LICENSE
+    if columns_for([license_field], schema.names)[0] is None:
+        raise AuditError(f"{name}: no field {license_field!r} (columns: {', '.join(schema.names)})",
+                         hint="point --license-field at the field holding each row's licence", file=name,
+                         field=license_field)
+    return license_field
+
+
+def _jsonl_license(path: Path, license_field: str | None) -> str | None:
+    """The declared licence field of a JSON Lines file: the one named, else dolma's when the first
+    record keeps its licence under ``metadata`` and has no ``license`` of its own."""
+    if license_field is not None:
+        return license_field
+    first = _first_record(path)
+    if first is None or any(c in first for c in COLUMNS["license"]):
+        return None
+    return DOLMA_LICENSE if get_field(first, DOLMA_LICENSE)[0] else None
+
+
+def _first_record(path: Path) -> dict[str, Any] | None:
+    try:
+        with _open_text(path) as stream:
+            for raw in stream:
+                if raw.strip():
+                    record = json.loads(raw)
+                    return record if isinstance(record, dict) else None
+    except (OSError, ValueError, EOFError):
+        return None  # reading the rows reports it, with its line
+    return None
+
+
 def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
-                     stop: int | None = None) -> Iterator[Batch]:
+                     stop: int | None = None, license_field: str | None = None) -> Iterator[Batch]:
     try:
         pf = pq.ParquetFile(path)
         columns = _pick(pf.schema_arrow.names)
         if "text" not in columns:
             raise AuditError(f"{name}: no 'text' column (columns: {', '.join(pf.schema_arrow.names)})",
                              hint="an audit needs each row's text to hash it", file=name)
+        declared = _parquet_license(pf.schema_arrow, columns, license_field, name=name)
+        nested = None
+        if declared is not None:
+            columns.pop("license", None)
+            nested = columns_for([declared], pf.schema_arrow.names)[0]
+        read = list(dict.fromkeys([*columns.values(), *([nested] if nested else [])]))
         groups, offset, pos = [], 0, None  # the row groups holding [start, stop); pos: row of the first
         for g in range(pf.metadata.num_row_groups):
             n = pf.metadata.row_group(g).num_rows
@@ -425,7 +495,7 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
             offset += n
         if pos is None:
             return
-        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=list(columns.values())):
+        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=read):
             lo = max(0, start - pos)
             hi = rb.num_rows if stop is None else min(rb.num_rows, stop - pos)
             first = pos + lo + 1  # 1-based number of the batch's first row in the file
@@ -442,7 +512,9 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
                 raise AuditError(f"{name} row {bad}: no text (null)", file=name, row=bad,
                                  hint="every row needs its text; drop empty rows before auditing")
             cols: dict[str, Any] = {f: rb.column(c).to_pylist() for f, c in columns.items()}
-            yield Batch(file=name, start=first, **cols)
+            if declared is not None and nested is not None:
+                cols["license"] = [get_field({nested: v}, declared)[1] for v in rb.column(nested).to_pylist()]
+            yield Batch(file=name, start=first, license_field=declared, **cols)
             if stop is not None and pos >= stop:
                 return
     except (OSError, pa.ArrowException) as e:
@@ -454,7 +526,8 @@ def _open_text(path: Path) -> io.BufferedIOBase:
 
 
 def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, stop: int | None = None,
-                   line: int = 1) -> Iterator[Batch]:
+                   line: int = 1, license_field: str | None = None) -> Iterator[Batch]:
+    declared = _jsonl_license(path, license_field)
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     pos = start
@@ -484,21 +557,25 @@ def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, st
                 rows.append(record)
                 lines.append(number)
                 if len(rows) >= batch_size:
-                    yield _records_batch(rows, lines, name=name)
+                    yield _records_batch(rows, lines, name=name, license_field=declared)
                     rows, lines = [], []
-    except OSError as e:
+    except (OSError, EOFError) as e:
         raise AuditError(f"{name}: cannot read ({_first_line(e)})", file=name) from e
     if rows:
-        yield _records_batch(rows, lines, name=name)
+        yield _records_batch(rows, lines, name=name, license_field=declared)
 
 
-def _records_batch(rows: list[dict[str, Any]], lines: list[int], *, name: str) -> Batch:
+def _records_batch(rows: list[dict[str, Any]], lines: list[int], *, name: str,
+                   license_field: str | None = None) -> Batch:
     """Column-wise view of JSON records; records may differ in which fields they carry."""
     cols: dict[str, Any] = {}
     for f, cands in COLUMNS.items():
-        if f == "text":
+        if f == "text" or (f == "license" and license_field is not None):
             continue
         values = [next((r[c] for c in cands if c in r), None) for r in rows]
         if any(v is not None for v in values):
             cols[f] = values
-    return Batch(file=name, start=lines[0], text=[r["text"] for r in rows], lines=lines, **cols)
+    if license_field is not None:
+        cols["license"] = [get_field(r, license_field)[1] for r in rows]
+    return Batch(file=name, start=lines[0], text=[r["text"] for r in rows], lines=lines,
+                 license_field=license_field, **cols)

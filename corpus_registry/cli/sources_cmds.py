@@ -18,16 +18,21 @@ def sources() -> None:
 
 @sources.command("sync")
 @click.argument("catalogue", type=click.Path(dir_okay=False, path_type=Path), default="sources.yaml")
+@click.option("--by", metavar="NAME",
+              help="Who makes the licence decisions this sync records [env CORPUS_REGISTRY_REVIEWER; "
+                   "default: your login name].")
 @json_option
 @pass_app
-def sync(app: AppContext, catalogue: Path, as_json: bool) -> None:
+def sync(app: AppContext, catalogue: Path, by: str | None, as_json: bool) -> None:
     """Validate CATALOGUE (default sources.yaml) and add or update its sources.
 
-    Nothing is written unless the whole file is valid.
+    Nothing is written unless the whole file is valid. A changed licence or review: line (of a
+    source or a document override) is recorded as a licence decision and takes effect at the
+    next build.
     """
-    result = api.sync_sources(app.registry(), catalogue_path=catalogue)
+    result = api.sync_sources(app.registry(), catalogue_path=catalogue, by=by)
     if as_json:
-        echo_json(asdict(result))
+        echo_json({**asdict(result), "decisions": [d.as_dict() for d in result.decisions]})
         return
     click.echo(f"{len(result.added)} added, {len(result.updated)} updated, "
                f"{len(result.unchanged)} unchanged")
@@ -35,6 +40,11 @@ def sync(app: AppContext, catalogue: Path, as_json: bool) -> None:
         click.echo(f"  + {slug}")
     for slug in result.updated:
         click.echo(f"  ~ {slug}")
+    changes = [d for d in result.decisions if d.action != "register" or d.identifier is not None]
+    if changes:
+        click.echo("Licence decisions recorded:")
+        for d in changes:
+            click.echo(f"  {d.summary()}")
 
 
 @sources.command("list")

@@ -55,6 +55,7 @@ __all__ = [
     "ReviewItem",
     "clear",
     "decisions_by_id",
+    "describe",
     "history",
     "record",
     "reject",
@@ -102,16 +103,21 @@ class DecisionRecord:
 
     def summary(self) -> str:
         """One line: when, who, what, from → to, why."""
-        change = []
-        if self.from_license != self.to_license and self.to_license:
-            change.append(f"{self.from_license or '—'} → {self.to_license}")
-        if self.from_status != self.to_status and self.to_status:
-            change.append(f"{self.from_status or '—'} → {self.to_status}")
-        if self.from_tier != self.to_tier and self.to_tier:
-            change.append(f"tier {self.from_tier or '—'} → {self.to_tier}")
-        evidence = f" [{self.evidence}]" if self.evidence else ""
-        return (f"{self.at:%Y-%m-%d %H:%M} {self.by} ({self.via}) {self.action} {self.subject}: "
-                f"{'; '.join(change) or 'no change'}: {self.reason}{evidence}")
+        return describe(self.as_dict())
+
+
+def describe(d: dict[str, Any]) -> str:
+    """One line for a decision (as :meth:`DecisionRecord.as_dict` gives it): when, who, what,
+    from → to, why, evidence."""
+    subject = d["source"] if d["identifier"] is None else f"{d['source']}/{d['identifier']}"
+    change = []
+    for what, prefix in (("license", ""), ("status", ""), ("tier", "tier ")):
+        before, after = d[f"from_{what}"], d[f"to_{what}"]
+        if after and before != after:
+            change.append(f"{prefix}{before or '—'} → {after}")
+    evidence = f" [{d['evidence']}]" if d["evidence"] else ""
+    return (f"{str(d['at'])[:16].replace('T', ' ')} {d['by']} ({d['via']}) {d['action']} {subject}: "
+            f"{'; '.join(change) or 'no change'}: {d['reason']}{evidence}")
 
 
 @dataclass(frozen=True, slots=True)

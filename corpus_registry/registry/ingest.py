@@ -155,7 +155,8 @@ class _SourceIngest:
             v = standings.verdict(self.source.id, p.raw.identifier, p.meta["declared_license"])
             p.meta.update(license=v.license, license_tier=v.tier.value, review=v.review)
         shas = sorted({p.sha256 for p in batch})
-        withdrawn = set(session.scalars(select(Withdrawal.sha256).where(Withdrawal.sha256.in_(shas))))
+        withdrawn = {sha for sha in session.scalars(select(Withdrawal.sha256).where(Withdrawal.sha256.in_(shas)))
+                     if sha is not None}
         return withdrawn, standings.source_status.get(self.source.id) == "withdrawn"
 
     def write_batch(self, session: Session, run_id: int, batch: Sequence[_Prepared]) -> None:

@@ -187,5 +187,6 @@ def withdrawn_texts(conn: Connection) -> dict[str, str]:
     out: dict[str, str] = {}
     for sha, reason in conn.execute(select(Withdrawal.sha256, Withdrawal.reason)
                                     .where(Withdrawal.sha256.is_not(None)).order_by(Withdrawal.id)):
-        out.setdefault(sha, reason)
+        if sha is not None:
+            out.setdefault(sha, reason)
     return out
