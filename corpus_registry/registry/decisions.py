@@ -218,6 +218,8 @@ def record(session: Session, *, source_id: int, identifier: str | None, action: 
         previous = (standings.sources[source_id] if identifier is None
                     else standings.documents.get((source_id, identifier)))
         row.from_status = previous.status if previous is not None else OPEN
+        if action == "register" and identifier is None:  # a new source: nothing stood before
+            row.from_license = row.from_tier = row.from_status = None
         row.sets_license, row.to_status = sets_license, to_status
         new = Standing(sets_license, to_status, row.reason)
         if identifier is None:

@@ -208,7 +208,8 @@ class _Index:
     """What license-expression knows: SPDX symbols (keys and aliases) and its categorised index."""
 
     licensing: Licensing
-    keys: dict[str, str]  # lower-case key or alias → canonical SPDX key
+    keys: dict[str, str]  # lower-case licence key or alias → canonical SPDX key
+    exceptions: frozenset[str]  # lower-case exception keys (``WITH Classpath-exception-2.0``)
     categories: dict[str, str]  # lower-case SPDX key → index category
 
 
@@ -219,7 +220,11 @@ def _index() -> _Index:
     for key in (UNKNOWN, PROPRIETARY):
         symbols[key] = LicenseSymbol(key)
     keys: dict[str, str] = {}
+    exceptions: set[str] = set()
     for symbol in symbols.values():
+        if getattr(symbol, "is_exception", False):  # only after WITH, never a licence of its own
+            exceptions.add(symbol.key.lower())
+            continue
         keys[symbol.key.lower()] = symbol.key
         for alias in getattr(symbol, "aliases", ()) or ():
             keys.setdefault(str(alias).lower(), symbol.key)
@@ -230,7 +235,7 @@ def _index() -> _Index:
             continue
         for k in (key, *(entry.get("other_spdx_license_keys") or ())):
             categories.setdefault(k.lower(), entry["category"])
-    return _Index(Licensing(list(symbols.values())), keys, categories)
+    return _Index(Licensing(list(symbols.values())), keys, frozenset(exceptions), categories)
 
 
 # -- tiers ---------------------------------------------------------------------------------------
@@ -419,7 +424,7 @@ def _recognise(text: str) -> str | None:
     spelling = _SPELLINGS.get(squashed)
     if spelling is not None:
         return spelling
-    for url in _URL.findall(text):
+    for url in [*_URL.findall(text), text]:  # a URL, with or without its scheme
         found = _from_url(url)
         if found is not None:
             return found
@@ -503,7 +508,8 @@ def _canonical_tree(expression: str) -> str:
     if parsed is None:
         raise LicenseError("empty licence expression")
     for symbol in idx.licensing.license_symbols(parsed, unique=True, decompose=True):
-        if symbol.key.lower() not in idx.keys and not _CC_REF.match(symbol.key.lower()):
+        key = symbol.key.lower()
+        if key not in idx.keys and key not in idx.exceptions and not _CC_REF.match(key):
             raise LicenseError(f"unknown licence key {symbol.key!r}")
     return str(parsed)
 
@@ -524,7 +530,10 @@ def parse(expression: str) -> LicenseInfo:
         shown = raw if len(raw) <= 80 else raw[:77] + "…"
         raise LicenseError(f"unrecognised licence {shown!r}: not an SPDX expression, a Creative Commons "
                            "name or URL, or a known licence name")
-    tree = _index().licensing.parse(found, validate=False, strict=True)
+    try:
+        tree = _index().licensing.parse(found, validate=False, strict=True)
+    except ExpressionError as e:  # not reached for what normalize returns; kept as a guard
+        raise LicenseError(f"invalid licence expression {raw!r}: {e}") from e
     keys = tuple(dict.fromkeys(s.key for s in _index().licensing.license_symbols(tree, decompose=False)))
     return LicenseInfo(expression=found, tier=_tier_of(tree), keys=keys)
 

@@ -176,22 +176,22 @@ def _follow(session: Session, why: dict[Subject, str], texts: set[str], slugs: d
         for chunk in _chunks(ids):
             pairs = session.execute(
                 select(ReleaseDocument.document_id, ReleaseDocument.duplicate_of, ReleaseDocument.similarity,
-                       Release.name, Release.version)
+                       ReleaseDocument.stage, Release.name, Release.version)
                 .join(Release, Release.id == ReleaseDocument.release_id)
                 .where(ReleaseDocument.duplicate_of.is_not(None),
                        or_(ReleaseDocument.document_id.in_(chunk), ReleaseDocument.duplicate_of.in_(chunk)))).all()
-            partners: dict[int, tuple[int, float | None, str, str]] = {}
-            for a, b, sim, name, version in pairs:
+            partners: dict[int, tuple[int, float | None, str | None, str, str]] = {}
+            for a, b, sim, stage, name, version in pairs:
                 if b is not None:
-                    partners[b if a in rows else a] = (a if a in rows else b, sim, name, version)
+                    partners[b if a in rows else a] = (a if a in rows else b, sim, stage, name, version)
             for part in _chunks(sorted(partners)):
                 for pid, sid, ident in session.execute(select(Document.id, Document.source_id, Document.identifier)
                                                        .where(Document.id.in_(part))):
                     if (sid, ident) in why or (sid, ident) in new:
                         continue
-                    origin, sim, name, version = partners[pid]
+                    origin, sim, stage, name, version = partners[pid]
                     osid, oident = rows[origin]
-                    kind = "duplicate" if sim is not None and sim >= 1.0 else "near-duplicate"
+                    kind = "exact duplicate" if stage == "exact_dedup" else "near-duplicate"
                     new[(sid, ident)] = (f"{kind} of {slugs[osid]}/{oident} (similarity {sim or 0:.2f}) "
                                          f"in release {name} {version}")
         why.update(new)
@@ -202,7 +202,6 @@ def _follow(session: Session, why: dict[Subject, str], texts: set[str], slugs: d
 def _mark(session: Session, why: dict[Subject, str], *, seed_source: int | None, reason: str,
           seed: tuple[int, str | None], texts: set[str], by: str, evidence: str | None) -> None:
     """Set every covered document's status, and record the withdrawal rows and decisions (each once)."""
-    withdrawn_before = {subject for subject, status in _statuses(session, set(why)).items() if status == "withdrawn"}
     for where in _subject_filter(set(why)):
         session.execute(update(Document).where(where).values(status="withdrawn")
                         .execution_options(synchronize_session=False))
@@ -221,25 +220,14 @@ def _mark(session: Session, why: dict[Subject, str], *, seed_source: int | None,
                              by=by, reason=reason, evidence=evidence)
     for (sid, ident), w in sorted(why.items()):
         named = w == "named"
-        if not (named and seed_source is not None) and (sid, ident, None, reason) not in existing:
-            rows.append(Withdrawal(source_id=sid, document_identifier=ident, reason=reason,
-                                   origin=None if named else w))
-        if (sid, ident) not in withdrawn_before and not (named and seed_source is not None):
-            decisions.record(session, source_id=sid, identifier=ident, action="withdraw", via="withdraw", by=by,
-                             reason=reason if named else f"{reason} (follows the withdrawal: {w})",
-                             evidence=evidence)
+        if (named and seed_source is not None) or (sid, ident, None, reason) in existing:
+            continue  # covered by the source's own row, or withdrawn for this reason already
+        rows.append(Withdrawal(source_id=sid, document_identifier=ident, reason=reason, origin=None if named else w))
+        decisions.record(session, source_id=sid, identifier=ident, action="withdraw", via="withdraw", by=by,
+                         reason=reason if named else f"{reason} (follows the withdrawal: {w})", evidence=evidence)
     rows += [Withdrawal(source_id=seed_sid, document_identifier=seed_ident, sha256=sha, reason=reason,
                         origin="the text of a withdrawn document") for sha in sorted(texts - known_texts)]
     session.add_all(rows)
-
-
-def _statuses(session: Session, subjects: set[Subject]) -> dict[Subject, str]:
-    out: dict[Subject, str] = {}
-    for where in _subject_filter(subjects):
-        for sid, ident, status in session.execute(select(Document.source_id, Document.identifier, Document.status)
-                                                  .where(where, Document.is_current.is_(True))):
-            out[(sid, ident)] = status
-    return out
 
 
 def _releases(session: Session, why: dict[Subject, str], slugs: dict[int, str]) -> list[ReleaseHit]:
