@@ -442,11 +442,25 @@ def _parquet_license(schema: pa.Schema, columns: dict[str, str], license_field: 
         if meta is None or not pa.types.is_struct(meta.type) or meta.type.get_field_index("license") < 0:
             return None
         license_field = DOLMA_LICENSE
-    if columns_for([license_field], schema.names)[0] is None:
+    if not _has_path(schema, license_field):
         raise AuditError(f"{name}: no field {license_field!r} (columns: {', '.join(schema.names)})",
                          hint="point --license-field at the field holding each row's licence", file=name,
                          field=license_field)
     return license_field
+
+
+def _has_path(schema: pa.Schema, path: str) -> bool:
+    """Whether ``path`` names a column of ``schema`` or a field inside its structs."""
+    def walk(fields: dict[str, pa.DataType], parts: list[str]) -> bool:
+        for k in range(len(parts), 0, -1):
+            key = ".".join(parts[:k])
+            if key in fields:
+                rest, kind = parts[k:], fields[key]
+                if not rest or (pa.types.is_struct(kind) and walk({f.name: f.type for f in kind}, rest)):
+                    return True
+        return False
+
+    return walk({f.name: f.type for f in schema}, path.split("."))
 
 
 def _jsonl_license(path: Path, license_field: str | None) -> str | None:

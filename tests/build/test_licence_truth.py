@@ -217,3 +217,30 @@ def test_review_cli_records_who_cleared_and_show_prints_it(udhr: tuple[Registry,
         "udhr-by", None, "rejected", "Bea Reviewer")
     r = runner.invoke(cli, ["--db", reg.url, "review", "reject", "--reason", "x"])
     assert r.exit_code == 2 and "--source" in r.output
+
+
+def test_exact_dedup_keeps_the_cc0_copy(registry: Registry, tmp_path: Path) -> None:
+    """The same UDHR text registered twice: first (by key, date and length alike) under CC-BY-SA,
+    then under CC0. The release keeps the CC0 copy."""
+    path = tmp_path / "sources.yaml"
+    path.write_text(f"""
+sources:
+  - slug: a-share-alike
+    name: UDHR under CC BY-SA
+    collection: OpenGovernment
+    license: CC BY-SA 4.0
+    reader: {{kind: text, path: {UDHR}, glob: "fr_*.txt"}}
+  - slug: z-cc0
+    name: the same UDHR under CC0
+    collection: OpenGovernment
+    license: CC0
+    reader: {{kind: text, path: {UDHR}, glob: "fr_*.txt"}}
+""", encoding="utf-8")
+    sync_sources(registry, catalogue_path=path)
+    ingest(registry, progress=False)
+    spec = {**SPEC, "select": {"license_tiers": ["public_domain", "attribution", "share_alike"]}}
+    for near in (False, True):
+        result = build_release(registry, parse_spec({**spec, "version": str(int(near)),
+                                                     "dedup": {"exact": True, "near": near}}),
+                               out_dir=tmp_path / f"near-{near}", progress=False)
+        assert shipped(result) == {"z-cc0/fr_French_Francais-Latin1": "CC0-1.0"}
