@@ -38,12 +38,13 @@ from typing import Any, TypeVar
 
 from tqdm import tqdm
 
+from corpus_registry.audit.labels import check_field_path
 from corpus_registry.audit.policy import DEFAULT_POLICY, Policy
 from corpus_registry.audit.report import KINDS, AuditReport, Problem, severity
 from corpus_registry.audit.rows import UNLABELLED as UNLABELLED  # re-exported, as before the split
 from corpus_registry.audit.rows import UNREGISTERED_SOURCE, AuditSettings, AuditTask, Partial, _Checker, audit_task
 from corpus_registry.audit.rows import _normalized as _normalized  # re-exported, as before the split
-from corpus_registry.audit.targets import Slice, Target, card_licences, check_field_path, plan_slices, resolve_target
+from corpus_registry.audit.targets import Slice, Target, card_licences, plan_slices, resolve_target
 from corpus_registry.build.release import read_manifest, sha256_file
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.executors import Executor

@@ -11,10 +11,9 @@ order: Parquet at row-group boundaries (rows ``[start, stop)``), JSONL at line b
 few numbers: whoever audits it reads its rows itself, so texts never travel between processes.
 A gzipped JSONL file cannot be entered in the middle and stays one slice.
 
-Licence labels are read from a ``license``/``licence`` column, from the field a caller names (a
-dotted path such as ``metadata.license``), or, in dolma and Common Pile files (``*.json.gz`` /
-``*.jsonl``, or Parquet with a ``metadata`` struct), from ``metadata.license`` without any option.
-A file whose labels are in a named or recognised field promises one on every row
+Licence labels are read where :mod:`corpus_registry.audit.labels` finds them (a ``license`` column,
+a named dotted path, or dolma's ``metadata.license`` in ``*.json.gz`` / ``*.jsonl`` / Parquet files);
+a file whose labels are in a named or recognised field promises one on every row
 (:attr:`Batch.license_field`).
 """
 
@@ -37,22 +36,21 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from corpus_registry.audit.labels import LICENSE_COLUMNS, jsonl_license_field, parquet_license_field
 from corpus_registry.build.release import ATTRIBUTION, CARD, MANIFEST
 from corpus_registry.errors import AuditError
-from corpus_registry.registry.readers.records import check_path, columns_for, get_field
+from corpus_registry.registry.readers.records import columns_for, get_field
 
 #: Columns an audit reads, with the names other datasets commonly give them.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "text": ("text",),
     "identifier": ("identifier", "id"),
     "source": ("source",),
-    "license": ("license", "licence"),
+    "license": LICENSE_COLUMNS,
     "sha256": ("sha256",),
     "language": ("language", "lang"),
     "word_count": ("word_count",),
 }
-#: Where dolma and the Common Pile keep each record's licence.
-DOLMA_LICENSE = "metadata.license"
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz")
 HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", "*.json.gz", CARD, ATTRIBUTION, MANIFEST)
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
@@ -401,17 +399,6 @@ def _line_units(path: Path, *, every: int) -> list[_Unit]:
     return [_Unit(s, e - n, stop - s, n) for s, n, e, stop in zip(starts, lines, ends, [*starts[1:], pos])]
 
 
-def check_field_path(path: str | None) -> str | None:
-    """A ``--license-field`` as given, checked (None: find the labels by column name)."""
-    if path is None:
-        return None
-    try:
-        return check_path(path)
-    except ValueError as e:
-        raise AuditError(f"--license-field: {e}", hint="name a field, or a dotted path such as metadata.license",
-                         field="license_field") from e
-
-
 def slice_batches(s: Slice, *, batch_size: int = 5000, license_field: str | None = None) -> Iterator[Batch]:
     """The rows of one slice, in batches of at most ``batch_size`` rows (licence labels from
     ``license_field`` when given)."""
@@ -431,61 +418,6 @@ def _pick(names: Sequence[str]) -> dict[str, str]:
             if any(c in present for c in cands)}
 
 
-def _parquet_license(schema: pa.Schema, columns: dict[str, str], license_field: str | None, *,
-                     name: str) -> str | None:
-    """The declared licence field of a Parquet file: the one named, else dolma's if the file has
-    it and no licence column; None: labels (if any) come from the ``license`` column."""
-    if license_field is None:
-        if "license" in columns:
-            return None
-        meta = schema.field(schema.get_field_index("metadata")) if "metadata" in schema.names else None
-        if meta is None or not pa.types.is_struct(meta.type) or meta.type.get_field_index("license") < 0:
-            return None
-        license_field = DOLMA_LICENSE
-    if not _has_path(schema, license_field):
-        raise AuditError(f"{name}: no field {license_field!r} (columns: {', '.join(schema.names)})",
-                         hint="point --license-field at the field holding each row's licence", file=name,
-                         field=license_field)
-    return license_field
-
-
-def _has_path(schema: pa.Schema, path: str) -> bool:
-    """Whether ``path`` names a column of ``schema`` or a field inside its structs."""
-    def walk(fields: dict[str, pa.DataType], parts: list[str]) -> bool:
-        for k in range(len(parts), 0, -1):
-            key = ".".join(parts[:k])
-            if key in fields:
-                rest, kind = parts[k:], fields[key]
-                if not rest or (pa.types.is_struct(kind) and walk({f.name: f.type for f in kind}, rest)):
-                    return True
-        return False
-
-    return walk({f.name: f.type for f in schema}, path.split("."))
-
-
-def _jsonl_license(path: Path, license_field: str | None) -> str | None:
-    """The declared licence field of a JSON Lines file: the one named, else dolma's when the first
-    record keeps its licence under ``metadata`` and has no ``license`` of its own."""
-    if license_field is not None:
-        return license_field
-    first = _first_record(path)
-    if first is None or any(c in first for c in COLUMNS["license"]):
-        return None
-    return DOLMA_LICENSE if get_field(first, DOLMA_LICENSE)[0] else None
-
-
-def _first_record(path: Path) -> dict[str, Any] | None:
-    try:
-        with _open_text(path) as stream:
-            for raw in stream:
-                if raw.strip():
-                    record = json.loads(raw)
-                    return record if isinstance(record, dict) else None
-    except (OSError, ValueError, EOFError):
-        return None  # reading the rows reports it, with its line
-    return None
-
-
 def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
                      stop: int | None = None, license_field: str | None = None) -> Iterator[Batch]:
     try:
@@ -494,7 +426,7 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
         if "text" not in columns:
             raise AuditError(f"{name}: no 'text' column (columns: {', '.join(pf.schema_arrow.names)})",
                              hint="an audit needs each row's text to hash it", file=name)
-        declared = _parquet_license(pf.schema_arrow, columns, license_field, name=name)
+        declared = parquet_license_field(pf.schema_arrow, columns, license_field, name=name)
         nested = None
         if declared is not None:
             columns.pop("license", None)
@@ -541,7 +473,7 @@ def _open_text(path: Path) -> io.BufferedIOBase:
 
 def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, stop: int | None = None,
                    line: int = 1, license_field: str | None = None) -> Iterator[Batch]:
-    declared = _jsonl_license(path, license_field)
+    declared = jsonl_license_field(path, license_field)
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     pos = start

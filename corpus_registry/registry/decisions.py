@@ -23,7 +23,7 @@ import datetime as dt
 import getpass
 import os
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -61,6 +61,7 @@ __all__ = [
     "reject",
     "review_queue",
     "reviewer",
+    "source_id",
 ]
 
 ENV_REVIEWER = "CORPUS_REGISTRY_REVIEWER"
@@ -69,6 +70,7 @@ ACTIONS = (*LICENCE_ACTIONS, "withdraw")
 MAX_REASON = 4000
 MAX_NAME = 256
 MAX_URL = 2048
+_CHUNK = 5000  # values per IN (...) list
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,14 +162,14 @@ def _clean(text: str | None, *, what: str, limit: int, multiline: bool = False) 
 
 
 def reviewer(by: str | None = None) -> str:
-    """Who decides: ``by``, else ``$CORPUS_REGISTRY_REVIEWER``, else the login name."""
+    """Who decides: ``by``, else ``$CORPUS_REGISTRY_REVIEWER``, else the login name (else the
+    numeric user id, on a system that has no name for it)."""
     name = by if by is not None and by.strip() else os.environ.get(ENV_REVIEWER)
     if not name or not name.strip():
         try:
             name = getpass.getuser()
-        except (KeyError, OSError) as e:
-            raise DecisionError("cannot tell who is deciding",
-                                hint=f"pass --by NAME or set {ENV_REVIEWER}") from e
+        except (KeyError, OSError):
+            name = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown user"
     return _clean(name, what="reviewer name", limit=MAX_NAME)
 
 
@@ -285,7 +287,8 @@ def refresh(session: Session, *, source_id: int, identifier: str | None = None) 
 
 # -- the API ---------------------------------------------------------------------------------------
 
-def _source_id(session: Session, slug: str) -> int:
+def source_id(session: Session, slug: str) -> int:
+    """The id of the source ``slug``; :class:`NotFoundError` with a hint when there is none."""
     sid = session.scalar(select(Source.id).where(Source.slug == slug))
     if sid is None:
         raise NotFoundError(f"no source {slug!r} in the registry",
@@ -306,7 +309,7 @@ def history(registry: Registry, *, source: str, identifier: str | None = None) -
     """Decisions about a document and about its source (``identifier=None``: about the source
     and every one of its documents), oldest first."""
     with registry.session() as s:
-        sid = _source_id(s, source)
+        sid = source_id(s, source)
         query = select(Decision).where(Decision.source_id == sid)
         if identifier is not None:
             ident = unicodedata.normalize("NFC", identifier)
@@ -321,8 +324,8 @@ def decisions_by_id(registry: Registry, ids: list[int]) -> list[DecisionRecord]:
     with registry.session() as s:
         rows: list[Decision] = []
         wanted = sorted(set(ids))
-        for i in range(0, len(wanted), 5000):
-            rows += s.scalars(select(Decision).where(Decision.id.in_(wanted[i:i + 5000])))
+        for i in range(0, len(wanted), _CHUNK):
+            rows += s.scalars(select(Decision).where(Decision.id.in_(wanted[i:i + _CHUNK])))
         return _records(s, sorted(rows, key=lambda r: r.id))
 
 
@@ -335,9 +338,6 @@ def review_queue(registry: Registry, *, limit: int | None = None) -> list[Review
     with registry.session() as s:
         conn = s.connection()
         standings = load_standings(conn)
-        since = dict(s.execute(select(Decision.id, Decision.created_at).where(Decision.id.in_(
-            [st.decision_id for st in (*standings.sources.values(), *standings.documents.values())
-             if st.decision_id is not None]))).all()) if standings.documents or standings.sources else {}
         current = (Document.is_current.is_(True), Document.status == "active")
         groups = s.execute(select(Document.source_id, Document.declared_license, func.count())
                            .where(*current).group_by(Document.source_id, Document.declared_license)).all()
@@ -351,12 +351,6 @@ def review_queue(registry: Registry, *, limit: int | None = None) -> list[Review
                 waiting[sid] = waiting.get(sid, 0) + n
             else:
                 queued_groups.append((sid, declared))
-        for sid, st in sorted(standings.sources.items(), key=lambda kv: standings.slugs[kv[0]]):
-            v = source_verdict(st)
-            if v.tier is Tier.REVIEW:
-                items.append(ReviewItem(source=standings.slugs[sid], identifier=None, license=v.license,
-                                        reason=v.review or "", since=since.get(st.decision_id or -1),
-                                        documents=waiting.get(sid, 0)))
         docs: dict[tuple[int, str], ReviewItem] = {}
         for sid, declared in queued_groups:
             for ident, extra, created in s.execute(
@@ -368,25 +362,59 @@ def review_queue(registry: Registry, *, limit: int | None = None) -> list[Review
                 docs[(sid, ident)] = ReviewItem(source=standings.slugs[sid], identifier=ident, license=v.license,
                                                 reason=v.review or "", label=(extra or {}).get("license_raw"),
                                                 since=created)
-        for (sid, ident), own in standings.documents.items():
-            row = s.execute(select(Document.declared_license, Document.extra).where(
-                *current, Document.source_id == sid, Document.identifier == ident)).first()
-            if row is None:
-                continue
-            v = evaluate(declared=row[0], source=standings.sources[sid], document=own)
+        decided: list[tuple[tuple[int, str], int | None]] = []
+        for (sid, ident), declared, extra in _current_rows(s, list(standings.documents), current):
+            own = standings.documents[(sid, ident)]
+            v = evaluate(declared=declared, source=standings.sources[sid], document=own)
+            if declared is None and sid in waiting and v.tier is not Tier.REVIEW:
+                waiting[sid] -= 1  # held by its source, but decided on its own
             if v.tier is Tier.REVIEW:
                 docs[(sid, ident)] = ReviewItem(source=standings.slugs[sid], identifier=ident, license=v.license,
-                                                reason=v.review or "", label=(row[1] or {}).get("license_raw"),
-                                                since=since.get(own.decision_id or -1))
+                                                reason=v.review or "", label=(extra or {}).get("license_raw"))
+                decided.append(((sid, ident), own.decision_id))
+        held = [(sid, st) for sid, st in sorted(standings.sources.items(), key=lambda kv: standings.slugs[kv[0]])
+                if source_verdict(st).tier is Tier.REVIEW]
+        since = _created(s, [i for _, i in decided] + [st.decision_id for _, st in held])
+        for key, decision_id in decided:
+            docs[key] = replace(docs[key], since=since.get(decision_id or -1))
+        for sid, st in held:
+            v = source_verdict(st)
+            items.append(ReviewItem(source=standings.slugs[sid], identifier=None, license=v.license,
+                                    reason=v.review or "", since=since.get(st.decision_id or -1),
+                                    documents=waiting.get(sid, 0)))
         items += [docs[k] for k in sorted(docs, key=lambda k: (standings.slugs[k[0]], k[1]))]
     return items if limit is None else items[:limit]
+
+
+def _current_rows(session: Session, subjects: list[tuple[int, str]], current: tuple[Any, ...]
+                  ) -> list[tuple[tuple[int, str], str | None, dict[str, Any] | None]]:
+    """(subject, declared licence, extra) of the current, active version of each subject that has one."""
+    by_source: dict[int, list[str]] = {}
+    for sid, ident in subjects:
+        by_source.setdefault(sid, []).append(ident)
+    out = []
+    for sid, idents in sorted(by_source.items()):
+        for i in range(0, len(idents), _CHUNK):
+            out += [((sid, ident), declared, extra) for ident, declared, extra in session.execute(
+                select(Document.identifier, Document.declared_license, Document.extra)
+                .where(*current, Document.source_id == sid, Document.identifier.in_(idents[i:i + _CHUNK])))]
+    return out
+
+
+def _created(session: Session, ids: list[int | None]) -> dict[int, dt.datetime]:
+    wanted = sorted({i for i in ids if i is not None})
+    out: dict[int, dt.datetime] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        out.update(session.execute(select(Decision.id, Decision.created_at)
+                                   .where(Decision.id.in_(wanted[i:i + _CHUNK]))).tuples().all())
+    return out
 
 
 def _decide(registry: Registry, *, source: str, identifier: str | None, action: str, to_status: str,
             license: str | None, reason: str, evidence: str | None, by: str) -> DecisionRecord:
     who = reviewer(by)
     with registry.session() as s:
-        sid = _source_id(s, source)
+        sid = source_id(s, source)
         ident = None if identifier is None else unicodedata.normalize("NFC", identifier)
         standings = load_standings(s.connection(), source_ids=[sid])
         if ident is not None:

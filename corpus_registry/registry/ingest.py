@@ -150,7 +150,7 @@ class _SourceIngest:
         transaction); the texts of the batch withdrawn under any identifier, and whether the
         source is withdrawn."""
         conn = session.connection()
-        standings = load_standings(conn, source_ids=[self.source.id])
+        standings = load_standings(conn, source_ids=[self.source.id], identifiers=[p.raw.identifier for p in batch])
         for p in batch:
             v = standings.verdict(self.source.id, p.raw.identifier, p.meta["declared_license"])
             p.meta.update(license=v.license, license_tier=v.tier.value, review=v.review)

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, or_, select
 
 from corpus_registry.errors import LicenseError
 from corpus_registry.registry import licences
@@ -142,22 +142,24 @@ def _standing(row: Decision) -> Standing:
 
 
 def latest_decisions(conn: Connection, *, source_ids: Iterable[int] | None = None,
-                     documents: bool = True) -> list[Decision]:
-    """The latest licence decision of every subject (of ``source_ids``; sources only unless
-    ``documents``), as detached rows."""
+                     identifiers: Iterable[str] | None = None) -> list[Decision]:
+    """The latest licence decision of every subject (of ``source_ids``; of the sources and of only
+    the documents ``identifiers`` when given), as detached rows."""
     latest = (select(func.max(Decision.id))
               .where(Decision.action.in_(LICENCE_ACTIONS))
               .group_by(Decision.source_id, Decision.identifier))
     if source_ids is not None:
         latest = latest.where(Decision.source_id.in_(list(source_ids)))
-    if not documents:
-        latest = latest.where(Decision.identifier.is_(None))
+    if identifiers is not None:
+        latest = latest.where(or_(Decision.identifier.is_(None), Decision.identifier.in_(sorted(set(identifiers)))))
     rows = conn.execute(select(Decision.__table__).where(Decision.id.in_(latest)).order_by(Decision.id))
     return [Decision(**row._mapping) for row in rows]
 
 
-def load_standings(conn: Connection, *, source_ids: Iterable[int] | None = None) -> Standings:
-    """The standings of every source (or of ``source_ids``) and of their documents that have one.
+def load_standings(conn: Connection, *, source_ids: Iterable[int] | None = None,
+                   identifiers: Iterable[str] | None = None) -> Standings:
+    """The standings of every source (or of ``source_ids``) and of their documents that have one
+    (or of those among ``identifiers``: an ingest batch needs its own documents' only).
 
     A source registered before decisions were recorded (none about it) stands as its catalogue
     entry says."""
@@ -170,7 +172,7 @@ def load_standings(conn: Connection, *, source_ids: Iterable[int] | None = None)
         standings.sources[sid] = Standing(license_, REVIEW if review else OPEN, review or "")
         standings.slugs[sid] = slug
         standings.source_status[sid] = status
-    for row in latest_decisions(conn, source_ids=wanted):
+    for row in latest_decisions(conn, source_ids=wanted, identifiers=identifiers):
         if row.source_id not in standings.sources:
             continue
         if row.identifier is None:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
-from corpus_registry.errors import DecisionError, NotFoundError
+from corpus_registry.errors import DecisionError
 from corpus_registry.registry import decisions
 from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source, Withdrawal
 from corpus_registry.registry.lookup import find_document
@@ -102,7 +102,7 @@ def withdraw(registry: Registry, *, ref: str | None = None, source: str | None =
             seeds: set[Subject] = {(seed_source, seed_ident)}
             target = f"{slugs[seed_source]}/{seed_ident}"
         else:
-            seed_source = _source_id(s, source or "")
+            seed_source = decisions.source_id(s, source or "")
             seed_ident = None
             seeds = {(sid, ident) for sid, ident in s.execute(
                 select(Document.source_id, Document.identifier).where(Document.source_id == seed_source).distinct())}
@@ -118,14 +118,6 @@ def withdraw(registry: Registry, *, ref: str | None = None, source: str | None =
               seed=(seed_source, seed_ident), texts=set() if only_this else texts, by=who, evidence=evidence)
         result.releases = _releases(s, why, slugs)
     return result
-
-
-def _source_id(session: Session, slug: str) -> int:
-    source_id = session.scalar(select(Source.id).where(Source.slug == slug))
-    if source_id is None:
-        raise NotFoundError(f"no source {slug!r} in the registry",
-                            hint="run `corpus-registry sources list` to see registered sources")
-    return source_id
 
 
 def _chunks(values: list[Any]) -> list[list[Any]]:

@@ -244,3 +244,22 @@ sources:
                                                      "dedup": {"exact": True, "near": near}}),
                                out_dir=tmp_path / f"near-{near}", progress=False)
         assert shipped(result) == {"z-cc0/fr_French_Francais-Latin1": "CC0-1.0"}
+
+
+def test_a_source_held_for_review_is_one_item_of_the_queue(udhr: tuple[Registry, BuildResult],
+                                                          tmp_path: Path) -> None:
+    reg, first = udhr
+    path = catalogue(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "    license: CC BY 4.0\n", "    license: CC BY 4.0\n    review: the translations' rights are not established\n"),
+        encoding="utf-8")
+    sync_sources(reg, catalogue_path=path, by="Ana")
+    (item,) = decisions.review_queue(reg)
+    assert (item.id, item.documents, item.reason) == ("udhr-by", 3, "the translations' rights are not established")
+    assert set(shipped(build(reg, tmp_path, "held"))) == {k for k in shipped(first) if k.startswith("udhr-pd/")}
+    decisions.clear(reg, source="udhr-by", identifier="nl_Dutch_Nederlands-Latin1", reason="OHCHR text",
+                    evidence=EVIDENCE, by="Bea")
+    assert [(i.id, i.documents) for i in decisions.review_queue(reg)] == [("udhr-by", 2)]
+    decisions.clear(reg, source="udhr-by", reason="OHCHR publishes them all for reuse", evidence=EVIDENCE, by="Bea")
+    assert decisions.review_queue(reg) == []
+    assert shipped(build(reg, tmp_path, "cleared")) == shipped(first)

@@ -315,15 +315,6 @@ sources:
         ingest(registry, progress=False)
     lines[1]["license"] = "CC BY-SA 4.0"
     (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
-    cat = write_catalogue(tmp_path, """
-sources:
-  - slug: sa
-    name: Share-alike records
-    collection: OpenWeb
-    license: CC-BY-SA-4.0
-    reader: {kind: jsonl, path: r.jsonl, license_field: license}
-""")
-    sync_sources(registry, catalogue_path=cat)
     ingest(registry, progress=False)
     a = lookup.show(registry, "sa/a", with_text=False)
     b = lookup.show(registry, "sa/b", with_text=False)
