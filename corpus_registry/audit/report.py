@@ -244,7 +244,7 @@ def render_html(report: AuditReport) -> str:
         parts.append(f'<div class="stat"><b>{value:,}</b>{escape(label)}</div>')
     parts.append(f'<div class="stat"><b>{r.rows_per_s:,.0f}</b>rows/s</div></div>')
 
-    parts.append('<h2 id="licence-mix">Licence mix</h2>')
+    parts.append('<h2 id="licence-mix">Licence mix, as the registry has the rows today</h2>')
     parts.append(licence_mix_svg(r.license_mix))
     parts.append('<h3 id="declared-vs-registered">Declared by the rows, and registered</h3>')
     parts.append(_table(["declared by the row", "tier", "registered", "tier", "documents", "words"],
