@@ -41,21 +41,6 @@ UNREGISTERED_SOURCE = "(unregistered)"
 _SQL_CHUNK = 5000  # bound parameters per IN (...) list: under SQLite's (32766) and PostgreSQL's limits
 
 
-class _Row(NamedTuple):
-    """A registry document version as read (its licence is evaluated from today's decisions)."""
-
-    sha256: str
-    source_id: int
-    identifier: str
-    is_current: bool
-    declared: str | None
-    status: str
-    language: str
-    words: int
-    title: str | None
-    url: str | None
-
-
 class _Reg(NamedTuple):
     """A registry document version, as an audit needs it: its licence and tier as the registry's
     current decisions give them."""
@@ -73,6 +58,7 @@ class _Reg(NamedTuple):
     url: str | None
 
 
+# read as _Reg's fields, but the declared licence where _Reg has the licence and tier evaluated from it
 _REG_COLUMNS = (Document.sha256, Document.source_id, Document.identifier, Document.is_current,
                 Document.declared_license, Document.status, Document.language,
                 Document.word_count, Document.title, Document.url)
@@ -198,11 +184,10 @@ class _Checker:
 
     def _fetch(self, query: Any, key: str, values: list[str]) -> Iterator[_Reg]:
         for i in range(0, len(values), _SQL_CHUNK):
-            for raw in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}).all():
-                row = _Row(*raw)
-                v = self.standings.verdict(row.source_id, row.identifier, row.declared)
-                yield _Reg(row.sha256, row.source_id, row.identifier, row.is_current, v.license, v.tier.value,
-                           row.status, row.language, row.words, row.title, row.url)
+            verdict = self.standings.verdict
+            for sha, sid, ident, current, declared, *rest in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}):
+                v = verdict(sid, ident, declared)
+                yield _Reg(sha, sid, ident, current, v.license, v.tier.value, *rest)
 
     def _by_sha(self, shas: set[str]) -> dict[str, list[_Reg]]:
         found: dict[str, list[_Reg]] = {}
@@ -340,10 +325,13 @@ class _Checker:
         """Count the row under (the licence it declares, the licence the registry gives it)."""
         if declared is None:
             key = (UNLABELLED, "unlabelled", registered, tier)
+        elif declared.recognised:
+            key = (declared.expression, licences.parse(declared.expression).tier.value, registered, tier)
         else:
-            d_tier = licences.parse(declared.expression).tier.value if declared.recognised else "invalid"
-            key = (declared.expression if declared.recognised else declared.raw, d_tier, registered, tier)
-        t = self.part.pairs.setdefault(key, [0, 0])
+            key = (declared.raw, "invalid", registered, tier)
+        t = self.part.pairs.get(key)
+        if t is None:
+            t = self.part.pairs[key] = [0, 0]
         t[0] += 1
         t[1] += words
 

@@ -405,8 +405,8 @@ def _created(session: Session, ids: list[int | None]) -> dict[int, dt.datetime]:
     wanted = sorted({i for i in ids if i is not None})
     out: dict[int, dt.datetime] = {}
     for i in range(0, len(wanted), _CHUNK):
-        out.update(session.execute(select(Decision.id, Decision.created_at)
-                                   .where(Decision.id.in_(wanted[i:i + _CHUNK]))).tuples().all())
+        out.update((decision, created) for decision, created in session.execute(
+            select(Decision.id, Decision.created_at).where(Decision.id.in_(wanted[i:i + _CHUNK]))))
     return out
 
 
