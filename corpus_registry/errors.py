@@ -9,6 +9,7 @@ enter, ``raise ... from e``); the CLI formats them once, as one line plus a hint
     ├── ReaderError          a source document cannot be read or decoded
     ├── RegistryError        the registry database is missing, outdated or unreachable
     │   └── NotFoundError    a source, document or release is not in the registry
+    ├── DecisionError        a licence decision cannot be recorded as asked (no reason, bad URL...)
     ├── BuildError           a build cannot run (empty selection, ...)
     ├── HubError             the Hub is unreachable, the token is missing, a push failed
     ├── AuditError           an audit target cannot be read
@@ -56,6 +57,10 @@ class RegistryError(CorpusRegistryError):
 
 class NotFoundError(RegistryError):
     """A source, document or release is not in the registry."""
+
+
+class DecisionError(CorpusRegistryError):
+    """A licence, review or withdrawal decision cannot be recorded as asked."""
 
 
 class BuildError(CorpusRegistryError):

@@ -5,8 +5,12 @@ batch of rows. A row then passes or earns named problems:
 
 - ``text_altered``: the row names a registered document but its text is not the registered text;
 - ``licence_laundering``: the row's licence label is more permissive than the registry's;
-- ``policy_violation``: the document's licence (or tier) is not allowed by the policy;
-- ``withdrawn``: the document was taken down after the dataset was built;
+- ``policy_violation``: the document's licence (or tier) as the registry's current decisions give
+  it, or the licence label the row itself carries, is not allowed by the policy (the stricter wins);
+- ``withdrawn``: the document, or its text under any identifier, was taken down after the dataset
+  was built;
+- ``missing_licence_label``: the dataset keeps licence labels in a field (``--license-field``, or
+  dolma's ``metadata.license``) but the row has none there;
 - ``missing_attribution``: its licence requires credit but the attribution file does not list it;
 - ``unknown_document``: the registry does not know the text at all.
 
@@ -43,6 +47,7 @@ from corpus_registry.audit.consistency import (
     is_release_folder,
     parquet_rows,
 )
+from corpus_registry.audit.labels import check_field_path
 from corpus_registry.audit.policy import DEFAULT_POLICY, Policy
 from corpus_registry.audit.report import KINDS, AuditReport, Problem, severity
 from corpus_registry.audit.rows import UNLABELLED as UNLABELLED  # re-exported, as before the split
@@ -72,7 +77,7 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
           policy: Policy | None = None, revision: str | None = None, progress: bool = True,
           endpoint: str | None = None, token: str | None = None, batch_size: int = 5000,
           max_problems: int = 1000, collect_attribution: bool = False, executor: Executor | None = None,
-          inline_below: int | None = None) -> AuditReport:
+          inline_below: int | None = None, license_field: str | None = None) -> AuditReport:
     """Audit ``target`` (release folder, Parquet/JSONL files, folder, glob or ``hf://datasets/…``).
 
     ``max_problems`` bounds how many problems of each kind are kept for the report (all are
@@ -80,6 +85,9 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
     ``executor`` spreads the rows over its workers; the report is the same for any executor.
     With one worker, or under ``inline_below`` rows (default :data:`INLINE_BELOW`, long texts
     counting as several rows), the audit runs in this process, in one read transaction.
+    ``license_field`` names the field (a dotted path such as ``metadata.license``) holding each
+    row's licence label; by default a ``license``/``licence`` column, else dolma's
+    ``metadata.license``.
     """
     started = time.perf_counter()
     resolved = resolve_target(target, revision=revision, endpoint=endpoint, token=token)
@@ -92,7 +100,8 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
     settings = AuditSettings(run=uuid.uuid4().hex, url=registry.url, policy=policy,
                              credits=str(credits) if credits else None, max_problems=max_problems,
                              collect_attribution=collect_attribution, batch_size=batch_size,
-                             unreadable_is_problem=is_release_folder(resolved) and resolved.manifest is not None)
+                             unreadable_is_problem=is_release_folder(resolved) and resolved.manifest is not None,
+                             license_field=check_field_path(license_field))
     tasks = [AuditTask(settings, group) for group in _groups(slices, min_rows=batch_size)]
     rows = sum(s.rows for s in slices)
     work = rows + sum(s.bytes for s in slices) // _BYTES_PER_ROW
@@ -157,6 +166,7 @@ class _Findings:
         self.shown: dict[str, int] = {}
         self.anchors: set[str] = set()
         self.mix: dict[tuple[str, str], list[int]] = {}
+        self.carried: dict[tuple[str, str], list[int]] = {}
 
     def add(self, part: Partial) -> None:
         """Merge the next task's findings: as if its rows had been checked here, after the others."""
@@ -167,6 +177,7 @@ class _Findings:
         t.needs_credit += part.needs_credit
         t.credited += part.credited
         _add_counts(t.tally, part.tally)
+        _add_counts(t.pairs, part.pairs)
         _add_counts(t.unknown_labels, part.unknown_labels)
         for p in part.problems:  # each kind's first problems in row order: keep the first overall
             self._keep(p)
@@ -221,6 +232,17 @@ class _Findings:
         self.mix = mix
         r.license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
                          for (lic, tier), (n, w) in sorted(mix.items())]
+        r.license_pairs = [{"declared": d, "declared_tier": dt, "registered": g, "registered_tier": gt,
+                            "documents": n, "words": w} for (d, dt, g, gt), (n, w) in sorted(total.pairs.items())]
+        declared: dict[tuple[str, str], list[int]] = {}
+        for (d, dt, g, gt), (n, w) in total.pairs.items():
+            key = (g, gt) if d == UNLABELLED and g != UNREGISTERED_SOURCE else (d, dt)  # what the row carries
+            cur = declared.setdefault(key, [0, 0])
+            cur[0] += n
+            cur[1] += w
+        self.carried = declared
+        r.declared_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
+                          for (lic, tier), (n, w) in sorted(declared.items())]
         r.by_tier, r.by_language, r.by_source, r.unknown_by_license = (
             _tally(t) for t in (tiers, languages, sources, total.unknown_labels))
         attribution_file = self.target.attribution
@@ -237,7 +259,7 @@ class _Findings:
         self._check_duplicates()
         check_shard_sets(self.target, self.problem)
         check_release(self.target, self.problem, registry=self.registry, rows_of=parquet_rows,
-                      license_mix=r.license_mix)
+                      license_mix=r.declared_mix)
         return r
 
     def _check_duplicates(self) -> None:
@@ -253,7 +275,7 @@ class _Findings:
             self.report.problem_counts["duplicate_row"] = n
 
     def _check_card(self) -> None:
-        carried = sorted({lic for lic, _ in self.mix})
+        carried = sorted({lic for lic, _ in self.carried})  # what the rows carry: their labels
         carried_hub = sorted({_hub_id(lic) for lic in carried})
         card = self.target.card
         info: dict[str, Any] = {"file": card.name if card else None, "declared": None, "carried": carried,

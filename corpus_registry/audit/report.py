@@ -20,7 +20,8 @@ ERROR, WARNING = "error", "warning"
 KINDS: dict[str, tuple[str, str]] = {
     "text_altered": (ERROR, "text differs from the registered text of the document"),
     "licence_laundering": (ERROR, "licence label more permissive than the registry's licence"),
-    "invalid_licence": (ERROR, "licence label is not a valid SPDX expression"),
+    "invalid_licence": (ERROR, "licence label is not a licence the normaliser knows (SPDX, Creative Commons, …)"),
+    "missing_licence_label": (ERROR, "the dataset keeps licence labels in a field, but this row has none"),
     "policy_violation": (ERROR, "licence not allowed by the policy"),
     "withdrawn": (ERROR, "document withdrawn (taken down) from the registry"),
     "missing_attribution": (ERROR, "licence requires attribution but the attribution file omits it"),
@@ -77,7 +78,9 @@ class AuditReport:
     rows: int = 0
     known: int = 0
     unknown: int = 0
-    license_mix: list[dict[str, Any]] = field(default_factory=list)
+    license_mix: list[dict[str, Any]] = field(default_factory=list)  # as the registry has the rows today
+    declared_mix: list[dict[str, Any]] = field(default_factory=list)  # as the rows' own labels say
+    license_pairs: list[dict[str, Any]] = field(default_factory=list)  # declared beside registered, per pair
     by_tier: dict[str, dict[str, int]] = field(default_factory=dict)
     by_language: dict[str, dict[str, int]] = field(default_factory=dict)
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -148,13 +151,16 @@ def render_text(report: AuditReport) -> str:
         (f"  {r.rows:,} rows: {r.known:,} registered, {r.unknown:,} unknown to the registry "
          f"({r.seconds:.1f} s, {r.rows_per_s:,.0f} rows/s)"),
         "",
-        "Licence mix:",
+        "Licence mix (the licence each row declares, beside the one the registry gives it today):",
     ]
-    if r.license_mix:
-        w = max(len(m["license"]) for m in r.license_mix)
-        lines.append(f"  {'LICENCE':<{w}}  {'TIER':<13} {'DOCS':>8} {'WORDS':>12}")
-        for m in r.license_mix:
-            lines.append(f"  {m['license']:<{w}}  {m['tier']:<13} {m['documents']:>8,} {m['words']:>12,}")
+    if r.license_pairs:
+        d = max(len("DECLARED BY THE ROW"), *(len(m["declared"]) for m in r.license_pairs))
+        g = max(len("REGISTERED"), *(len(m["registered"]) for m in r.license_pairs))
+        lines.append(f"  {'DECLARED BY THE ROW':<{d}}  {'TIER':<13} {'REGISTERED':<{g}}  {'TIER':<13} "
+                     f"{'DOCS':>8} {'WORDS':>12}")
+        for m in r.license_pairs:
+            lines.append(f"  {m['declared']:<{d}}  {m['declared_tier']:<13} {m['registered']:<{g}}  "
+                         f"{m['registered_tier']:<13} {m['documents']:>8,} {m['words']:>12,}")
     for title, table in (("tier", r.by_tier), ("language", r.by_language), ("source", r.by_source)):
         lines.append(f"By {title}: " + ", ".join(f"{k} {v['documents']:,}" for k, v in table.items()))
     card = r.card
@@ -252,11 +258,13 @@ def render_html(report: AuditReport) -> str:
         parts.append(f'<div class="stat"><b>{value:,}</b>{escape(label)}</div>')
     parts.append(f'<div class="stat"><b>{r.rows_per_s:,.0f}</b>rows/s</div></div>')
 
-    parts.append('<h2 id="licence-mix">Licence mix</h2>')
+    parts.append('<h2 id="licence-mix">Licence mix, as the registry has the rows today</h2>')
     parts.append(licence_mix_svg(r.license_mix))
-    parts.append(_table(["licence", "tier", "documents", "words"],
-                        [[m["license"], _tier_cell(m["tier"]), m["documents"], m["words"]] for m in r.license_mix],
-                        raw_cols={1}))
+    parts.append('<h3 id="declared-vs-registered">Declared by the rows, and registered</h3>')
+    parts.append(_table(["declared by the row", "tier", "registered", "tier", "documents", "words"],
+                        [[m["declared"], _tier_cell(m["declared_tier"]), m["registered"],
+                          _tier_cell(m["registered_tier"]), m["documents"], m["words"]] for m in r.license_pairs],
+                        raw_cols={1, 3}))
     card, a = r.card, r.attribution
     parts.append('<h2 id="declarations">Card and attribution</h2><ul>')
     if card.get("file"):

@@ -35,6 +35,7 @@ from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Source, Withdrawal
 from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
 from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.standing import Standings, load_standings, withdrawn_texts
 
 __all__ = ["UNLABELLED", "UNREGISTERED_SOURCE", "AuditSettings", "AuditTask", "Partial", "audit_task"]
 
@@ -44,7 +45,8 @@ _SQL_CHUNK = 5000  # bound parameters per IN (...) list: under SQLite's (32766) 
 
 
 class _Reg(NamedTuple):
-    """A registry document version, as an audit needs it."""
+    """A registry document version, as an audit needs it: its licence and tier as the registry's
+    current decisions give them."""
 
     sha256: str
     source_id: int
@@ -59,8 +61,9 @@ class _Reg(NamedTuple):
     url: str | None
 
 
+# read as _Reg's fields, but the declared licence where _Reg has the licence and tier evaluated from it
 _REG_COLUMNS = (Document.sha256, Document.source_id, Document.identifier, Document.is_current,
-                Document.license, Document.license_tier, Document.status, Document.language,
+                Document.declared_license, Document.status, Document.language,
                 Document.word_count, Document.title, Document.url)
 # One statement per kind of lookup, compiled once; the IN list is an expanding parameter.
 _BY_SHA = select(*_REG_COLUMNS).where(Document.sha256.in_(bindparam("shas", expanding=True)))
@@ -80,6 +83,7 @@ class AuditSettings:
     collect_attribution: bool
     batch_size: int
     unreadable_is_problem: bool = False  # a release with a manifest: a damaged shard is a violation, not a stop
+    license_field: str | None = None  # where rows keep their licence label (a dotted path), if not found alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +104,7 @@ class Partial:
     needs_credit: int = 0
     credited: int = 0
     tally: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # licence, tier, language, source
+    pairs: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # declared, its tier, registered, its tier
     unknown_labels: dict[str, list[int]] = field(default_factory=dict)
     problem_counts: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)  # the first ``max_problems`` of each kind, no anchors
@@ -142,12 +147,16 @@ class _Checker:
         self.collect_attribution = settings.collect_attribution
         self.batch_size = settings.batch_size
         self.unreadable_is_problem = settings.unreadable_is_problem
+        self.license_field = settings.license_field
         with registry.session() as s:
             self.sources = {sid: (slug, name, attribution, status) for sid, slug, name, attribution, status
                             in s.execute(select(Source.id, Source.slug, Source.name, Source.attribution,
                                                 Source.status))}
             withdrawals = s.execute(select(Withdrawal.source_id, Withdrawal.document_identifier,
-                                           Withdrawal.reason).order_by(Withdrawal.id)).all()
+                                           Withdrawal.reason).where(Withdrawal.sha256.is_(None))
+                                    .order_by(Withdrawal.id)).all()
+            self.standings: Standings = load_standings(s.connection())
+            self.withdrawn_texts = withdrawn_texts(s.connection())
         self.slug_ids = {v[0]: k for k, v in self.sources.items()}
         self.withdrawn_sources: dict[int, str] = {}
         self.withdrawn_docs: dict[tuple[int, str], str] = {}
@@ -160,6 +169,7 @@ class _Checker:
         self.withdrawn_any = set(self.withdrawn_sources) | {sid for sid, _ in self.withdrawn_docs} | {
             sid for sid, v in self.sources.items() if v[3] != "active"}
         self._label_verdicts: dict[tuple[str, str], str | None] = {}
+        self._labels: dict[str, licences.Label] = {}
         self._attribution: dict[str, bool] = {}
         self._facts: dict[tuple[str, str], tuple[str | None, bool]] = {}
         self.conn: Connection
@@ -177,7 +187,7 @@ class _Checker:
                 part.files.append(s.name)
             self._file = part.files.index(s.name)
             try:
-                for batch in slice_batches(s, batch_size=self.batch_size):
+                for batch in slice_batches(s, batch_size=self.batch_size, license_field=self.license_field):
                     self._batch(batch)
             except AuditError as e:
                 if not self.unreadable_is_problem:
@@ -199,8 +209,10 @@ class _Checker:
 
     def _fetch(self, query: Any, key: str, values: list[str]) -> Iterator[_Reg]:
         for i in range(0, len(values), _SQL_CHUNK):
-            for row in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}).all():
-                yield _Reg(*row)
+            verdict = self.standings.verdict
+            for sha, sid, ident, current, declared, *rest in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}):
+                v = verdict(sid, ident, declared)
+                yield _Reg(sha, sid, ident, current, v.license, v.tier.value, *rest)
 
     def _by_sha(self, shas: set[str]) -> dict[str, list[_Reg]]:
         found: dict[str, list[_Reg]] = {}
@@ -232,9 +244,15 @@ class _Checker:
         norms = [_normalized(t) for t in b.text]
         shas = [text_sha256(t) for t in norms]
         found = self._by_sha(set(shas))
-        ids = b.identifier or [None] * n
+        ids = [unicodedata.normalize("NFC", v) if isinstance(v, str) else v for v in (b.identifier or [None] * n)]
         srcs = b.source or [None] * n
-        labels = b.license or [None] * n
+        labels = [None if isinstance(v, str) and not v.strip() else v for v in (b.license or [None] * n)]
+        if b.license_field is not None:  # the dataset declares where its labels are: each row must have one
+            for i in range(n):
+                if labels[i] is None:
+                    self.problem("missing_licence_label", f"no licence label in field {b.license_field!r}",
+                                 where=b.where(i), identifier=None if ids[i] is None else str(ids[i]),
+                                 sha256=shas[i])
         declared = b.sha256 or [None] * n
         misses = [i for i in range(n) if shas[i] not in found]
         by_id: dict[str, list[_Reg]] = {}
@@ -291,11 +309,12 @@ class _Checker:
         """Check one row that is a registered document; the common (clean) path is kept short."""
         self.part.known += 1
         slug = self.sources[reg.source_id][0]
-        if reg.source_id in self.withdrawn_any or reg.status != "active":
-            reason = self._withdrawn(reg)
+        if reg.source_id in self.withdrawn_any or reg.status != "active" or self.withdrawn_texts:
+            reason = self._withdrawn(reg, sha)
             if reason is not None:
                 self.problem("withdrawn", f"withdrawn from the registry: {reason}", where=b.where(i),
                              **self._doc(reg, sha))
+        declared = self._label(label) if label is not None else None
         if label is not None and label != reg.license:
             verdict = self._label_verdict(str(label), reg.license)
             if verdict is not None:
@@ -306,6 +325,10 @@ class _Checker:
             facts = self._facts[(reg.license, reg.tier)] = (
                 self.policy.check(reg.license, tier=reg.tier), self._needs_attribution(reg.license))
         why, needs_credit = facts
+        if why is None and declared is not None and declared.recognised and declared.expression != reg.license:
+            # the policy judges the label the row carries too: the stricter of the two wins
+            label_why = self.policy.check(declared.expression)
+            why = None if label_why is None else f"the row is labelled {declared.raw}: {label_why}"
         if why is not None:
             self.problem("policy_violation", why, where=b.where(i), license=None if label is None else str(label),
                          **self._doc(reg, sha))
@@ -330,9 +353,35 @@ class _Checker:
         else:
             t[0] += 1
             t[1] += reg.words
+        self._pair(declared, reg.license, reg.tier, reg.words)
 
-    def _withdrawn(self, reg: _Reg) -> str | None:
+    def _pair(self, declared: licences.Label | None, registered: str, tier: str, words: int) -> None:
+        """Count the row under (the licence it declares, the licence the registry gives it)."""
+        if declared is None:
+            key = (UNLABELLED, "unlabelled", registered, tier)
+        elif declared.recognised:
+            key = (declared.expression, licences.parse(declared.expression).tier.value, registered, tier)
+        else:
+            key = (declared.raw, "invalid", registered, tier)
+        t = self.part.pairs.get(key)
+        if t is None:
+            t = self.part.pairs[key] = [0, 0]
+        t[0] += 1
+        t[1] += words
+
+    def _label(self, label: Any) -> licences.Label:
+        text = str(label)
+        found = self._labels.get(text)
+        if found is None:
+            found = self._labels[text] = licences.label(text)
+        return found
+
+    def _withdrawn(self, reg: _Reg, sha: str) -> str | None:
         reason = self.withdrawn_docs.get((reg.source_id, reg.identifier)) or self.withdrawn_sources.get(reg.source_id)
+        if reason is None:
+            text = self.withdrawn_texts.get(sha) or self.withdrawn_texts.get(reg.sha256)
+            if text is not None:
+                reason = f"{text} (its text is withdrawn, whatever its identifier)"
         if reason is None and (reg.status == "withdrawn" or self.sources[reg.source_id][3] == "withdrawn"):
             reason = "status withdrawn"
         return reason
@@ -342,7 +391,7 @@ class _Checker:
         key = (label, actual)
         if key not in self._label_verdicts:
             try:
-                same = licences.parse(label).expression == licences.parse(actual).expression
+                same = licences.parse(label).expression == licences.parse(actual).expression  # any spelling
                 if same:
                     verdict = None
                 elif licences.more_permissive(label, actual):
@@ -373,6 +422,7 @@ class _Checker:
         if label is not None:
             try:
                 tier = licences.tier(label_s).value
+                label_s = licences.canonical(label_s)
             except CorpusRegistryError:
                 tier = "invalid"
                 self.problem("invalid_licence", f"licence label {label_s!r} does not parse", where=where,
@@ -393,6 +443,9 @@ class _Checker:
         u = self.part.unknown_labels.setdefault(label_s, [0, 0])
         u[0] += 1
         u[1] += words
+        p = self.part.pairs.setdefault((label_s, tier, UNREGISTERED_SOURCE, "unknown"), [0, 0])
+        p[0] += 1
+        p[1] += words
 
 
 def _normalized(text: str) -> str:

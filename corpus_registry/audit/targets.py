@@ -10,6 +10,11 @@ order: Parquet at row-group boundaries (rows ``[start, stop)``), JSONL at line b
 ``[start, stop)`` and the number of the first line, found by one scan of the file). A slice is a
 few numbers: whoever audits it reads its rows itself, so texts never travel between processes.
 A gzipped JSONL file cannot be entered in the middle and stays one slice.
+
+Licence labels are read where :mod:`corpus_registry.audit.labels` finds them (a ``license`` column,
+a named dotted path, or dolma's ``metadata.license`` in ``*.json.gz`` / ``*.jsonl`` / Parquet files);
+a file whose labels are in a named or recognised field promises one on every row
+(:attr:`Batch.license_field`).
 """
 
 from __future__ import annotations
@@ -31,21 +36,23 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from corpus_registry.audit.labels import LICENSE_COLUMNS, jsonl_license_field, parquet_license_field
 from corpus_registry.build.release import ATTRIBUTION, CARD, MANIFEST
 from corpus_registry.errors import AuditError
+from corpus_registry.registry.readers.records import columns_for, get_field
 
 #: Columns an audit reads, with the names other datasets commonly give them.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "text": ("text",),
     "identifier": ("identifier", "id"),
     "source": ("source",),
-    "license": ("license", "licence"),
+    "license": LICENSE_COLUMNS,
     "sha256": ("sha256",),
     "language": ("language", "lang"),
     "word_count": ("word_count",),
 }
-DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
-HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFEST)
+DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz")
+HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", "*.json.gz", CARD, ATTRIBUTION, MANIFEST)
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
 _CREDIT = re.compile(r"^\s*[-*]\s+`([^`]+)`")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
@@ -110,6 +117,7 @@ class Batch:
     language: list[Any] | None = None
     word_count: list[Any] | None = None
     lines: list[int] | None = None  # JSONL: the line number of each row
+    license_field: str | None = None  # the field that must hold every row's licence label, if the file has one
 
     def where(self, i: int) -> str:
         """``file row N`` (Parquet) or ``file:LINE`` (JSONL) of the i-th row of the batch."""
@@ -445,14 +453,16 @@ def _line_units(path: Path, *, every: int) -> list[_Unit]:
     return [_Unit(s, e - n, stop - s, n) for s, n, e, stop in zip(starts, lines, ends, [*starts[1:], pos])]
 
 
-def slice_batches(s: Slice, *, batch_size: int = 5000) -> Iterator[Batch]:
-    """The rows of one slice, in batches of at most ``batch_size`` rows."""
+def slice_batches(s: Slice, *, batch_size: int = 5000, license_field: str | None = None) -> Iterator[Batch]:
+    """The rows of one slice, in batches of at most ``batch_size`` rows (licence labels from
+    ``license_field`` when given)."""
     path = Path(s.path)
     if path.name.endswith(".parquet"):
-        yield from _parquet_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop)
+        yield from _parquet_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop,
+                                    license_field=license_field)
     else:
         yield from _jsonl_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop,
-                                  line=s.line)
+                                  line=s.line, license_field=license_field)
 
 
 def _pick(names: Sequence[str]) -> dict[str, str]:
@@ -463,13 +473,19 @@ def _pick(names: Sequence[str]) -> dict[str, str]:
 
 
 def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
-                     stop: int | None = None) -> Iterator[Batch]:
+                     stop: int | None = None, license_field: str | None = None) -> Iterator[Batch]:
     try:
         pf = pq.ParquetFile(path)
         columns = _pick(pf.schema_arrow.names)
         if "text" not in columns:
             raise AuditError(f"{name}: no 'text' column (columns: {', '.join(pf.schema_arrow.names)})",
                              hint="an audit needs each row's text to hash it", file=name)
+        declared = parquet_license_field(pf.schema_arrow, columns, license_field, name=name)
+        nested = None
+        if declared is not None:
+            columns.pop("license", None)
+            nested = columns_for([declared], pf.schema_arrow.names)[0]
+        read = list(dict.fromkeys([*columns.values(), *([nested] if nested else [])]))
         groups, offset, pos = [], 0, None  # the row groups holding [start, stop); pos: row of the first
         for g in range(pf.metadata.num_row_groups):
             n = pf.metadata.row_group(g).num_rows
@@ -479,7 +495,7 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
             offset += n
         if pos is None:
             return
-        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=list(columns.values())):
+        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=read):
             lo = max(0, start - pos)
             hi = rb.num_rows if stop is None else min(rb.num_rows, stop - pos)
             first = pos + lo + 1  # 1-based number of the batch's first row in the file
@@ -496,7 +512,9 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
                 raise AuditError(f"{name} row {bad}: no text (null)", file=name, row=bad,
                                  hint="every row needs its text; drop empty rows before auditing")
             cols: dict[str, Any] = {f: rb.column(c).to_pylist() for f, c in columns.items()}
-            yield Batch(file=name, start=first, **cols)
+            if declared is not None and nested is not None:
+                cols["license"] = [get_field({nested: v}, declared)[1] for v in rb.column(nested).to_pylist()]
+            yield Batch(file=name, start=first, license_field=declared, **cols)
             if stop is not None and pos >= stop:
                 return
     except (OSError, pa.ArrowException, ValueError) as e:  # a damaged page can fail to decode, too
@@ -508,7 +526,8 @@ def _open_text(path: Path) -> io.BufferedIOBase:
 
 
 def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, stop: int | None = None,
-                   line: int = 1) -> Iterator[Batch]:
+                   line: int = 1, license_field: str | None = None) -> Iterator[Batch]:
+    declared = jsonl_license_field(path, license_field)
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     pos = start
@@ -538,21 +557,25 @@ def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, st
                 rows.append(record)
                 lines.append(number)
                 if len(rows) >= batch_size:
-                    yield _records_batch(rows, lines, name=name)
+                    yield _records_batch(rows, lines, name=name, license_field=declared)
                     rows, lines = [], []
-    except OSError as e:
+    except (OSError, EOFError) as e:
         raise AuditError(f"{name}: cannot read ({_first_line(e)})", file=name) from e
     if rows:
-        yield _records_batch(rows, lines, name=name)
+        yield _records_batch(rows, lines, name=name, license_field=declared)
 
 
-def _records_batch(rows: list[dict[str, Any]], lines: list[int], *, name: str) -> Batch:
+def _records_batch(rows: list[dict[str, Any]], lines: list[int], *, name: str,
+                   license_field: str | None = None) -> Batch:
     """Column-wise view of JSON records; records may differ in which fields they carry."""
     cols: dict[str, Any] = {}
     for f, cands in COLUMNS.items():
-        if f == "text":
+        if f == "text" or (f == "license" and license_field is not None):
             continue
         values = [next((r[c] for c in cands if c in r), None) for r in rows]
         if any(v is not None for v in values):
             cols[f] = values
-    return Batch(file=name, start=lines[0], text=[r["text"] for r in rows], lines=lines, **cols)
+    if license_field is not None:
+        cols["license"] = [get_field(r, license_field)[1] for r in rows]
+    return Batch(file=name, start=lines[0], text=[r["text"] for r in rows], lines=lines,
+                 license_field=license_field, **cols)

@@ -58,6 +58,7 @@ from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Release, ReleaseDocument, Source, utcnow
+from corpus_registry.registry.decisions import decisions_by_id
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.store import DocumentStore
 
@@ -140,13 +141,15 @@ def _metadata_stages(c: Candidates, spec: BuildSpec, fates: _Fates) -> None:
 
 def _keep_ranks(table: pa.Table) -> np.ndarray:
     """Each row's position by the keep rule shared with near dedup (:func:`~.dedup.keep_rank`):
-    earliest date, then most words, then smallest key. Arrow orders strings by their UTF-8 bytes,
-    which is Python's order of code points."""
+    most permissive licence tier, then earliest date, then most words, then smallest key. Arrow
+    orders strings by their UTF-8 bytes, which is Python's order of code points."""
+    tiers = pa.array([t.value for t in licences.Tier], pa.string())
+    tier_rank = pc.fill_null(pc.index_in(table["tier"], value_set=tiers), len(tiers))
     order = pc.sort_indices(pa.table({
-        "undated": pc.is_null(table["date"]), "date": pc.fill_null(table["date"], ""),
+        "tier": tier_rank, "undated": pc.is_null(table["date"]), "date": pc.fill_null(table["date"], ""),
         "words": pc.negate(table["words"]), "key": table["key"],
-    }), sort_keys=[("undated", "ascending"), ("date", "ascending"), ("words", "ascending"),
-                   ("key", "ascending")]).to_numpy()
+    }), sort_keys=[("tier", "ascending"), ("undated", "ascending"), ("date", "ascending"),
+                   ("words", "ascending"), ("key", "ascending")]).to_numpy()
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order))
     return ranks
@@ -329,7 +332,8 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
     pa.default_memory_pool().release_unused()
 
     funnel = _funnel(cands, fates)
-    kept = cands.table.take(fates.alive())
+    kept_rows = fates.alive()
+    kept = cands.table.take(kept_rows)
     if not kept.num_rows:
         drops = ", ".join(f"{stage} {n:,}" for stage, n in _drops_by_stage(fates))
         raise BuildError(f"{spec.name}: every one of the {len(cands):,} candidates was dropped ({drops})",
@@ -344,7 +348,7 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
         files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress,
                                        meanwhile=record_fates if record else None)
         clock.lap("write_shards")  # includes recording the fates when record is on
-        result = _write_metadata(registry, spec, len(cands), kept, funnel, cands.state, files, configs, out_dir)
+        result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir)
         result.rows = kept.num_rows
         clock.lap("metadata")
         if record:
@@ -363,7 +367,7 @@ def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: s
     Everything held here (the survivors' columns, signatures, LSH buckets) is freed on return,
     before the shards are written."""
     rows = fates.alive()  # survivor number -> candidate row
-    survivors = cands.table.select(["key", "sha256", "shard", "words", "bytes", "language", "date"]).take(rows)
+    survivors = cands.table.select(["key", "sha256", "shard", "words", "bytes", "language", "date", "tier"]).take(rows)
     ranks = _keep_ranks(survivors)
     exact_of = _exact_duplicates(survivors["sha256"], ranks) if spec.dedup.exact else np.full(len(rows), -1)
     near = spec.dedup.near_dedup() if spec.dedup.near else None
@@ -559,16 +563,19 @@ def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int
     return sorted((tuple(g[k] for k in keys), g["words_count"], g["words_sum"]) for g in grouped)
 
 
-def _write_metadata(registry: Registry, spec: BuildSpec, candidates: int, kept: pa.Table, funnel: Funnel,
-                    state: str, files: dict[str, dict[str, Any]], configs: dict[str, list[str]],
-                    out_dir: Path) -> BuildResult:
+def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept_rows: np.ndarray, funnel: Funnel,
+                    files: dict[str, dict[str, Any]], configs: dict[str, list[str]], out_dir: Path) -> BuildResult:
+    candidates, state = len(cands), cands.state
+    kept = cands.table.take(kept_rows)
     license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
                    for (lic, tier), n, w in _counts(kept, ["license", "tier"])]
     languages = sorted(pc.unique(kept["language"]).to_pylist())
     with registry.session() as s:
         src_rows = {src.slug: src for src in s.scalars(select(Source))}
+    in_force = ({cands.standings.slugs[sid]: st.license for sid, st in cands.standings.sources.items()}
+                if cands.standings is not None else {})
     sources = [{"slug": slug, "name": src_rows[slug].name, "collection": src_rows[slug].collection,
-                "license": src_rows[slug].license, "attribution": src_rows[slug].attribution,
+                "license": in_force.get(slug, src_rows[slug].license), "attribution": src_rows[slug].attribution,
                 "origin_url": src_rows[slug].origin_url, "documents": n}
                for (slug,), n, _ in _counts(kept, ["source"])]
     config_rows = {name: sum(files[p]["rows"] for p in files if any(
@@ -588,6 +595,8 @@ def _write_metadata(registry: Registry, spec: BuildSpec, candidates: int, kept: 
         "configs": {n: {"data_files": g, "rows": config_rows[n]} for n, g in configs.items()},
         "shards": {p: files[p]["sha256"] for p in sorted(files)},
         "shard_rows": {p: files[p]["rows"] for p in sorted(files)},
+        # the licence decisions in force for the kept documents: their sources' and their own
+        "decisions": [d.as_dict() for d in decisions_by_id(registry, cands.decision_ids(kept_rows))],
     }
     meta = card_metadata(spec=spec_data, configs=configs, license_mix=license_mix, languages=languages,
                          rows=kept.num_rows)

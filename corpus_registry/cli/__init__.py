@@ -136,5 +136,5 @@ def main() -> None:
 
 
 # Command modules register themselves on ``cli``.
-from corpus_registry.cli import audit_cmds, build_cmds, registry_cmds, sources_cmds  # noqa: E402,F401
+from corpus_registry.cli import audit_cmds, build_cmds, registry_cmds, review_cmds, sources_cmds  # noqa: E402,F401
 

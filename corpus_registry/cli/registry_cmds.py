@@ -12,6 +12,7 @@ from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_ap
 from corpus_registry.registry import lookup
 from corpus_registry.registry import sources as sources_api
 from corpus_registry.registry.catalogue import bundled_sample
+from corpus_registry.registry.decisions import describe
 from corpus_registry.registry.ingest import ingest as run_ingest
 from corpus_registry.registry.langid import BACKENDS, get_identifier
 from corpus_registry.terminal import mask, one_line
@@ -96,9 +97,14 @@ def show(app: AppContext, ref: str, no_text: bool, as_json: bool) -> None:
         echo_json(record)
         return
     text = record.pop("text", None)
+    history = record.pop("decisions", [])
     for key, value in record.items():
         if value not in (None, [], {}):
             say(f"{key + ':':<16} {one_line(value)}")
+    if history:
+        say("licence decisions (oldest first):")
+        for d in history:
+            say(f"  {one_line(describe(d))}")
     if text is not None:
         say("\n" + text)
 

@@ -19,16 +19,21 @@ def sources() -> None:
 
 @sources.command("sync")
 @click.argument("catalogue", type=click.Path(dir_okay=False, path_type=Path), default="sources.yaml")
+@click.option("--by", metavar="NAME",
+              help="Who makes the licence decisions this sync records [env CORPUS_REGISTRY_REVIEWER; "
+                   "default: your login name].")
 @json_option
 @pass_app
-def sync(app: AppContext, catalogue: Path, as_json: bool) -> None:
+def sync(app: AppContext, catalogue: Path, by: str | None, as_json: bool) -> None:
     """Validate CATALOGUE (default sources.yaml) and add or update its sources.
 
-    Nothing is written unless the whole file is valid.
+    Nothing is written unless the whole file is valid. A changed licence or review: line (of a
+    source or a document override) is recorded as a licence decision and takes effect at the
+    next build.
     """
-    result = api.sync_sources(app.registry(), catalogue_path=catalogue)
+    result = api.sync_sources(app.registry(), catalogue_path=catalogue, by=by)
     if as_json:
-        echo_json(asdict(result))
+        echo_json({**asdict(result), "decisions": [d.as_dict() for d in result.decisions]})
         return
     say(f"{len(result.added)} added, {len(result.updated)} updated, "
         f"{len(result.unchanged)} unchanged")
@@ -36,6 +41,11 @@ def sync(app: AppContext, catalogue: Path, as_json: bool) -> None:
         say(f"  + {slug}")
     for slug in result.updated:
         say(f"  ~ {slug}")
+    changes = [d for d in result.decisions if d.action != "register" or d.identifier is not None]
+    if changes:
+        say("Licence decisions recorded:")
+        for d in changes:
+            say(f"  {one_line(d.summary())}")
 
 
 @sources.command("list")

@@ -28,7 +28,7 @@ from corpus_registry.build.builder import build_release
 from corpus_registry.build.release import SCHEMA, read_manifest
 from corpus_registry.build.spec import parse_spec
 from corpus_registry.cli import cli
-from corpus_registry.errors import AuditError, ConfigError, NotFoundError
+from corpus_registry.errors import AuditError, ConfigError, DecisionError, NotFoundError
 from corpus_registry.executors import LocalExecutor
 from corpus_registry.registry.db.models import Document, Source, Withdrawal
 from corpus_registry.registry.documents import normalize_text
@@ -246,7 +246,8 @@ def test_relabelled_licence_is_laundering(shared: tuple[Registry, Path], tmp_pat
     copy = copy_release(release, tmp_path / "relabelled")
     hit = {"identifier": relabel_first_code_civil(copy)}
     report = audit(reg, copy, progress=False)
-    assert kinds(report) == {"licence_laundering": 1, "shard_modified": 1}
+    # the rows now carry a licence the manifest does not list
+    assert kinds(report) == {"licence_laundering": 1, "shard_modified": 1, "manifest_mismatch": 1}
     (p,) = [p for p in report.problems if p.kind == "licence_laundering"]
     assert (p.identifier, p.license, p.registry_license) == (hit["identifier"], "CC0-1.0", "etalab-2.0")
 
@@ -294,9 +295,12 @@ def test_withdrawal_flags_old_releases_and_leaves_new_builds(small: tuple[Regist
     assert code == 0 and "1 document" in out, out
     with reg.session() as s:
         statuses = set(s.scalars(select(Document.status).where(Document.identifier == target)))
-        withdrawals = s.execute(select(Withdrawal.document_identifier, Withdrawal.reason)).all()
+        withdrawals = s.execute(select(Withdrawal.document_identifier, Withdrawal.reason, Withdrawal.sha256)).all()
+        text = s.scalar(select(Document.sha256).where(Document.identifier == target))
     assert statuses == {"withdrawn"}
-    assert withdrawals == [(target, "takedown request #12")]
+    # the document, and its text under any identifier
+    assert sorted(withdrawals, key=lambda w: w[2] or "") == [(target, "takedown request #12", None),
+                                                             (target, "takedown request #12", text)]
 
     report = audit(reg, release, progress=False)
     assert kinds(report) == {"withdrawn": 1}
@@ -318,12 +322,15 @@ def test_withdrawal_flags_old_releases_and_leaves_new_builds(small: tuple[Regist
 @sqlite_only
 def test_withdraw_a_source(small: tuple[Registry, Path], tmp_path: Path) -> None:
     reg, release = small
-    assert withdraw(reg, source="gutenberg-en", reason="rights holder objected") == 2
-    assert withdraw(reg, source="gutenberg-en", reason="rights holder objected") == 2  # idempotent
+    assert withdraw(reg, source="gutenberg-en", reason="rights holder objected").count == 2
+    again = withdraw(reg, source="gutenberg-en", reason="rights holder objected")  # idempotent
+    assert again.count == 2 and again.texts == 2
+    assert [(r.name, r.version, r.pushed) for r in again.releases] == [("audit-small", "1.0.0", False)]
     with reg.session() as s:
         assert s.scalar(select(Source.status).where(Source.slug == "gutenberg-en")) == "withdrawn"
-        assert s.execute(select(Withdrawal.document_identifier, Withdrawal.reason)).all() == [
-            (None, "rights holder objected")]
+        assert s.execute(select(Withdrawal.document_identifier, Withdrawal.reason)
+                         .where(Withdrawal.sha256.is_(None))).all() == [(None, "rights holder objected")]
+        assert len(s.scalars(select(Withdrawal.sha256).where(Withdrawal.sha256.is_not(None))).all()) == 2
     report = audit(reg, release, progress=False)
     assert kinds(report) == {"withdrawn": 2}
     assert {p.source for p in report.problems} == {"gutenberg-en"}
@@ -339,7 +346,7 @@ def test_withdraw_arguments(small: tuple[Registry, Path]) -> None:
         withdraw(reg, reason="x")
     with pytest.raises(ValueError):
         withdraw(reg, ref="a", source="b", reason="x")
-    with pytest.raises(ValueError):
+    with pytest.raises(DecisionError):
         withdraw(reg, source="gutenberg-en", reason="  ")
     with pytest.raises(NotFoundError):
         withdraw(reg, source="no-such-source", reason="x")
