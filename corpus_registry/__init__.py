@@ -27,6 +27,7 @@ from corpus_registry.errors import (
     HubError,
     LicenseError,
     NotFoundError,
+    OutputError,
     ReaderError,
     RegistryError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "HubError",
     "LicenseError",
     "NotFoundError",
+    "OutputError",
     "ReaderError",
     "Registry",
     "RegistryError",

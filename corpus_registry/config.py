@@ -5,6 +5,7 @@ Every problem becomes one :class:`ConfigError` line naming the file, the line or
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from corpus_registry.errors import ConfigError
+from corpus_registry.terminal import one_line
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -24,6 +26,11 @@ def read_yaml(path: Path, *, what: str) -> Any:
         raise ConfigError(f"{path}: {what} not found", file=str(path)) from e
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the {what} ({e.strerror})", file=str(path)) from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: the {what} is not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start})",
+                          file=str(path), hint="save the file as UTF-8") from e
+    except RecursionError as e:
+        raise ConfigError(f"{path}: the {what} is nested too deeply", file=str(path)) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f":{mark.line + 1}" if mark else ""
@@ -44,6 +51,9 @@ def field_path(loc: tuple[int | str, ...], data: Any) -> str:
                 parts[-1] += label
             else:
                 parts.append(label)
+        elif item == "[key]" and parts:  # pydantic's marker for a mapping's key
+            parts[-1] += " (the key)"
+            continue
         else:
             parts.append(str(item))
         try:
@@ -64,4 +74,21 @@ def validate(model: type[M], data: Any, *, origin: str, expected: str) -> M:
         field = field_path(tuple(err["loc"]), data)
         msg = err["msg"].removeprefix("Value error, ")
         more = f" (and {e.error_count() - 1} more)" if e.error_count() > 1 else ""
-        raise ConfigError(f"{origin}: {field}: {msg}{more}", file=origin, field=field) from e
+        raise ConfigError(one_line(f"{origin}: {field}: {msg}{more}"), file=origin, field=field) from e
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    """An integer setting from the environment (``default`` when unset or empty); anything else
+    than a whole number ≥ ``minimum`` is a ConfigError naming the variable, before any work."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        shown = raw if len(raw) <= 40 else raw[:40] + "…"
+        raise ConfigError(f"environment variable {name}={shown!r} is not a whole number ≥ {minimum}",
+                          field=name, hint=f"unset {name} or set it to a number such as {default or 1}")
+    return value

@@ -9,9 +9,11 @@ enter, ``raise ... from e``); the CLI formats them once, as one line plus a hint
     ├── ReaderError          a source document cannot be read or decoded
     ├── RegistryError        the registry database is missing, outdated or unreachable
     │   └── NotFoundError    a source, document or release is not in the registry
+    ├── DecisionError        a licence decision cannot be recorded as asked (no reason, bad URL...)
     ├── BuildError           a build cannot run (empty selection, ...)
     ├── HubError             the Hub is unreachable, the token is missing, a push failed
-    └── AuditError           an audit target cannot be read
+    ├── AuditError           an audit target cannot be read
+    └── OutputError          an output cannot be written where asked (checked before the work)
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ class NotFoundError(RegistryError):
     """A source, document or release is not in the registry."""
 
 
+class DecisionError(CorpusRegistryError):
+    """A licence, review or withdrawal decision cannot be recorded as asked."""
+
+
 class BuildError(CorpusRegistryError):
     """A release cannot be built as specified."""
 
@@ -67,3 +73,8 @@ class HubError(CorpusRegistryError):
 
 class AuditError(CorpusRegistryError):
     """An audit target or policy cannot be read."""
+
+
+class OutputError(CorpusRegistryError):
+    """A file or folder cannot be written where asked: a missing or unwritable folder, or a folder
+    holding files the tool did not write (it never deletes those). ``path`` names the place."""

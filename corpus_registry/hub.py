@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 import tempfile
@@ -21,17 +22,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from corpus_registry.errors import HubError
+from corpus_registry.terminal import mask
 
 if TYPE_CHECKING:
     from huggingface_hub import CommitOperation, HfApi
 
-__all__ = ["PushResult", "ReleaseFolder", "push_release", "read_release"]
+__all__ = ["PushResult", "ReleaseFolder", "is_release_path", "manifest_files", "push_release", "read_release"]
 
 REPO_TYPE = "dataset"
 MANIFEST = "manifest.json"
@@ -49,7 +51,8 @@ class PushResult:
 
     ``commit`` is the commit the tag points to (``None`` for a dry run that would create one);
     ``files`` and ``sizes`` are the release files committed or to be sent; ``deleted`` are files
-    of older releases the commit removes.
+    of older releases the commit removes; ``ignored`` are files in the folder that are not part of
+    the release (never sent); ``manifest_sha256`` names the release pushed.
     """
 
     repo_id: str
@@ -61,6 +64,8 @@ class PushResult:
     dry_run: bool
     sizes: dict[str, int] = field(default_factory=dict)
     deleted: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+    manifest_sha256: str = ""
 
 
 class _ManifestHead(BaseModel):
@@ -71,24 +76,56 @@ class _ManifestHead(BaseModel):
     name: str = Field(min_length=1)
     version: str = Field(min_length=1)
     shards: dict[str, str] = Field(min_length=1)
+    files: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
 class ReleaseFolder:
-    """A release folder that passed validation: its manifest and every file to send."""
+    """A release folder that passed validation: its manifest, the files it owns, and the others."""
 
     path: Path
     name: str
     version: str
     manifest: bytes
-    files: dict[str, int]  # path in repo (posix, relative) -> size in bytes
+    files: dict[str, int]  # path in repo (posix, relative) -> size in bytes: exactly what is sent
+    ignored: list[str] = field(default_factory=list)  # files in the folder that are not the release's
+
+    @property
+    def manifest_sha256(self) -> str:
+        return _digest(self.manifest)
+
+
+#: What a file of a release may be called: relative, posix, no hidden or parent segments.
+_RELEASE_PATH = re.compile(r"^(?!\.)[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*(/(?!\.)[A-Za-z0-9_+=-][A-Za-z0-9_.+=-]*)*$")
+
+
+def is_release_path(path: str) -> bool:
+    """Whether ``path`` can name a file of a release: relative, posix, no hidden or ``..`` segment,
+    no wildcard: a manifest cannot make anyone read or send a file outside the release folder."""
+    return bool(_RELEASE_PATH.match(path)) and path != MANIFEST
+
+
+def manifest_files(manifest: dict[str, Any]) -> dict[str, str | None]:
+    """The files a release manifest says are the release's own, but the manifest itself (path →
+    sha256): its ``files`` listing, or, for a manifest written before it had one, its shards plus
+    the card, attribution file and funnel chart (whose sha256 it does not give: None)."""
+    files = manifest.get("files")
+    if isinstance(files, dict):
+        return {str(k): str(v) for k, v in files.items()}
+    listed: dict[str, str | None] = {CARD: None, **dict.fromkeys(OWNED_FILES)}
+    shards = manifest.get("shards")
+    if isinstance(shards, dict):
+        listed.update({str(k): str(v) for k, v in shards.items()})
+    return listed
 
 
 def read_release(folder: Path) -> ReleaseFolder:
     """Validate a release folder without touching the network.
 
-    Checks the manifest, the dataset card, that every shard the manifest lists is present with
-    its sha256, and that ``data/`` holds nothing the manifest does not list.
+    The release is exactly the files its manifest lists (:func:`manifest_files`) plus the
+    manifest: each must be a regular file inside the folder with the sha256 the manifest gives,
+    the card must be there, and ``data/`` must hold nothing the manifest does not list. Any other
+    file in the folder is left out (``ignored``): it is never sent.
     """
     folder = Path(folder)
     manifest_path = folder / MANIFEST
@@ -104,9 +141,12 @@ def read_release(folder: Path) -> ReleaseFolder:
             hint="push takes the folder written by `corpus-registry build`",
             folder=str(folder),
         )
-    raw = manifest_path.read_bytes()
     try:
-        head = _ManifestHead.model_validate(json.loads(raw))
+        raw = manifest_path.read_bytes()
+        data = json.loads(raw)
+        head = _ManifestHead.model_validate(data)
+    except OSError as e:
+        raise HubError(f"{manifest_path}: cannot read ({e.strerror})", file=str(manifest_path)) from e
     except (ValueError, ValidationError) as e:
         raise HubError(
             f"{manifest_path}: not a release manifest ({_first_problem(e)})",
@@ -120,40 +160,50 @@ def read_release(folder: Path) -> ReleaseFolder:
             file=str(manifest_path),
             field="version",
         )
-    if not (folder / CARD).is_file():
-        raise HubError(
-            f"{folder} has no {CARD} (the dataset card)",
-            hint="rebuild the release with `corpus-registry build`",
-            folder=str(folder),
-        )
-    files = _release_files(folder)
-    for shard, sha256 in sorted(head.shards.items()):
-        if shard not in files:
+    listed = manifest_files(data)
+    if head.files is not None:
+        missing = sorted(set(head.shards) - set(head.files))
+        if missing:
+            raise HubError(f"{manifest_path}: shard {missing[0]} is not in its 'files' listing",
+                           hint="rebuild the release", file=str(manifest_path))
+    present = _folder_files(folder)
+    files: dict[str, int] = {}
+    for path, sha256 in sorted(listed.items()):
+        if not is_release_path(path):
+            raise HubError(f"{manifest_path}: lists {path!r}, which is not a file name a release has",
+                           hint="rebuild the release", file=str(manifest_path))
+        if path not in present:
+            if sha256 is None and path != CARD:
+                continue  # an optional file of an older manifest
+            what = "the dataset card" if path == CARD else "listed in " + MANIFEST
             raise HubError(
-                f"{manifest_path}: shard {shard} is missing from the folder",
+                f"{folder}: {path} ({what}) is missing from the folder",
                 hint="rebuild the release",
-                file=str(manifest_path),
-                shard=shard,
+                folder=str(folder),
+                shard=path,
             )
-        if _sha256(folder / shard) != sha256.lower():
+        if sha256 is not None and _sha256(folder / path) != sha256.lower():
             raise HubError(
-                f"{folder / shard}: sha256 differs from {MANIFEST}; "
+                f"{folder / path}: sha256 differs from {MANIFEST}; "
                 "the folder changed after the build",
                 hint="rebuild the release",
-                file=str(folder / shard),
+                file=str(folder / path),
             )
-    unlisted = sorted(p for p in files if p.startswith(DATA_PREFIX) and p not in head.shards)
+        files[path] = present[path]
+    unlisted = sorted(p for p in present if p.startswith(DATA_PREFIX) and p not in listed)
     if unlisted:
         raise HubError(
             f"{folder}: {unlisted[0]} is not listed in {MANIFEST} ({len(unlisted)} such file(s))",
             hint="remove stray files from data/ or rebuild",
             folder=str(folder),
         )
-    return ReleaseFolder(folder, head.name, head.version, raw, files)
+    files[MANIFEST] = len(raw)
+    ignored = sorted(p for p in present if p not in files)
+    return ReleaseFolder(folder, head.name, head.version, raw, files, ignored)
 
 
 def push_release(
-    folder: Path,
+    folder: Path | ReleaseFolder,
     *,
     repo_id: str,
     token: str | None = None,
@@ -166,9 +216,10 @@ def push_release(
 
     ``token`` defaults to huggingface_hub's login (``HF_TOKEN`` or ``hf auth login``);
     ``endpoint`` to ``HF_ENDPOINT``. ``private`` applies when the repo is created. ``dry_run``
-    only reads from the Hub and reports what would be sent.
+    only reads from the Hub and reports what would be sent. ``folder`` may be a
+    :class:`ReleaseFolder` already read (and checked against the registry) by the caller.
     """
-    release = read_release(folder)
+    release = folder if isinstance(folder, ReleaseFolder) else read_release(folder)
     from huggingface_hub import HfApi, get_token
 
     token = token or get_token()
@@ -179,7 +230,7 @@ def push_release(
     endpoint = endpoint.rstrip("/") if endpoint else None
     api = HfApi(endpoint=endpoint, token=token, library_name="corpus-registry")
     tag = release.version
-    url = f"{api.endpoint}/datasets/{repo_id}/tree/{quote(tag, safe='')}"
+    url = mask(f"{api.endpoint}/datasets/{repo_id}/tree/{quote(tag, safe='')}")
 
     def result(
         commit: str | None,
@@ -199,6 +250,8 @@ def push_release(
             dry_run=dry_run,
             sizes=dict(sent),
             deleted=deleted or [],
+            ignored=release.ignored,
+            manifest_sha256=release.manifest_sha256,
         )
 
     with hub_errors(api.endpoint, repo_id):
@@ -315,6 +368,7 @@ def hub_errors(endpoint: str, repo_id: str, *, revision: str | None = None) -> I
         RevisionNotFoundError,
     )
 
+    endpoint = mask(endpoint)  # an endpoint URL may carry credentials: never repeat them
     try:
         yield
     except HubError:
@@ -336,7 +390,7 @@ def hub_errors(endpoint: str, repo_id: str, *, revision: str | None = None) -> I
                 endpoint=endpoint,
                 status=status,
             ) from e
-        detail = e.server_message or str(e).strip().splitlines()[0]
+        detail = mask(e.server_message or str(e).strip().splitlines()[0])
         raise HubError(
             f"the Hub at {endpoint} answered HTTP {status} for {repo_id}: {detail}",
             repo_id=repo_id,
@@ -349,14 +403,14 @@ def hub_errors(endpoint: str, repo_id: str, *, revision: str | None = None) -> I
         ) from e
     except HFValidationError as e:
         raise HubError(
-            f"invalid repo id {repo_id!r}: {e}", hint="use OWNER/NAME", repo_id=repo_id
+            f"invalid repo id {repo_id!r}: {mask(e)}", hint="use OWNER/NAME", repo_id=repo_id
         ) from e
     except LocalEntryNotFoundError as e:  # hf_hub_download's way of saying the network failed
-        raise HubError(f"cannot reach the Hub at {endpoint}: {e}", endpoint=endpoint) from e
+        raise HubError(f"cannot reach the Hub at {endpoint}: {mask(e)}", endpoint=endpoint) from e
     except Exception as e:
         if isinstance(e, _transport_errors()):
             raise HubError(
-                f"cannot reach the Hub at {endpoint}: {e}",
+                f"cannot reach the Hub at {endpoint}: {mask(e)}",
                 hint="check the network and HF_ENDPOINT",
                 endpoint=endpoint,
             ) from e
@@ -401,13 +455,15 @@ def _status(error: Exception) -> int | None:
     return getattr(response, "status_code", None)
 
 
-def _release_files(folder: Path) -> dict[str, int]:
-    """Every regular file under ``folder`` except hidden ones, by posix path."""
+def _folder_files(folder: Path) -> dict[str, int]:
+    """Every regular file under ``folder`` (symbolic links not followed), by posix path → size."""
     files = {}
-    for path in sorted(folder.rglob("*")):
-        relative = path.relative_to(folder)
-        if path.is_file() and not any(part.startswith(".") for part in relative.parts):
-            files[relative.as_posix()] = path.stat().st_size
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root) / name
+            if path.is_file() and not path.is_symlink():
+                files[path.relative_to(folder).as_posix()] = path.stat().st_size
     return files
 
 

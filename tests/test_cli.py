@@ -64,24 +64,24 @@ def test_cli_end_to_end(registry, tmp_path: Path) -> None:
 def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
     runner = CliRunner()
     r = runner.invoke(cli, ["--db", str(tmp_path / "nothing.db"), "stats"])
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     lines = r.output.strip().splitlines()
     assert lines[0].startswith("Error: no registry at") and "corpus-registry init" in lines[1]
     assert "Traceback" not in r.output
     r = runner.invoke(cli, ["--db", str(tmp_path / "r.db"), "init"])
     assert r.exit_code == 0
     r = runner.invoke(cli, ["--db", str(tmp_path / "r.db"), "show", "pg800"])
-    assert r.exit_code == 1 and r.output.startswith("Error: no document 'pg800'")
+    assert r.exit_code == 2 and r.output.startswith("Error: no document 'pg800'")
     bad = tmp_path / "bad.yaml"
     bad.write_text("sources:\n  - slug: x\n    name: X\n    collection: OpenWeb\n    license: CC-BY-99\n"
                    "    reader: {kind: text, path: .}\n")
     r = runner.invoke(cli, ["--db", str(tmp_path / "r.db"), "sources", "sync", str(bad)])
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert "bad.yaml: sources[x].license" in r.output and "CC-BY-99" in r.output
 
 
 def test_unreachable_postgres_is_a_clear_error() -> None:
     r = CliRunner().invoke(cli, ["--db", "postgresql://nobody@127.0.0.1:1/none", "stats"])
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     assert r.output.startswith("Error: cannot open the registry at postgresql")
     assert "Traceback" not in r.output

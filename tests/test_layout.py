@@ -10,7 +10,7 @@ from tests.conftest import REPO
 PKG = REPO / "corpus_registry"
 #: Who may import whom: cli/web -> audit -> build -> registry; the shared modules import no job.
 LAYERS = {"cli": 4, "web": 4, "audit": 3, "build": 2, "registry": 1, "executors": 0}
-SHARED = {"errors", "config", "hub"}
+SHARED = {"errors", "config", "hub", "outputs", "terminal"}
 
 
 def _module(path: Path) -> str:

@@ -5,14 +5,19 @@ batch of rows. A row then passes or earns named problems:
 
 - ``text_altered``: the row names a registered document but its text is not the registered text;
 - ``licence_laundering``: the row's licence label is more permissive than the registry's;
-- ``policy_violation``: the document's licence (or tier) is not allowed by the policy;
-- ``withdrawn``: the document was taken down after the dataset was built;
+- ``policy_violation``: the document's licence (or tier) as the registry's current decisions give
+  it, or the licence label the row itself carries, is not allowed by the policy (the stricter wins);
+- ``withdrawn``: the document, or its text under any identifier, was taken down after the dataset
+  was built;
+- ``missing_licence_label``: the dataset keeps licence labels in a field (``--license-field``, or
+  dolma's ``metadata.license``) but the row has none there;
 - ``missing_attribution``: its licence requires credit but the attribution file does not list it;
 - ``unknown_document``: the registry does not know the text at all.
 
 The dataset as a whole is checked too: the card's declared licence against what the rows carry,
-the attribution file's presence, the manifest's shard checksums and licence mix. Problems of
-``error`` severity violate the policy (the CLI exits 1); ``warning`` ones are reported only.
+the attribution file's presence, rows that appear twice, and (:mod:`.consistency`) whether files,
+rows, manifest and the registry's record of the release agree. Problems of ``error`` severity are
+violations (the CLI exits 1); ``warning`` ones are reported only.
 
 An executor spreads the rows over its workers (local processes or Ray): the files are cut into
 slices in row order (:func:`~corpus_registry.audit.targets.plan_slices`), each task
@@ -34,25 +39,26 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
+from corpus_registry.audit.consistency import (
+    check_release,
+    check_shard_sets,
+    duplicate_groups,
+    is_release_folder,
+    parquet_rows,
+)
+from corpus_registry.audit.labels import check_field_path
 from corpus_registry.audit.policy import DEFAULT_POLICY, Policy
 from corpus_registry.audit.report import KINDS, AuditReport, Problem, severity
 from corpus_registry.audit.rows import UNLABELLED as UNLABELLED  # re-exported, as before the split
 from corpus_registry.audit.rows import UNREGISTERED_SOURCE, AuditSettings, AuditTask, Partial, _Checker, audit_task
 from corpus_registry.audit.rows import _normalized as _normalized  # re-exported, as before the split
-from corpus_registry.audit.targets import Slice, Target, card_licences, plan_slices, resolve_target
-from corpus_registry.build.release import (
-    ATTRIBUTION,
-    CARD,
-    CROISSANT,
-    DOLMA_DIR,
-    REMOVED,
-    read_manifest,
-    sha256_file,
-)
+from corpus_registry.audit.targets import Slice, Target, card_licences, check_readable, plan_slices, resolve_target
+from corpus_registry.build.release import CROISSANT, REMOVED, read_manifest
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.executors import Executor
 from corpus_registry.registry import licences
@@ -76,7 +82,7 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
           policy: Policy | None = None, revision: str | None = None, progress: bool = True,
           endpoint: str | None = None, token: str | None = None, batch_size: int = 5000,
           max_problems: int = 1000, collect_attribution: bool = False, executor: Executor | None = None,
-          inline_below: int | None = None) -> AuditReport:
+          inline_below: int | None = None, license_field: str | None = None) -> AuditReport:
     """Audit ``target`` (release folder, Parquet/JSONL files, folder, glob or ``hf://datasets/…``).
 
     ``max_problems`` bounds how many problems of each kind are kept for the report (all are
@@ -84,9 +90,13 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
     ``executor`` spreads the rows over its workers; the report is the same for any executor.
     With one worker, or under ``inline_below`` rows (default :data:`INLINE_BELOW`, long texts
     counting as several rows), the audit runs in this process, in one read transaction.
+    ``license_field`` names the field (a dotted path such as ``metadata.license``) holding each
+    row's licence label; by default a ``license``/``licence`` column, else dolma's
+    ``metadata.license``.
     """
     started = time.perf_counter()
     resolved = resolve_target(target, revision=revision, endpoint=endpoint, token=token)
+    check_readable(resolved.files)
     policy = policy or DEFAULT_POLICY
     workers = 1 if executor is None or _in_memory(registry) else executor.workers
     slices = plan_slices(resolved, parts=None if workers == 1 else workers * _SLICES_PER_WORKER,
@@ -94,14 +104,17 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
     credits = resolved.attribution
     settings = AuditSettings(run=uuid.uuid4().hex, url=registry.url, policy=policy,
                              credits=str(credits) if credits else None, max_problems=max_problems,
-                             collect_attribution=collect_attribution, batch_size=batch_size)
+                             collect_attribution=collect_attribution, batch_size=batch_size,
+                             unreadable_is_problem=is_release_folder(resolved) and resolved.manifest is not None,
+                             license_field=check_field_path(license_field))
     tasks = [AuditTask(settings, group) for group in _groups(slices, min_rows=batch_size)]
     rows = sum(s.rows for s in slices)
     work = rows + sum(s.bytes for s in slices) // _BYTES_PER_ROW
     known_total = all(s.rows and not s.path.endswith(".gz") for s in slices)
     bar = tqdm(total=rows if progress and known_total else None, desc="audit", unit="row",
                disable=not progress, leave=False)
-    findings = _Findings(resolved, policy, max_problems=max_problems, collect_attribution=collect_attribution)
+    findings = _Findings(resolved, policy, registry, max_problems=max_problems,
+                         collect_attribution=collect_attribution)
     if executor is None or workers == 1 or len(tasks) < 2 or work < (
             INLINE_BELOW if inline_below is None else inline_below):
         checker = _Checker(registry, settings)
@@ -142,8 +155,13 @@ def _groups(slices: list[Slice], *, min_rows: int) -> Iterator[tuple[Slice, ...]
 class _Findings:
     """The report being assembled: partials added in task order, then the dataset-level checks."""
 
-    def __init__(self, target: Target, policy: Policy, *, max_problems: int, collect_attribution: bool) -> None:
-        self.target, self.max_problems = target, max_problems
+    def __init__(self, target: Target, policy: Policy, registry: Registry, *, max_problems: int,
+                 collect_attribution: bool) -> None:
+        self.target, self.registry, self.max_problems = target, registry, max_problems
+        self.names: list[str] = []  # the files rows came from, for the duplicate-row check
+        self.keys: list[Any] = []
+        self.file_ids: list[Any] = []
+        self.positions: list[Any] = []
         self.report = AuditReport(target=target.label, kind=target.kind,
                                   files=[target.name_of(f) for f in target.files],
                                   policy=policy.describe(), revision=target.revision, commit=target.commit)
@@ -153,6 +171,7 @@ class _Findings:
         self.shown: dict[str, int] = {}
         self.anchors: set[str] = set()
         self.mix: dict[tuple[str, str], list[int]] = {}
+        self.carried: dict[tuple[str, str], list[int]] = {}
 
     def add(self, part: Partial) -> None:
         """Merge the next task's findings: as if its rows had been checked here, after the others."""
@@ -163,6 +182,7 @@ class _Findings:
         t.needs_credit += part.needs_credit
         t.credited += part.credited
         _add_counts(t.tally, part.tally)
+        _add_counts(t.pairs, part.pairs)
         _add_counts(t.unknown_labels, part.unknown_labels)
         for p in part.problems:  # each kind's first problems in row order: keep the first overall
             self._keep(p)
@@ -171,6 +191,14 @@ class _Findings:
             counts[kind] = counts.get(kind, 0) + n
         if self.report.attribution_entries is not None and part.attribution_entries:
             self.report.attribution_entries += part.attribution_entries
+        if part.keys is not None and len(part.keys):
+            for name in part.files:
+                if name not in self.names:
+                    self.names.append(name)
+            remap = np.asarray([self.names.index(name) for name in part.files], dtype=np.uint32)
+            self.keys.append(part.keys)
+            self.file_ids.append(remap[part.file_ids])
+            self.positions.append(part.positions)
 
     def _keep(self, p: Problem) -> None:
         if self.shown.get(p.kind, 0) >= self.max_problems:
@@ -209,6 +237,17 @@ class _Findings:
         self.mix = mix
         r.license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
                          for (lic, tier), (n, w) in sorted(mix.items())]
+        r.license_pairs = [{"declared": d, "declared_tier": dt, "registered": g, "registered_tier": gt,
+                            "documents": n, "words": w} for (d, dt, g, gt), (n, w) in sorted(total.pairs.items())]
+        declared: dict[tuple[str, str], list[int]] = {}
+        for (d, dt, g, gt), (n, w) in total.pairs.items():
+            key = (g, gt) if d == UNLABELLED and g != UNREGISTERED_SOURCE else (d, dt)  # what the row carries
+            cur = declared.setdefault(key, [0, 0])
+            cur[0] += n
+            cur[1] += w
+        self.carried = declared
+        r.declared_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
+                          for (lic, tier), (n, w) in sorted(declared.items())]
         r.by_tier, r.by_language, r.by_source, r.unknown_by_license = (
             _tally(t) for t in (tiers, languages, sources, total.unknown_labels))
         attribution_file = self.target.attribution
@@ -222,11 +261,27 @@ class _Findings:
         if r.attribution_entries is not None:
             r.attribution_entries.sort(key=lambda e: (e["source"], e["identifier"]))
         self._check_card()
-        self._check_manifest()
+        self._check_duplicates()
+        check_shard_sets(self.target, self.problem)
+        check_release(self.target, self.problem, registry=self.registry, rows_of=parquet_rows,
+                      license_mix=r.declared_mix)
+        self._check_side_files()
         return r
 
+    def _check_duplicates(self) -> None:
+        if not self.keys:
+            return
+        n, shown = duplicate_groups(np.concatenate(self.keys), np.concatenate(self.file_ids),
+                                    np.concatenate(self.positions), self.names, limit=self.max_problems)
+        for d in shown:
+            self._keep(Problem(kind="duplicate_row", severity=severity("duplicate_row", self.report.policy),
+                               message=f"repeats {d.first} (same source and identifier, or same text)",
+                               where=d.where))
+        if n:
+            self.report.problem_counts["duplicate_row"] = n
+
     def _check_card(self) -> None:
-        carried = sorted({lic for lic, _ in self.mix})
+        carried = sorted({lic for lic, _ in self.carried})  # what the rows carry: their labels
         carried_hub = sorted({_hub_id(lic) for lic in carried})
         card = self.target.card
         info: dict[str, Any] = {"file": card.name if card else None, "declared": None, "carried": carried,
@@ -253,42 +308,18 @@ class _Findings:
             self.problem("card_licence_mismatch", f"the card declares {', '.join(declared)} but rows carry "
                          f"{', '.join(carried_hub)}")
 
-    def _check_manifest(self) -> None:
+    def _check_side_files(self) -> None:
+        """removed.parquet and croissant.json against the manifest (the files' bytes are checked
+        with the rest of the release, by :func:`~corpus_registry.audit.consistency.check_release`)."""
         path = self.target.manifest
         if path is None:
             return
         try:
             manifest = read_manifest(path.parent)
         except (OSError, ValueError):
-            self.problem("shard_modified", f"{path.name} is unreadable")
-            return
-        root = path.parent
-        for shard, sha in sorted((manifest.get("shards") or {}).items()):
-            file = root / shard
-            if not file.is_file():
-                self.problem("shard_modified", f"{shard} is listed in {path.name} but missing")
-            elif sha256_file(file) != sha:
-                self.problem("shard_modified", f"{shard} differs from its sha256 in {path.name}")
-        expected = manifest.get("license_mix")
-        if expected is not None and expected != self.report.license_mix:
-            self.problem("manifest_mismatch", f"{path.name} lists {_mix_summary(expected)}; rows carry "
-                         f"{_mix_summary(self.report.license_mix)}")
-        self._check_files(root, manifest, path.name)
-        self._check_removed(root, manifest, path.name)
+            return  # reported as manifest_invalid
+        self._check_removed(path.parent, manifest, path.name)
         self._check_croissant(manifest, path.name)
-
-    def _check_files(self, root: Path, manifest: dict[str, Any], name: str) -> None:
-        """The release's other files against their sha256 in the manifest. The card and
-        ATTRIBUTION.md are checked for what they say instead (licences, credits); the dolma copy
-        is not downloaded from the Hub."""
-        for file, sha in sorted((manifest.get("files") or {}).items()):
-            if file in (CARD, ATTRIBUTION) or (self.target.kind == "hub" and file.startswith(f"{DOLMA_DIR}/")):
-                continue
-            path = root / file
-            if not path.is_file():
-                self.problem("shard_modified", f"{file} is listed in {name} but missing")
-            elif sha256_file(path) != sha:
-                self.problem("shard_modified", f"{file} differs from its sha256 in {name}")
 
     def _check_removed(self, root: Path, manifest: dict[str, Any], name: str) -> None:
         """removed.parquet: its rows per stage are the funnel's drops, so kept + removed = selected."""
@@ -349,6 +380,3 @@ def _tally(table: dict[str, list[int]]) -> dict[str, dict[str, int]]:
 def _stage_summary(counts: dict[str, int]) -> str:
     return ", ".join(f"{stage} {n:,}" for stage, n in sorted(counts.items())) or "nothing"
 
-
-def _mix_summary(mix: list[dict[str, Any]]) -> str:
-    return ", ".join(f"{m['license']} ×{m['documents']}" for m in mix) or "nothing"

@@ -12,25 +12,40 @@ from pathlib import Path
 from typing import Any
 
 from corpus_registry.build.card import render_attribution
+from corpus_registry.outputs import write_file
+from corpus_registry.terminal import one_line
 
 ERROR, WARNING = "error", "warning"
 #: Every problem an audit can name, with its severity and a one-line explanation.
 KINDS: dict[str, tuple[str, str]] = {
     "text_altered": (ERROR, "text differs from the registered text of the document"),
     "licence_laundering": (ERROR, "licence label more permissive than the registry's licence"),
-    "invalid_licence": (ERROR, "licence label is not a valid SPDX expression"),
+    "invalid_licence": (ERROR, "licence label is not a licence the normaliser knows (SPDX, Creative Commons, …)"),
+    "missing_licence_label": (ERROR, "the dataset keeps licence labels in a field, but this row has none"),
     "policy_violation": (ERROR, "licence not allowed by the policy"),
     "withdrawn": (ERROR, "document withdrawn (taken down) from the registry"),
     "missing_attribution": (ERROR, "licence requires attribution but the attribution file omits it"),
     "no_attribution_file": (ERROR, "documents require attribution but the dataset has no attribution file"),
     "unknown_document": (ERROR, "text not in the registry"),
     "card_licence_laundering": (ERROR, "the card declares a licence more permissive than the rows carry"),
+    "duplicate_row": (ERROR, "a row appears twice (the same source and identifier, or the same text)"),
+    "manifest_missing": (ERROR, "a release folder without manifest.json (an interrupted build, or files lost)"),
+    "manifest_invalid": (ERROR, "manifest.json cannot be read as a release manifest"),
+    "shard_missing": (ERROR, "a shard listed in the manifest is missing"),
+    "shard_extra": (ERROR, "a data file the manifest does not list"),
+    "shard_modified": (ERROR, "a shard differs from the manifest's sha256"),
+    "shard_unreadable": (ERROR, "a shard of the release cannot be read (damaged or truncated)"),
+    "shards_incomplete": (ERROR, "numbered shards (…-0000N-of-0000M) with some missing"),
+    "file_modified": (ERROR, "the card, attribution file or another listed file differs from the manifest"),
+    "row_count_mismatch": (ERROR, "a shard, or the release, holds another number of rows than the manifest says"),
+    "manifest_mismatch": (ERROR, "the manifest's licence mix differs from what the rows carry"),
+    "release_record_mismatch": (ERROR, "the manifest is not the one the registry recorded for this release"),
     "card_licence_mismatch": (WARNING, "the card's declared licence differs from what the rows carry"),
     "licence_mismatch": (WARNING, "licence label differs from the registry's (not more permissive)"),
     "outdated_version": (WARNING, "text is an older version of the document"),
     "sha256_mismatch": (WARNING, "the row's sha256 column does not match its text"),
-    "shard_modified": (WARNING, "a shard differs from the manifest's checksum, or is missing"),
-    "manifest_mismatch": (WARNING, "the manifest's licence mix differs from what the rows carry"),
+    "release_unknown": (WARNING, "the registry has no record of the release the manifest names"),
+    "file_extra": (WARNING, "a file in the release folder that the manifest does not list (not a data file)"),
 }
 
 
@@ -63,7 +78,9 @@ class AuditReport:
     rows: int = 0
     known: int = 0
     unknown: int = 0
-    license_mix: list[dict[str, Any]] = field(default_factory=list)
+    license_mix: list[dict[str, Any]] = field(default_factory=list)  # as the registry has the rows today
+    declared_mix: list[dict[str, Any]] = field(default_factory=list)  # as the rows' own labels say
+    license_pairs: list[dict[str, Any]] = field(default_factory=list)  # declared beside registered, per pair
     by_tier: dict[str, dict[str, int]] = field(default_factory=dict)
     by_language: dict[str, dict[str, int]] = field(default_factory=dict)
     by_source: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -134,13 +151,16 @@ def render_text(report: AuditReport) -> str:
         (f"  {r.rows:,} rows: {r.known:,} registered, {r.unknown:,} unknown to the registry "
          f"({r.seconds:.1f} s, {r.rows_per_s:,.0f} rows/s)"),
         "",
-        "Licence mix:",
+        "Licence mix (the licence each row declares, beside the one the registry gives it today):",
     ]
-    if r.license_mix:
-        w = max(len(m["license"]) for m in r.license_mix)
-        lines.append(f"  {'LICENCE':<{w}}  {'TIER':<13} {'DOCS':>8} {'WORDS':>12}")
-        for m in r.license_mix:
-            lines.append(f"  {m['license']:<{w}}  {m['tier']:<13} {m['documents']:>8,} {m['words']:>12,}")
+    if r.license_pairs:
+        d = max(len("DECLARED BY THE ROW"), *(len(m["declared"]) for m in r.license_pairs))
+        g = max(len("REGISTERED"), *(len(m["registered"]) for m in r.license_pairs))
+        lines.append(f"  {'DECLARED BY THE ROW':<{d}}  {'TIER':<13} {'REGISTERED':<{g}}  {'TIER':<13} "
+                     f"{'DOCS':>8} {'WORDS':>12}")
+        for m in r.license_pairs:
+            lines.append(f"  {m['declared']:<{d}}  {m['declared_tier']:<13} {m['registered']:<{g}}  "
+                         f"{m['registered_tier']:<13} {m['documents']:>8,} {m['words']:>12,}")
     for title, table in (("tier", r.by_tier), ("language", r.by_language), ("source", r.by_source)):
         lines.append(f"By {title}: " + ", ".join(f"{k} {v['documents']:,}" for k, v in table.items()))
     card = r.card
@@ -163,7 +183,7 @@ def render_text(report: AuditReport) -> str:
             if n > TEXT_PROBLEMS_PER_KIND:
                 lines.append(f"    … and {n - TEXT_PROBLEMS_PER_KIND:,} more (--format json or html lists them)")
     lines.append(verdict(r))
-    return "\n".join(lines) + "\n"
+    return "\n".join(map(one_line, lines)) + "\n"  # values quoted from the data stay on their line
 
 
 def _ordered_counts(r: AuditReport) -> list[tuple[str, int]]:
@@ -187,7 +207,7 @@ def write_attribution(report: AuditReport, path: Path) -> int:
         if key not in seen:
             seen.add(key)
             unique.append(e)
-    Path(path).write_text(render_attribution(unique), encoding="utf-8")
+    write_file(Path(path), render_attribution(unique))
     return len(unique)
 
 
@@ -238,11 +258,13 @@ def render_html(report: AuditReport) -> str:
         parts.append(f'<div class="stat"><b>{value:,}</b>{escape(label)}</div>')
     parts.append(f'<div class="stat"><b>{r.rows_per_s:,.0f}</b>rows/s</div></div>')
 
-    parts.append('<h2 id="licence-mix">Licence mix</h2>')
+    parts.append('<h2 id="licence-mix">Licence mix, as the registry has the rows today</h2>')
     parts.append(licence_mix_svg(r.license_mix))
-    parts.append(_table(["licence", "tier", "documents", "words"],
-                        [[m["license"], _tier_cell(m["tier"]), m["documents"], m["words"]] for m in r.license_mix],
-                        raw_cols={1}))
+    parts.append('<h3 id="declared-vs-registered">Declared by the rows, and registered</h3>')
+    parts.append(_table(["declared by the row", "tier", "registered", "tier", "documents", "words"],
+                        [[m["declared"], _tier_cell(m["declared_tier"]), m["registered"],
+                          _tier_cell(m["registered_tier"]), m["documents"], m["words"]] for m in r.license_pairs],
+                        raw_cols={1, 3}))
     card, a = r.card, r.attribution
     parts.append('<h2 id="declarations">Card and attribution</h2><ul>')
     if card.get("file"):

@@ -16,22 +16,26 @@ loaded once per audit run.
 from __future__ import annotations
 
 import unicodedata
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import numpy as np
+import xxhash
 from sqlalchemy import Connection, bindparam, select
 
 from corpus_registry.audit.policy import Policy
 from corpus_registry.audit.report import Problem, severity
 from corpus_registry.audit.targets import Batch, Slice, read_credits, slice_batches
-from corpus_registry.errors import CorpusRegistryError
+from corpus_registry.errors import AuditError, CorpusRegistryError
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Source, Withdrawal
 from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
 from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.standing import Standings, load_standings, withdrawn_texts
 
 __all__ = ["UNLABELLED", "UNREGISTERED_SOURCE", "AuditSettings", "AuditTask", "Partial", "audit_task"]
 
@@ -41,7 +45,8 @@ _SQL_CHUNK = 5000  # bound parameters per IN (...) list: under SQLite's (32766) 
 
 
 class _Reg(NamedTuple):
-    """A registry document version, as an audit needs it."""
+    """A registry document version, as an audit needs it: its licence and tier as the registry's
+    current decisions give them."""
 
     sha256: str
     source_id: int
@@ -56,8 +61,9 @@ class _Reg(NamedTuple):
     url: str | None
 
 
+# read as _Reg's fields, but the declared licence where _Reg has the licence and tier evaluated from it
 _REG_COLUMNS = (Document.sha256, Document.source_id, Document.identifier, Document.is_current,
-                Document.license, Document.license_tier, Document.status, Document.language,
+                Document.declared_license, Document.status, Document.language,
                 Document.word_count, Document.title, Document.url)
 # One statement per kind of lookup, compiled once; the IN list is an expanding parameter.
 _BY_SHA = select(*_REG_COLUMNS).where(Document.sha256.in_(bindparam("shas", expanding=True)))
@@ -76,6 +82,8 @@ class AuditSettings:
     max_problems: int
     collect_attribution: bool
     batch_size: int
+    unreadable_is_problem: bool = False  # a release with a manifest: a damaged shard is a violation, not a stop
+    license_field: str | None = None  # where rows keep their licence label (a dotted path), if not found alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,10 +104,17 @@ class Partial:
     needs_credit: int = 0
     credited: int = 0
     tally: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # licence, tier, language, source
+    pairs: dict[tuple[str, str, str, str], list[int]] = field(default_factory=dict)  # declared, its tier, registered, its tier
     unknown_labels: dict[str, list[int]] = field(default_factory=dict)
     problem_counts: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)  # the first ``max_problems`` of each kind, no anchors
     attribution_entries: list[dict[str, Any]] | None = None
+    # per row, in row order, to find duplicated rows across tasks: a hash of the row's source and
+    # identifier (of its text when it has no identifier), its file (index in ``files``), its row/line
+    files: list[str] = field(default_factory=list)
+    keys: Any = None  # numpy uint64 arrays, filled at the end of a task
+    file_ids: Any = None
+    positions: Any = None
 
 
 def audit_task(task: AuditTask) -> Partial:
@@ -131,12 +146,17 @@ class _Checker:
         self.max_problems = settings.max_problems
         self.collect_attribution = settings.collect_attribution
         self.batch_size = settings.batch_size
+        self.unreadable_is_problem = settings.unreadable_is_problem
+        self.license_field = settings.license_field
         with registry.session() as s:
             self.sources = {sid: (slug, name, attribution, status) for sid, slug, name, attribution, status
                             in s.execute(select(Source.id, Source.slug, Source.name, Source.attribution,
                                                 Source.status))}
             withdrawals = s.execute(select(Withdrawal.source_id, Withdrawal.document_identifier,
-                                           Withdrawal.reason).order_by(Withdrawal.id)).all()
+                                           Withdrawal.reason).where(Withdrawal.sha256.is_(None))
+                                    .order_by(Withdrawal.id)).all()
+            self.standings: Standings = load_standings(s.connection())
+            self.withdrawn_texts = withdrawn_texts(s.connection())
         self.slug_ids = {v[0]: k for k, v in self.sources.items()}
         self.withdrawn_sources: dict[int, str] = {}
         self.withdrawn_docs: dict[tuple[int, str], str] = {}
@@ -149,19 +169,34 @@ class _Checker:
         self.withdrawn_any = set(self.withdrawn_sources) | {sid for sid, _ in self.withdrawn_docs} | {
             sid for sid, v in self.sources.items() if v[3] != "active"}
         self._label_verdicts: dict[tuple[str, str], str | None] = {}
+        self._labels: dict[str, licences.Label] = {}
         self._attribution: dict[str, bool] = {}
         self._facts: dict[tuple[str, str], tuple[str | None, bool]] = {}
         self.conn: Connection
         self.part = Partial()
+        self._keys, self._file_ids, self._positions = array("Q"), array("I"), array("Q")
+        self._file = 0
 
     def run(self, conn: Connection, slices: Iterable[Slice]) -> Partial:
         """Check every row of ``slices`` (querying the registry over ``conn``); what was found."""
         self.conn = conn
-        self.part = Partial(attribution_entries=[] if self.collect_attribution else None)
+        self.part = part = Partial(attribution_entries=[] if self.collect_attribution else None)
+        self._keys, self._file_ids, self._positions = array("Q"), array("I"), array("Q")
         for s in slices:
-            for batch in slice_batches(s, batch_size=self.batch_size):
-                self._batch(batch)
-        return self.part
+            if s.name not in part.files:
+                part.files.append(s.name)
+            self._file = part.files.index(s.name)
+            try:
+                for batch in slice_batches(s, batch_size=self.batch_size, license_field=self.license_field):
+                    self._batch(batch)
+            except AuditError as e:
+                if not self.unreadable_is_problem:
+                    raise
+                self.problem("shard_unreadable", str(e))
+        part.keys = np.frombuffer(self._keys, dtype=np.uint64) if self._keys else np.empty(0, np.uint64)
+        part.file_ids = np.frombuffer(self._file_ids, dtype=np.uint32) if self._file_ids else np.empty(0, np.uint32)
+        part.positions = np.frombuffer(self._positions, dtype=np.uint64) if self._positions else np.empty(0, np.uint64)
+        return part
 
     def problem(self, kind: str, message: str, **fields: Any) -> None:
         counts = self.part.problem_counts
@@ -174,8 +209,10 @@ class _Checker:
 
     def _fetch(self, query: Any, key: str, values: list[str]) -> Iterator[_Reg]:
         for i in range(0, len(values), _SQL_CHUNK):
-            for row in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}).all():
-                yield _Reg(*row)
+            verdict = self.standings.verdict
+            for sha, sid, ident, current, declared, *rest in self.conn.execute(query, {key: values[i:i + _SQL_CHUNK]}):
+                v = verdict(sid, ident, declared)
+                yield _Reg(sha, sid, ident, current, v.license, v.tier.value, *rest)
 
     def _by_sha(self, shas: set[str]) -> dict[str, list[_Reg]]:
         found: dict[str, list[_Reg]] = {}
@@ -207,9 +244,15 @@ class _Checker:
         norms = [_normalized(t) for t in b.text]
         shas = [text_sha256(t) for t in norms]
         found = self._by_sha(set(shas))
-        ids = b.identifier or [None] * n
+        ids = [unicodedata.normalize("NFC", v) if isinstance(v, str) else v for v in (b.identifier or [None] * n)]
         srcs = b.source or [None] * n
-        labels = b.license or [None] * n
+        labels = [None if isinstance(v, str) and not v.strip() else v for v in (b.license or [None] * n)]
+        if b.license_field is not None:  # the dataset declares where its labels are: each row must have one
+            for i in range(n):
+                if labels[i] is None:
+                    self.problem("missing_licence_label", f"no licence label in field {b.license_field!r}",
+                                 where=b.where(i), identifier=None if ids[i] is None else str(ids[i]),
+                                 sha256=shas[i])
         declared = b.sha256 or [None] * n
         misses = [i for i in range(n) if shas[i] not in found]
         by_id: dict[str, list[_Reg]] = {}
@@ -219,6 +262,7 @@ class _Checker:
                 {str(ids[i]) for i in misses if ids[i] is not None},
                 {declared[i] for i in misses if ids[i] is None and isinstance(declared[i], str)})
         self.part.rows += n
+        self._identify(b, shas, ids, srcs)
         best, known = self._best, self._known
         for i in range(n):
             sha, ident, src = shas[i], ids[i], srcs[i]
@@ -246,6 +290,14 @@ class _Checker:
                 continue
             self._unknown(norms[i], sha, ident, src, labels[i], b, i)
 
+    def _identify(self, b: Batch, shas: list[str], ids: list[Any], srcs: list[Any]) -> None:
+        """Each row's key (its source and identifier, else its text) and place, for the driver to
+        find rows that appear twice anywhere in the dataset."""
+        self._keys.extend([xxhash.xxh64_intdigest(f"{src}\x00{ident}".encode("utf-8", "surrogatepass")) if ident is not None else int(sha[:16], 16)
+                           for sha, ident, src in zip(shas, ids, srcs)])
+        self._file_ids.extend([self._file] * len(shas))
+        self._positions.extend(b.lines if b.lines is not None else range(b.start, b.start + len(shas)))
+
     def _same_source(self, r: _Reg, src: Any) -> bool:
         return src is None or self.sources[r.source_id][0] == src
 
@@ -257,11 +309,12 @@ class _Checker:
         """Check one row that is a registered document; the common (clean) path is kept short."""
         self.part.known += 1
         slug = self.sources[reg.source_id][0]
-        if reg.source_id in self.withdrawn_any or reg.status != "active":
-            reason = self._withdrawn(reg)
+        if reg.source_id in self.withdrawn_any or reg.status != "active" or self.withdrawn_texts:
+            reason = self._withdrawn(reg, sha)
             if reason is not None:
                 self.problem("withdrawn", f"withdrawn from the registry: {reason}", where=b.where(i),
                              **self._doc(reg, sha))
+        declared = self._label(label) if label is not None else None
         if label is not None and label != reg.license:
             verdict = self._label_verdict(str(label), reg.license)
             if verdict is not None:
@@ -272,6 +325,10 @@ class _Checker:
             facts = self._facts[(reg.license, reg.tier)] = (
                 self.policy.check(reg.license, tier=reg.tier), self._needs_attribution(reg.license))
         why, needs_credit = facts
+        if why is None and declared is not None and declared.recognised and declared.expression != reg.license:
+            # the policy judges the label the row carries too: the stricter of the two wins
+            label_why = self.policy.check(declared.expression)
+            why = None if label_why is None else f"the row is labelled {declared.raw}: {label_why}"
         if why is not None:
             self.problem("policy_violation", why, where=b.where(i), license=None if label is None else str(label),
                          **self._doc(reg, sha))
@@ -296,9 +353,35 @@ class _Checker:
         else:
             t[0] += 1
             t[1] += reg.words
+        self._pair(declared, reg.license, reg.tier, reg.words)
 
-    def _withdrawn(self, reg: _Reg) -> str | None:
+    def _pair(self, declared: licences.Label | None, registered: str, tier: str, words: int) -> None:
+        """Count the row under (the licence it declares, the licence the registry gives it)."""
+        if declared is None:
+            key = (UNLABELLED, "unlabelled", registered, tier)
+        elif declared.recognised:
+            key = (declared.expression, licences.parse(declared.expression).tier.value, registered, tier)
+        else:
+            key = (declared.raw, "invalid", registered, tier)
+        t = self.part.pairs.get(key)
+        if t is None:
+            t = self.part.pairs[key] = [0, 0]
+        t[0] += 1
+        t[1] += words
+
+    def _label(self, label: Any) -> licences.Label:
+        text = str(label)
+        found = self._labels.get(text)
+        if found is None:
+            found = self._labels[text] = licences.label(text)
+        return found
+
+    def _withdrawn(self, reg: _Reg, sha: str) -> str | None:
         reason = self.withdrawn_docs.get((reg.source_id, reg.identifier)) or self.withdrawn_sources.get(reg.source_id)
+        if reason is None:
+            text = self.withdrawn_texts.get(sha) or self.withdrawn_texts.get(reg.sha256)
+            if text is not None:
+                reason = f"{text} (its text is withdrawn, whatever its identifier)"
         if reason is None and (reg.status == "withdrawn" or self.sources[reg.source_id][3] == "withdrawn"):
             reason = "status withdrawn"
         return reason
@@ -308,7 +391,7 @@ class _Checker:
         key = (label, actual)
         if key not in self._label_verdicts:
             try:
-                same = licences.parse(label).expression == licences.parse(actual).expression
+                same = licences.parse(label).expression == licences.parse(actual).expression  # any spelling
                 if same:
                     verdict = None
                 elif licences.more_permissive(label, actual):
@@ -339,6 +422,7 @@ class _Checker:
         if label is not None:
             try:
                 tier = licences.tier(label_s).value
+                label_s = licences.canonical(label_s)
             except CorpusRegistryError:
                 tier = "invalid"
                 self.problem("invalid_licence", f"licence label {label_s!r} does not parse", where=where,
@@ -359,6 +443,9 @@ class _Checker:
         u = self.part.unknown_labels.setdefault(label_s, [0, 0])
         u[0] += 1
         u[1] += words
+        p = self.part.pairs.setdefault((label_s, tier, UNREGISTERED_SOURCE, "unknown"), [0, 0])
+        p[0] += 1
+        p[1] += words
 
 
 def _normalized(text: str) -> str:

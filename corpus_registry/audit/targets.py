@@ -10,6 +10,11 @@ order: Parquet at row-group boundaries (rows ``[start, stop)``), JSONL at line b
 ``[start, stop)`` and the number of the first line, found by one scan of the file). A slice is a
 few numbers: whoever audits it reads its rows itself, so texts never travel between processes.
 A gzipped JSONL file cannot be entered in the middle and stays one slice.
+
+Licence labels are read where :mod:`corpus_registry.audit.labels` finds them (a ``license`` column,
+a named dotted path, or dolma's ``metadata.license`` in ``*.json.gz`` / ``*.jsonl`` / Parquet files);
+a file whose labels are in a named or recognised field promises one on every row
+(:attr:`Batch.license_field`).
 """
 
 from __future__ import annotations
@@ -31,22 +36,24 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
+from corpus_registry.audit.labels import LICENSE_COLUMNS, jsonl_license_field, parquet_license_field
 from corpus_registry.build.markdown import CODE_SPAN, code_span_text, unescape
-from corpus_registry.build.release import ATTRIBUTION, CARD, CROISSANT, MANIFEST, REMOVED
+from corpus_registry.build.release import ATTRIBUTION, CARD, CROISSANT, DOLMA_DIR, MANIFEST, REMOVED
 from corpus_registry.errors import AuditError
+from corpus_registry.registry.readers.records import columns_for, get_field
 
 #: Columns an audit reads, with the names other datasets commonly give them.
 COLUMNS: dict[str, tuple[str, ...]] = {
     "text": ("text",),
     "identifier": ("identifier", "id"),
     "source": ("source",),
-    "license": ("license", "licence"),
+    "license": LICENSE_COLUMNS,
     "sha256": ("sha256",),
     "language": ("language", "lang"),
     "word_count": ("word_count",),
 }
-DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz")
-HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", CARD, ATTRIBUTION, MANIFEST, CROISSANT, REMOVED)
+DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz")
+HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", "*.json.gz", CARD, ATTRIBUTION, MANIFEST, CROISSANT, REMOVED)
 _HF_URL = re.compile(r"^hf://datasets/(?P<repo>[^/@\s]+/[^/@\s]+)(?:@(?P<rev>[^/\s]+))?(?:/(?P<path>.*))?$")
 _CREDIT = re.compile(rf"^\s*[-*]\s+(?P<span>{CODE_SPAN})")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
@@ -64,6 +71,7 @@ class Target:
     revision: str | None = None
     commit: str | None = None
     display: dict[Path, str] = field(default_factory=dict)
+    whole: bool = True  # False: part of a Hub repo was fetched (a sub-path), so its release cannot be checked
 
     def _meta(self, name: str) -> Path | None:
         if self.root is None:
@@ -114,6 +122,7 @@ class Batch:
     language: list[Any] | None = None
     word_count: list[Any] | None = None
     lines: list[int] | None = None  # JSONL: the line number of each row
+    license_field: str | None = None  # the field that must hold every row's licence label, if the file has one
 
     def where(self, i: int) -> str:
         """``file row N`` (Parquet) or ``file:LINE`` (JSONL) of the i-th row of the batch."""
@@ -173,25 +182,55 @@ def _is_data(path: Path) -> bool:
 
 
 def _side_file(path: Path) -> bool:
-    """A release's removed.parquet: checked with the manifest, not audited as rows."""
-    return path.name == REMOVED and (path.parent / MANIFEST).is_file()
+    """A release's removed.parquet or its dolma copy of the rows: checked with the manifest, not
+    audited as rows (the dolma copy holds the shards' rows again)."""
+    for folder in (path.parent, *list(path.parents)[1:4]):
+        if (folder / MANIFEST).is_file():
+            relative = path.relative_to(folder).as_posix()
+            return relative == REMOVED or relative.startswith(f"{DOLMA_DIR}/")
+    return False
 
 
-def _data_files(folder: Path) -> list[Path]:
+#: Where a build writes its shards: ``data/<config>/train-00000-of-00001.parquet``.
+_SHARD_LAYOUT = re.compile(r"^data/[^/]+/[^/]+-\d{5}-of-\d{5}\.parquet$")
+
+
+def _data_files(folder: Path, *, required: bool = True) -> list[Path]:
     files = sorted(p for p in folder.rglob("*")
                    if _is_data(p) and not _side_file(p)
                    and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-    if not files:
+    if not files and required:
         raise AuditError(f"{folder}: no Parquet or JSONL files in this folder",
                          hint="a release folder holds data/<config>/*.parquet")
     return files
 
 
 def _folder_target(folder: Path, *, label: str, kind: str | None = None) -> Target:
-    files = _data_files(folder)
-    if kind is None:
-        kind = "release" if (folder / MANIFEST).is_file() or (folder / CARD).is_file() else "files"
-    return Target(label=label, kind=kind, files=files, root=folder)
+    """A folder's data files; a release folder (a manifest, a card, or the shard layout a build
+    writes) may hold none: its manifest says what is missing."""
+    release = (folder / MANIFEST).is_file() or (folder / CARD).is_file()
+    files = _data_files(folder, required=not release)
+    if not release:
+        release = any(_SHARD_LAYOUT.match(f.relative_to(folder).as_posix()) for f in files)
+    return Target(label=label, kind=kind or ("release" if release else "files"), files=files, root=folder)
+
+
+def our_card(card: Path) -> bool:
+    """Whether a dataset card was written by corpus-registry (its YAML header's ``tags``)."""
+    meta = card_header(card)
+    tags = meta.get("tags") if isinstance(meta, dict) else None
+    return isinstance(tags, list) and "corpus-registry" in tags
+
+
+def check_readable(files: list[Path]) -> None:
+    """Fail now (the audit could not run) on a data file that cannot be opened at all."""
+    for f in files:
+        try:
+            with open(f, "rb"):
+                pass
+        except OSError as e:
+            raise AuditError(f"{f}: cannot read ({e.strerror or type(e).__name__})", file=str(f),
+                             hint="check the file's permissions") from e
 
 
 def _release_root(files: list[Path]) -> Path | None:
@@ -220,27 +259,47 @@ def _hub_target(url: str, *, revision: str | None, endpoint: str | None, token: 
         raise AuditError(f"{url}: names revision {url_rev!r} but --revision says {revision!r}")
     revision = revision or url_rev
     root = download_repo(repo_id, revision=revision, endpoint=endpoint, token=token, subpath=sub)
+    if not sub:  # a release of ours: fetch whatever else its manifest lists (the funnel chart...)
+        listed = _listed_files(root)
+        if listed:
+            download_repo(repo_id, revision=revision, endpoint=endpoint, token=token, patterns=listed)
     folder = root / sub if sub else root
     if not folder.is_dir():
         raise AuditError(f"{url}: no folder {sub!r} in the repo at {revision or 'main'}")
     target = _folder_target(folder, label=url, kind="hub")
     target.root = root  # card, attribution and manifest live at the top of the repo
     target.revision, target.commit = revision, root.name
+    target.whole = not sub
     return target
 
 
+def _listed_files(root: Path) -> list[str]:
+    """The files a downloaded release manifest lists that the first download did not fetch."""
+    from corpus_registry.hub import is_release_path, manifest_files
+
+    try:
+        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(manifest, dict) or not str(manifest.get("format", "")).startswith("corpus-registry-release/"):
+        return []
+    return sorted(p for p, sha in manifest_files(manifest).items()
+                  if sha is not None and is_release_path(p) and not (root / p).exists())
+
+
 def download_repo(repo_id: str, *, revision: str | None, endpoint: str | None, token: str | None,
-                  subpath: str | None = None) -> Path:
-    """Download the data files and card of a Hub dataset repo at ``revision``; the local folder."""
+                  subpath: str | None = None, patterns: list[str] | None = None) -> Path:
+    """Download the data files and card of a Hub dataset repo at ``revision`` (or the files named
+    by ``patterns``); the local folder."""
     if not _REPO_ID.match(repo_id):
         raise AuditError(f"{repo_id!r} is not a Hub repo id", hint="use OWNER/NAME")
     from huggingface_hub import constants, snapshot_download
 
     from corpus_registry.hub import hub_errors
 
-    patterns = list(HUB_PATTERNS[3:])
-    prefix = f"{subpath.strip('/')}/" if subpath else ""
-    patterns += [prefix + p for p in HUB_PATTERNS[:3]]
+    if patterns is None:
+        prefix = f"{subpath.strip('/')}/" if subpath else ""
+        patterns = list(HUB_PATTERNS[3:]) + [prefix + p for p in HUB_PATTERNS[:3]]
     with hub_errors(endpoint or constants.ENDPOINT, repo_id, revision=revision):
         path = snapshot_download(repo_id, repo_type="dataset", revision=revision, allow_patterns=patterns,
                                  endpoint=endpoint, token=token, library_name="corpus-registry")
@@ -282,18 +341,26 @@ def read_credits(path: Path) -> Credits:
     return Credits(path.name, pairs, loose)
 
 
-def card_licences(card: Path) -> list[str] | None:
-    """The ``license:`` of a dataset card's YAML header, as a list of Hub ids (None if absent)."""
-    text = card.read_text(encoding="utf-8", errors="replace")
+def card_header(card: Path) -> Any:
+    """The YAML header of a dataset card (None if it has none or it does not parse)."""
+    try:
+        text = card.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
     if not text.startswith("---"):
         return None
     end = text.find("\n---", 3)
     if end < 0:
         return None
     try:
-        meta = yaml.safe_load(text[3:end])
-    except yaml.YAMLError:
+        return yaml.safe_load(text[3:end])
+    except (yaml.YAMLError, RecursionError, ValueError):
         return None
+
+
+def card_licences(card: Path) -> list[str] | None:
+    """The ``license:`` of a dataset card's YAML header, as a list of Hub ids (None if absent)."""
+    meta = card_header(card)
     value = meta.get("license") if isinstance(meta, dict) else None
     if value is None:
         return None
@@ -408,14 +475,16 @@ def _line_units(path: Path, *, every: int) -> list[_Unit]:
     return [_Unit(s, e - n, stop - s, n) for s, n, e, stop in zip(starts, lines, ends, [*starts[1:], pos])]
 
 
-def slice_batches(s: Slice, *, batch_size: int = 5000) -> Iterator[Batch]:
-    """The rows of one slice, in batches of at most ``batch_size`` rows."""
+def slice_batches(s: Slice, *, batch_size: int = 5000, license_field: str | None = None) -> Iterator[Batch]:
+    """The rows of one slice, in batches of at most ``batch_size`` rows (licence labels from
+    ``license_field`` when given)."""
     path = Path(s.path)
     if path.name.endswith(".parquet"):
-        yield from _parquet_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop)
+        yield from _parquet_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop,
+                                    license_field=license_field)
     else:
         yield from _jsonl_batches(path, name=s.name, batch_size=batch_size, start=s.start, stop=s.stop,
-                                  line=s.line)
+                                  line=s.line, license_field=license_field)
 
 
 def _pick(names: Sequence[str]) -> dict[str, str]:
@@ -426,13 +495,19 @@ def _pick(names: Sequence[str]) -> dict[str, str]:
 
 
 def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
-                     stop: int | None = None) -> Iterator[Batch]:
+                     stop: int | None = None, license_field: str | None = None) -> Iterator[Batch]:
     try:
         pf = pq.ParquetFile(path)
         columns = _pick(pf.schema_arrow.names)
         if "text" not in columns:
             raise AuditError(f"{name}: no 'text' column (columns: {', '.join(pf.schema_arrow.names)})",
                              hint="an audit needs each row's text to hash it", file=name)
+        declared = parquet_license_field(pf.schema_arrow, columns, license_field, name=name)
+        nested = None
+        if declared is not None:
+            columns.pop("license", None)
+            nested = columns_for([declared], pf.schema_arrow.names)[0]
+        read = list(dict.fromkeys([*columns.values(), *([nested] if nested else [])]))
         groups, offset, pos = [], 0, None  # the row groups holding [start, stop); pos: row of the first
         for g in range(pf.metadata.num_row_groups):
             n = pf.metadata.row_group(g).num_rows
@@ -442,7 +517,7 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
             offset += n
         if pos is None:
             return
-        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=list(columns.values())):
+        for rb in pf.iter_batches(batch_size=batch_size, row_groups=groups, columns=read):
             lo = max(0, start - pos)
             hi = rb.num_rows if stop is None else min(rb.num_rows, stop - pos)
             first = pos + lo + 1  # 1-based number of the batch's first row in the file
@@ -459,10 +534,12 @@ def _parquet_batches(path: Path, *, name: str, batch_size: int, start: int = 0,
                 raise AuditError(f"{name} row {bad}: no text (null)", file=name, row=bad,
                                  hint="every row needs its text; drop empty rows before auditing")
             cols: dict[str, Any] = {f: rb.column(c).to_pylist() for f, c in columns.items()}
-            yield Batch(file=name, start=first, **cols)
+            if declared is not None and nested is not None:
+                cols["license"] = [get_field({nested: v}, declared)[1] for v in rb.column(nested).to_pylist()]
+            yield Batch(file=name, start=first, license_field=declared, **cols)
             if stop is not None and pos >= stop:
                 return
-    except (OSError, pa.ArrowException) as e:
+    except (OSError, pa.ArrowException, ValueError) as e:  # a damaged page can fail to decode, too
         raise AuditError(f"{name}: cannot read as Parquet ({_first_line(e)})", file=name) from e
 
 
@@ -471,7 +548,8 @@ def _open_text(path: Path) -> io.BufferedIOBase:
 
 
 def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, stop: int | None = None,
-                   line: int = 1) -> Iterator[Batch]:
+                   line: int = 1, license_field: str | None = None) -> Iterator[Batch]:
+    declared = jsonl_license_field(path, license_field)
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     pos = start
@@ -501,21 +579,25 @@ def _jsonl_batches(path: Path, *, name: str, batch_size: int, start: int = 0, st
                 rows.append(record)
                 lines.append(number)
                 if len(rows) >= batch_size:
-                    yield _records_batch(rows, lines, name=name)
+                    yield _records_batch(rows, lines, name=name, license_field=declared)
                     rows, lines = [], []
-    except OSError as e:
+    except (OSError, EOFError) as e:
         raise AuditError(f"{name}: cannot read ({_first_line(e)})", file=name) from e
     if rows:
-        yield _records_batch(rows, lines, name=name)
+        yield _records_batch(rows, lines, name=name, license_field=declared)
 
 
-def _records_batch(rows: list[dict[str, Any]], lines: list[int], *, name: str) -> Batch:
+def _records_batch(rows: list[dict[str, Any]], lines: list[int], *, name: str,
+                   license_field: str | None = None) -> Batch:
     """Column-wise view of JSON records; records may differ in which fields they carry."""
     cols: dict[str, Any] = {}
     for f, cands in COLUMNS.items():
-        if f == "text":
+        if f == "text" or (f == "license" and license_field is not None):
             continue
         values = [next((r[c] for c in cands if c in r), None) for r in rows]
         if any(v is not None for v in values):
             cols[f] = values
-    return Batch(file=name, start=lines[0], text=[r["text"] for r in rows], lines=lines, **cols)
+    if license_field is not None:
+        cols["license"] = [get_field(r, license_field)[1] for r in rows]
+    return Batch(file=name, start=lines[0], text=[r["text"] for r in rows], lines=lines,
+                 license_field=license_field, **cols)

@@ -13,7 +13,6 @@ machine instructions, so a build scales with its workers (the texts are handled 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, delete, func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
@@ -36,11 +36,12 @@ from corpus_registry.build.dedup.distributed import grouped_near_dedup
 from corpus_registry.build.dolma import DolmaWriter
 from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
 from corpus_registry.build.funnel import Funnel
+from corpus_registry.build.out_folder import out_folder, place, pushed_to
 from corpus_registry.build.release import (
     ATTRIBUTION,
     CARD,
     COLUMNS,
-    CROISSANT,
+    FORMAT,
     FUNNEL_PNG,
     MANIFEST,
     OPEN_TYPES,
@@ -49,8 +50,9 @@ from corpus_registry.build.release import (
     ROW_GROUP,
     SHARE_ALIKE_CONFIG,
     dolma_path,
+    file_hashes,
     plan_shards,
-    sha256_file,
+    safe_config,
     shard_path,
     write_manifest,
     write_shard,
@@ -58,8 +60,10 @@ from corpus_registry.build.release import (
 from corpus_registry.build.spec import BuildSpec
 from corpus_registry.errors import BuildError
 from corpus_registry.executors import Executor, LocalExecutor
+from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source, utcnow
+from corpus_registry.registry.decisions import decisions_by_id
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.store import DocumentStore
 
@@ -142,13 +146,15 @@ def _metadata_stages(c: Candidates, spec: BuildSpec, fates: _Fates) -> None:
 
 def _keep_ranks(table: pa.Table) -> np.ndarray:
     """Each row's position by the keep rule shared with near dedup (:func:`~.dedup.keep_rank`):
-    earliest date, then most words, then smallest key. Arrow orders strings by their UTF-8 bytes,
-    which is Python's order of code points."""
+    most permissive licence tier, then earliest date, then most words, then smallest key. Arrow
+    orders strings by their UTF-8 bytes, which is Python's order of code points."""
+    tiers = pa.array([t.value for t in licences.Tier], pa.string())
+    tier_rank = pc.fill_null(pc.index_in(table["tier"], value_set=tiers), len(tiers))
     order = pc.sort_indices(pa.table({
-        "undated": pc.is_null(table["date"]), "date": pc.fill_null(table["date"], ""),
+        "tier": tier_rank, "undated": pc.is_null(table["date"]), "date": pc.fill_null(table["date"], ""),
         "words": pc.negate(table["words"]), "key": table["key"],
-    }), sort_keys=[("undated", "ascending"), ("date", "ascending"), ("words", "ascending"),
-                   ("key", "ascending")]).to_numpy()
+    }), sort_keys=[("tier", "ascending"), ("undated", "ascending"), ("date", "ascending"),
+                   ("words", "ascending"), ("key", "ascending")]).to_numpy()
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order))
     return ranks
@@ -304,13 +310,22 @@ def build_release(
     out_dir: Path,
     progress: bool = True,
     record: bool = True,
-    overwrite: bool = True,
     executor: Executor | None = None,
 ) -> BuildResult:
     """Build ``spec`` from ``registry`` into ``out_dir``; record the release and every document's fate.
 
     ``executor`` runs the per-document work (default: this process); any executor gives the same files.
+    The release is written beside ``out_dir`` and moved into place once recorded, so a failed build
+    leaves ``out_dir`` as it was. ``out_dir`` may be new, empty or a release folder a build wrote
+    (every file listed in its manifest, unchanged), but not the folder of another pushed release:
+    anything else is refused before the work starts. One build of a name and version at a time.
     """
+    with registry.exclusive(f"build {spec.name} {spec.version}"), out_folder(registry, spec, out_dir) as staged:
+        return _build(registry, spec, staged, progress=progress, record=record, executor=executor)
+
+
+def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progress: bool, record: bool,
+           executor: Executor | None) -> BuildResult:
     started = time.perf_counter()
     clock = _Clock()
     executor = executor or LocalExecutor(1)
@@ -329,36 +344,39 @@ def build_release(
     if not len(fates.alive()):
         raise BuildError(f"{spec.name}: no document passes the licence/language selection "
                          f"({len(cands)} candidates)", hint="widen select.languages or select.license_tiers")
+    _check_languages(cands, fates)
     store_url = registry.store.url
     _text_stages(cands, spec, fates, store_url, executor, clock, progress=progress)
     pa.default_memory_pool().release_unused()
 
     funnel = _funnel(cands, fates)
-    kept = cands.table.take(fates.alive())
+    kept_rows = fates.alive()
+    kept = cands.table.take(kept_rows)
     if not kept.num_rows:
         drops = ", ".join(f"{stage} {n:,}" for stage, n in _drops_by_stage(fates))
         raise BuildError(f"{spec.name}: every one of the {len(cands):,} candidates was dropped ({drops})",
                          hint="loosen the filters or the selection in the spec")
-    out_dir = _prepare_out_dir(out_dir, overwrite=overwrite)
-    sources = _sources(registry, pc.unique(cands.table["source"]).to_pylist())
+    out_dir = staged.path  # written beside the destination, moved into place by place()
+    sources = _sources(registry, cands)
     with registry.session() as session:  # the release and every fate are committed together, or not at all
-        staged: list[_Staged] = []
+        recorded: list[_Staged] = []
 
         def record_fates() -> None:  # while the workers write the shards
-            staged.append(_stage_release(session, spec, cands, fates, out_dir, executor=executor.name))
+            recorded.append(_stage_release(session, spec, cands, fates, staged.dest, executor=executor.name))
 
         added = {slug: src["retrieved"] for slug, src in sources.items()}
         files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress, added=added,
                                        meanwhile=record_fates if record else None)
         clock.lap("write_shards")  # includes recording the fates when record is on
         removed = _write_removed(cands, fates, out_dir)
-        result = _write_metadata(spec, len(cands), kept, funnel, cands.state, files, configs, out_dir,
+        result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir,
                                  sources=sources, removed=removed)
         result.rows = kept.num_rows
         clock.lap("metadata")
         if record:
-            result.release_id = _finish_release(staged[0], spec, result)
+            result.release_id = _finish_release(recorded[0], spec, result)
             clock.lap("record")
+        result.out_dir = place(registry, spec, staged, manifest_sha256=result.manifest_sha256)  # then commit
     result.seconds = time.perf_counter() - started
     result.timings = clock.laps
     return result
@@ -371,7 +389,7 @@ def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: s
     Everything held here (the survivors' columns, signatures, LSH buckets) is freed on return,
     before the shards are written."""
     rows = fates.alive()  # survivor number -> candidate row
-    survivors = cands.table.select(["key", "sha256", "shard", "words", "bytes", "language", "date"]).take(rows)
+    survivors = cands.table.select(["key", "sha256", "shard", "words", "bytes", "language", "date", "tier"]).take(rows)
     ranks = _keep_ranks(survivors)
     exact_of = _exact_duplicates(survivors["sha256"], ranks) if spec.dedup.exact else np.full(len(rows), -1)
     near = spec.dedup.near_dedup() if spec.dedup.near else None
@@ -490,16 +508,17 @@ def _funnel(cands: Candidates, fates: _Fates) -> Funnel:
     return funnel
 
 
-def _prepare_out_dir(out_dir: Path, *, overwrite: bool) -> Path:
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise BuildError(f"{out_dir} is not empty", hint="choose another --out or pass --overwrite")
-        if not (out_dir / "manifest.json").exists():
-            raise BuildError(f"{out_dir} is not empty and is not a release folder",
-                             hint="choose an empty or new --out folder")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
+def _check_languages(cands: Candidates, fates: _Fates) -> None:
+    """Every language still selected will name a folder of the release: refuse, before the long
+    work, one that cannot (a registry filled before language codes were validated)."""
+    alive = cands.table.take(fates.alive())
+    for language in pc.unique(alive["language"]).to_pylist():
+        if not safe_config(language):
+            keys = alive.filter(pc.equal(alive["language"], language))["key"].to_pylist()
+            raise BuildError(f"document {keys[0]} has language {language!r}, which is not a language code"
+                             + (f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""),
+                             hint="fix its language in sources.yaml (documents: ID: language:), then run "
+                                  "`sources sync` and `ingest` again")
 
 
 def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path, executor: Executor, *,
@@ -565,17 +584,21 @@ def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path
     return files, configs
 
 
-def _sources(registry: Registry, slugs: list[str]) -> dict[str, dict[str, Any]]:
-    """What the manifest, the card and the dolma copy say of each candidate source; ``registered``:
-    the day its latest current document was registered (when the data was collected, if the
-    catalogue gives no ``retrieved`` date)."""
+def _sources(registry: Registry, cands: Candidates) -> dict[str, dict[str, Any]]:
+    """What the manifest, the card and the dolma copy say of each candidate source: its licence in
+    force (the registry's current decisions); ``registered``: the day its latest current document
+    was registered (when the data was collected, if the catalogue gives no ``retrieved`` date)."""
+    slugs = pc.unique(cands.table["source"]).to_pylist()
+    in_force = ({cands.standings.slugs[sid]: st.license for sid, st in cands.standings.sources.items()}
+                if cands.standings is not None else {})
     with registry.session() as s:
         rows = s.scalars(select(Source).where(Source.slug.in_(slugs))).all()
         registered = dict(s.execute(
             select(Source.slug, func.max(Document.created_at)).join(Document, Document.source_id == Source.id)
             .where(Source.slug.in_(slugs), Document.is_current.is_(True)).group_by(Source.slug)).all())
         return {src.slug: {"slug": src.slug, "name": src.name, "collection": src.collection,
-                           "license": src.license, "attribution": src.attribution, "origin_url": src.origin_url,
+                           "license": in_force.get(src.slug, src.license), "attribution": src.attribution,
+                           "origin_url": src.origin_url,
                            "retrieved": src.retrieved,
                            "registered": registered[src.slug].date().isoformat() if registered.get(src.slug) else None}
                 for src in rows}
@@ -611,11 +634,13 @@ def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int
     return sorted((tuple(g[k] for k in keys), g["words_count"], g["words_sum"]) for g in grouped)
 
 
-def _write_metadata(spec: BuildSpec, candidates: int, kept: pa.Table, funnel: Funnel, state: str,
+def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept_rows: np.ndarray, funnel: Funnel,
                     files: dict[str, dict[str, Any]], configs: dict[str, list[str]], out_dir: Path, *,
                     sources: dict[str, dict[str, Any]], removed: dict[str, Any]) -> BuildResult:
     """Everything beside the shards, each derived from the manifest: croissant.json, the card,
     ATTRIBUTION.md, the funnel chart; then the manifest itself, listing every file's sha256."""
+    candidates, state = len(cands), cands.state
+    kept = cands.table.take(kept_rows)
     license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
                    for (lic, tier), n, w in _counts(kept, ["license", "tier"])]
     languages = sorted(pc.unique(kept["language"]).to_pylist())
@@ -627,7 +652,7 @@ def _write_metadata(spec: BuildSpec, candidates: int, kept: pa.Table, funnel: Fu
     side_files = {Path(p).relative_to(out_dir).as_posix(): sha for p, sha in side_files.items()}
     side_files[REMOVED] = removed["sha256"]
     manifest: dict[str, Any] = {
-        "format": "corpus-registry-release/1",
+        "format": FORMAT,
         "name": spec.name,
         "version": spec.version,
         "spec": spec.canonical(),
@@ -643,6 +668,8 @@ def _write_metadata(spec: BuildSpec, candidates: int, kept: pa.Table, funnel: Fu
         "shard_rows": {p: files[p]["rows"] for p in sorted(files)},
         "removed": {"path": REMOVED, "rows": removed["rows"], "by_stage": removed["by_stage"]},
         "files": dict(sorted(side_files.items())),
+        # the licence decisions in force for the kept documents: their sources' and their own
+        "decisions": [d.as_dict() for d in decisions_by_id(registry, cands.decision_ids(kept_rows))],
     }
     credited = [lic for lic in pc.unique(kept["license"]).to_pylist() if licences.parse(lic).requires_attribution]
     owed = kept.filter(pc.is_in(kept["license"], value_set=pa.array(credited, pa.string())))
@@ -658,13 +685,10 @@ def _write_metadata(spec: BuildSpec, candidates: int, kept: pa.Table, funnel: Fu
     (out_dir / ATTRIBUTION).write_text(render_attribution(attribution), encoding="utf-8")
     funnel.chart(out_dir / FUNNEL_PNG, title=f"{spec.name} {spec.version}: build funnel")
     (out_dir / CARD).write_text(render_card(manifest, funnel_table=funnel.table()), encoding="utf-8")
-    for name in (CROISSANT, CARD, ATTRIBUTION):
-        side_files[name] = sha256_file(out_dir / name)
-    manifest["files"] = dict(sorted(side_files.items()))
+    # every file the build wrote but the manifest itself: what a later build may replace
+    manifest["files"] = file_hashes(out_dir, known={p: files[p]["sha256"] for p in files} | side_files)
     manifest_sha = write_manifest(out_dir, manifest)
-    all_files = {p: files[p]["sha256"] for p in files} | side_files
-    for name in (FUNNEL_PNG, MANIFEST):
-        all_files[name] = sha256_file(out_dir / name)
+    all_files = {**manifest["files"], MANIFEST: manifest_sha}
     return BuildResult(name=spec.name, version=spec.version, out_dir=out_dir, registry_state=state,
                        manifest_sha256=manifest_sha, funnel=funnel, files=dict(sorted(all_files.items())))
 
@@ -675,31 +699,40 @@ class _Staged:
 
     release: Release
     previous_manifest: str | None
-    pushed: bool
+    pushed: str | None  # where it was pushed (repo@tag), if it was
 
 
 def _stage_release(session: Session, spec: BuildSpec, cands: Candidates, fates: _Fates, out_dir: Path, *,
                    executor: str) -> _Staged:
     """Write the release row (its manifest fields are filled by :func:`_finish_release`) and the fate
     of every candidate, replacing those of an earlier build of the same name and version."""
-    rel = session.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
-    if rel is not None:
-        staged = _Staged(rel, rel.manifest_sha256, bool(rel.hub_commit))
-        session.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
-    else:
-        rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(), registry_state=cands.state)
-        session.add(rel)
-        staged = _Staged(rel, None, False)
-    rel.executor, rel.out_dir = executor, str(out_dir)
-    session.flush()
-    _insert_fates(session.connection(), rel.id, cands, fates)
+    try:
+        rel = session.scalar(select(Release).where(Release.name == spec.name, Release.version == spec.version))
+        if rel is not None:
+            staged = _Staged(rel, rel.manifest_sha256, pushed_to(session, rel))
+            session.execute(delete(ReleaseDocument).where(ReleaseDocument.release_id == rel.id))
+        else:
+            rel = Release(name=spec.name, version=spec.version, spec=spec.canonical(), registry_state=cands.state)
+            session.add(rel)
+            staged = _Staged(rel, None, None)
+        rel.executor, rel.out_dir = executor, str(out_dir)
+        session.flush()
+        _insert_fates(session.connection(), rel.id, cands, fates)
+    except IntegrityError as e:  # another process recorded this version first (the lock covers one registry URL)
+        raise BuildError(f"release {spec.name} {spec.version} was recorded by another build while this one ran; "
+                         "nothing was written", hint="run the build again to rebuild it, or bump `version`") from e
+    except OperationalError as e:
+        raise BuildError(f"the registry stayed busy with another writer; release {spec.name} {spec.version} was "
+                         f"not recorded and nothing was written ({str(e.orig).splitlines()[0]})",
+                         hint="run the build again once the other ingest or build is done") from e
     return staged
 
 
 def _finish_release(staged: _Staged, spec: BuildSpec, result: BuildResult) -> int:
     """Fill the release row from the manifest; refuse to change a pushed version (rolls back)."""
     if staged.pushed and staged.previous_manifest != result.manifest_sha256:
-        raise BuildError(f"release {spec.name} {spec.version} was already built differently and pushed",
+        raise BuildError(f"release {spec.name} {spec.version} was already built differently and pushed to "
+                         f"{staged.pushed}; --out is left as it was",
                          hint="a pushed version is immutable: bump `version` in the spec")
     manifest = json.loads((result.out_dir / MANIFEST).read_text(encoding="utf-8"))
     rel = staged.release

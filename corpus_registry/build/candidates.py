@@ -4,6 +4,12 @@ A build holds every candidate's metadata (a million documents at scale) and deci
 fate with whole-column operations, so the rows are read through the driver's own cursor (no
 per-row ORM work) and kept as Arrow arrays (tens of bytes per document, not a Python object per
 field). Texts are never read here.
+
+Each candidate's licence, tier and withdrawal are evaluated here, from the registry's current
+decisions (:mod:`corpus_registry.registry.standing`: a document's own decision, else its record's
+licence, else its source's) and withdrawals (the document's, its source's, and any withdrawal of
+its text under another identifier), in the same read as the rows; the registry-state digest
+covers the evaluated values, so any licence decision changes it.
 """
 
 from __future__ import annotations
@@ -20,12 +26,13 @@ from sqlalchemy import Connection, Select, func, select
 from corpus_registry.build.spec import BuildSpec
 from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal
 from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.standing import Standings, evaluate, load_standings, withdrawn_texts
 
 # name → Arrow type of each column, in the order the query returns them
 FIELDS: dict[str, pa.DataType] = {
-    "id": pa.int64(), "source": pa.string(), "identifier": pa.string(), "sha256": pa.string(),
-    "language": pa.string(), "score": pa.float64(), "words": pa.int64(), "bytes": pa.int64(),
-    "license": pa.string(), "tier": pa.string(), "status": pa.string(), "date": pa.string(),
+    "id": pa.int64(), "source_id": pa.int64(), "source": pa.string(), "identifier": pa.string(),
+    "sha256": pa.string(), "language": pa.string(), "score": pa.float64(), "words": pa.int64(),
+    "bytes": pa.int64(), "declared": pa.string(), "status": pa.string(), "date": pa.string(),
     "title": pa.string(), "creator": pa.string(), "url": pa.string(), "collection": pa.string(),
 }
 # what the registry state digests, per column (the registry ids and the store layout are not
@@ -37,10 +44,24 @@ _BATCH = 50_000
 
 @dataclass(slots=True)
 class Candidates:
-    """The candidate table in registry order (source, identifier), plus the digest of what was read."""
+    """The candidate table in registry order (source, identifier), plus the digest of what was read
+    and the standings its licences were evaluated from."""
 
-    table: pa.Table  # FIELDS, "shard" (the store shard of the text) and "key" = "source/identifier"
+    table: pa.Table  # FIELDS, "license", "tier", "shard" (the store shard of the text) and "key" = "source/identifier"
     state: str
+    standings: Standings | None = None
+
+    def decision_ids(self, rows: np.ndarray) -> list[int]:
+        """The decisions the documents at ``rows`` rest on: their sources' and their own."""
+        if self.standings is None or not len(rows):
+            return []
+        st = self.standings
+        ids = {st.sources[sid].decision_id for sid in np.unique(self.numpy("source_id")[rows]).tolist()}
+        if st.documents:
+            own = {f"{st.slugs[sid]}/{ident}": s.decision_id for (sid, ident), s in st.documents.items()}
+            keys = self.table["key"].take(pa.array(rows)).to_pylist()
+            ids |= {own[k] for k in keys if k in own}
+        return sorted(i for i in ids if i is not None)
 
     def __len__(self) -> int:
         return self.table.num_rows
@@ -54,10 +75,9 @@ def read_candidates(registry: Registry, spec: BuildSpec) -> Candidates:
     selection rules are build stages, so that their drops are counted in the funnel)."""
     sel = spec.select
     q = (
-        select(Document.id, Source.slug, Document.identifier, Document.sha256, Document.language,
-               Document.language_score, Document.word_count, Document.byte_size, Document.license,
-               Document.license_tier, Document.status, Document.date, Document.title, Document.creator,
-               Document.url, Source.collection)
+        select(Document.id, Document.source_id, Source.slug, Document.identifier, Document.sha256, Document.language,
+               Document.language_score, Document.word_count, Document.byte_size, Document.declared_license,
+               Document.status, Document.date, Document.title, Document.creator, Document.url, Source.collection)
         .join(Source, Source.id == Document.source_id)
         .where(Document.is_current.is_(True))
         .order_by(Source.slug, Document.identifier)
@@ -70,18 +90,59 @@ def read_candidates(registry: Registry, spec: BuildSpec) -> Candidates:
         q = q.where(Document.date >= sel.date_from)
     if sel.date_to:
         q = q.where(Document.date <= sel.date_to + "\uffff")
-    with registry.engine.connect() as conn:
+    with registry.engine.connect() as conn, conn.begin():  # one snapshot: rows, decisions, withdrawals
         table = _columns(conn, q, FIELDS)
         table = table.append_column("shard", _shards(conn, table["sha256"]))
-        withdrawals = sorted((slug, ident or "") for slug, ident in conn.execute(
-            select(Source.slug, Withdrawal.document_identifier).join(Source, Source.id == Withdrawal.source_id)))
+        withdrawals = sorted((slug, ident or "", sha or "") for slug, ident, sha in conn.execute(
+            select(Source.slug, Withdrawal.document_identifier, Withdrawal.sha256)
+            .join(Source, Source.id == Withdrawal.source_id)))
+        standings = load_standings(conn)
+        texts = withdrawn_texts(conn)
     table = table.append_column("key", pc.binary_join_element_wise(table["source"], table["identifier"], "/"))
+    license_, tier = _licences(table, standings)
+    table = table.append_column("license", license_).append_column("tier", tier)
+    table = table.set_column(table.schema.get_field_index("status"), "status", _status(table, standings, texts))
     state = hashlib.sha256()
     for name in _STATE:
         state.update(f"{name}={_digest(table[name].combine_chunks())}\n".encode())
-    state.update(repr(withdrawals).encode())
+    state.update(hashlib.sha256(repr(withdrawals).encode()).digest())
     pa.default_memory_pool().release_unused()  # the batches read: hundreds of MB at a million rows
-    return Candidates(table=table, state=state.hexdigest())
+    return Candidates(table=table, state=state.hexdigest(), standings=standings)
+
+
+def _licences(table: pa.Table, standings: Standings) -> tuple[pa.Array, pa.Array]:
+    """Each row's licence and tier today. Rows without a decision of their own are evaluated once
+    per (source, declared licence) group; the few with one, one by one."""
+    declared = table["declared"].combine_chunks().dictionary_encode()
+    labels = declared.dictionary.to_pylist()
+    codes = np.asarray(declared.indices.fill_null(-1), dtype=np.int64) + 1
+    group = table["source_id"].to_numpy() * (len(labels) + 1) + codes
+    keys, inverse = np.unique(group, return_inverse=True)
+    verdicts = [evaluate(declared=labels[code - 1] if code else None, source=standings.sources[sid])
+                for sid, code in (divmod(int(k), len(labels) + 1) for k in keys)]
+    license_ = np.array([v.license for v in verdicts], dtype=object)[inverse]
+    tier = np.array([v.tier.value for v in verdicts], dtype=object)[inverse]
+    if standings.documents:
+        own = {f"{standings.slugs[sid]}/{ident}": (sid, s) for (sid, ident), s in standings.documents.items()}
+        where = pc.index_in(table["key"], value_set=pa.array(sorted(own), pa.string()))
+        for row in np.flatnonzero(np.asarray(pc.is_valid(where))).tolist():
+            sid, st = own[table["key"][row].as_py()]
+            v = evaluate(declared=table["declared"][row].as_py(), source=standings.sources[sid], document=st)
+            license_[row], tier[row] = v.license, v.tier.value
+    return pa.array(license_, pa.string()), pa.array(tier, pa.string())
+
+
+def _status(table: pa.Table, standings: Standings, texts: dict[str, str]) -> pa.Array:
+    """``withdrawn`` for a document withdrawn itself, through its source, or through its text."""
+    status = np.asarray(table["status"].to_numpy(zero_copy_only=False), dtype=object)
+    gone = [sid for sid, st in standings.source_status.items() if st != "active"]
+    out = np.asarray(pc.not_equal(table["status"], "active"))
+    if gone:
+        out |= np.asarray(pc.is_in(table["source_id"], value_set=pa.array(gone, pa.int64())))
+    if texts:
+        out |= np.asarray(pc.is_in(table["sha256"], value_set=pa.array(sorted(texts), pa.string())))
+    status[out & (status == "active")] = "withdrawn"
+    return pa.array(status, pa.string())
 
 
 def _shards(conn: Connection, sha256: pa.ChunkedArray) -> pa.Array:

@@ -14,6 +14,7 @@ from corpus_registry.config import read_yaml, validate
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.registry import licences
 from corpus_registry.registry.catalogue import Collection
+from corpus_registry.registry.languages import canonical_language
 from corpus_registry.registry.licences import Tier
 
 
@@ -24,7 +25,7 @@ class _Strict(BaseModel):
 class Selection(_Strict):
     """Which registry documents are candidates. Review, rejected and withdrawn never pass."""
 
-    languages: list[str] | None = Field(None, description="ISO 639-1 codes; None = all languages")
+    languages: list[str] | None = Field(None, description="language codes (BCP 47, e.g. fr, pt-BR); None = all")
     min_language_score: float = Field(0.0, ge=0.0, le=1.0)
     license_tiers: list[Tier] = Field(
         default_factory=lambda: [Tier.PUBLIC_DOMAIN, Tier.ATTRIBUTION],
@@ -57,8 +58,8 @@ class Selection(_Strict):
 
     @field_validator("languages")
     @classmethod
-    def _lower(cls, values: list[str] | None) -> list[str] | None:
-        return sorted({v.lower() for v in values}) if values else None
+    def _codes(cls, values: list[str] | None) -> list[str] | None:
+        return sorted({canonical_language(v) for v in values}) if values else None
 
 
 class OutputConfig(_Strict):

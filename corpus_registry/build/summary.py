@@ -12,7 +12,6 @@ together: their figures add up, as training on all of them would.
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -312,15 +311,3 @@ def render_summary(summary: dict[str, Any], *, fmt: str = "md") -> str:
     return render("summary.md.j2", s=summary, provider=Md(f"*{PROVIDER}*"))
 
 
-def write_summary(path: Path, text: str) -> None:
-    """Write ``text`` to ``path``: beside it first, then moved into place (never half a file)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as e:
-        if tmp.exists():
-            tmp.unlink()
-        raise BuildError(f"{path}: cannot write the summary ({e.strerror})",
-                         hint="choose a writable file in an existing folder") from e

@@ -1,7 +1,10 @@
 """The ``corpus-registry`` command: a thin layer over the Python API.
 
-Each command parses options, calls one library function and prints. Library errors are
-formatted here, once: one line, a hint, exit 1; ``--debug`` shows the traceback.
+Each command parses options, calls one library function and prints, always through :func:`say`
+(or :func:`echo_json`): control characters from identifiers, titles or file names never reach the
+terminal raw. Library errors are formatted here, once: one line (credentials masked), a hint,
+exit 2 (the tool could not do its job; exit 1 is kept for "a check found violations", as in
+``audit``); ``--debug`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +16,16 @@ import click
 
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.registry.registry import Registry, open_registry
+from corpus_registry.terminal import clean, json_safe, mask, one_line
+
+#: Exit statuses, the same for every command (shown at the end of each command's --help).
+EXIT_VIOLATIONS, EXIT_FAILED = 1, 2
+EXIT_HELP = "Exit status: 0 done; 2 could not run (a one-line error on stderr, --debug for the traceback)."
+
+
+def say(text: object = "", *, err: bool = False, nl: bool = True) -> None:
+    """Print for a person: control characters shown as escapes (newlines and tabs kept)."""
+    click.echo(clean(text), err=err, nl=nl)
 
 
 class AppContext:
@@ -26,8 +39,23 @@ class AppContext:
         return open_registry(self.db, check=check)
 
 
+class _Command(click.Command):
+    """A command whose --help ends with the exit statuses."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("epilog", EXIT_HELP)
+        super().__init__(*args, **kwargs)
+
+
 class _Group(click.Group):
-    """Formats library errors once, at the edge."""
+    """Formats library errors once, at the edge; its commands and groups are of the same kinds."""
+
+    command_class = _Command
+    group_class = type
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("epilog", EXIT_HELP)
+        super().__init__(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -35,15 +63,25 @@ class _Group(click.Group):
         except CorpusRegistryError as e:
             if ctx.obj is not None and ctx.obj.debug:
                 raise
-            msg = f"Error: {e}"
+            msg = f"Error: {one_line(mask(e))}"
             if e.hint:
-                msg += f"\n  hint: {e.hint}"
-            click.echo(msg, err=True)
-            ctx.exit(1)
+                msg += f"\n  hint: {one_line(mask(e.hint))}"
+            say(msg, err=True)
+            ctx.exit(EXIT_FAILED)
+        except click.ClickException as e:  # usage errors quote what was typed: shown escaped
+            e.message = one_line(mask(e.message))  # type: ignore[misc]
+            raise
+        except (click.exceptions.Exit, click.Abort):
+            raise
         except KeyboardInterrupt:
-            click.echo("Interrupted: work committed so far is kept; run the same command again to resume.",
-                       err=True)
+            say("Interrupted: work committed so far is kept; run the same command again to resume.", err=True)
             ctx.exit(130)
+        except Exception as e:  # a bug: still one line, and never exit 1 (which means "violations found")
+            if ctx.obj is not None and ctx.obj.debug:
+                raise
+            say(f"Error: unexpected {type(e).__name__}: {one_line(mask(e))}\n  hint: this is a bug in "
+                "corpus-registry; run again with --debug for the traceback and report it", err=True)
+            ctx.exit(EXIT_FAILED)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
@@ -70,7 +108,8 @@ def executor_options(f: Any) -> Any:
 
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    """Print JSON; what JSON leaves raw but a terminal would obey is written as ``\\uXXXX``."""
+    say(json_safe(json.dumps(data, indent=2, ensure_ascii=False, default=str)))
 
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -84,7 +123,11 @@ pass_app = click.make_pass_decorator(AppContext)
 @click.version_option(package_name="corpus-registry")
 @click.pass_context
 def cli(ctx: click.Context, db: str | None, debug: bool) -> None:
-    """Register openly licensed text, build license-clean releases, audit their provenance."""
+    """Register openly licensed text, build license-clean releases, audit their provenance.
+
+    Every command exits 0 when done and 2 when it could not run (bad input, missing path,
+    unreachable registry: one line on stderr); `audit` exits 1 when it found violations.
+    """
     ctx.obj = AppContext(db, debug)
 
 
@@ -93,5 +136,5 @@ def main() -> None:
 
 
 # Command modules register themselves on ``cli``.
-from corpus_registry.cli import audit_cmds, build_cmds, registry_cmds, sources_cmds  # noqa: E402,F401
+from corpus_registry.cli import audit_cmds, build_cmds, registry_cmds, review_cmds, sources_cmds  # noqa: E402,F401
 

@@ -1,4 +1,4 @@
-"""``build`` and ``push``."""
+"""``build``, ``push`` and ``pushes``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,17 @@ from pathlib import Path
 
 import click
 
-from corpus_registry.cli import AppContext, cli, echo_json, executor_options, json_option, pass_app
+from corpus_registry.cli import AppContext, cli, echo_json, executor_options, json_option, pass_app, say
+from corpus_registry.outputs import check_file, write_file
+from corpus_registry.terminal import one_line
 
 
 @cli.command()
 @click.argument("spec_path", metavar="SPEC.yaml", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder to write the release into (replaced if it holds an older release).")
+              help="Folder to write the release into: new, empty, or a release folder a build wrote (then "
+                   "replaced once the new release is complete). Never a folder holding other files, nor the "
+                   "folder of another pushed release.")
 @click.option("--format", "formats", type=click.Choice(["parquet", "dolma"]), multiple=True,
               help="Output formats (repeatable; default: the spec's output.formats). Parquet is always "
                    "written; dolma adds the same rows in dolma's layout under dolma/documents/.")
@@ -27,7 +31,10 @@ def build(app: AppContext, spec_path: Path, out_dir: Path, formats: tuple[str, .
 
     Writes Parquet shards (one config per language, share-alike apart), a dataset card, an
     attribution file, croissant.json, removed.parquet (every candidate not kept, and why), a
-    funnel chart and a manifest; records every document's fate.
+    funnel chart and a manifest listing every file with its sha256; records every document's
+    fate. The release is written beside --out and moved into place at the end: a failed or refused
+    build (a pushed version rebuilt differently) leaves --out as it was, and --out is checked
+    before the work starts.
     """
     from corpus_registry.build.builder import build_release
     from corpus_registry.build.spec import load_spec, with_formats
@@ -49,10 +56,10 @@ def build(app: AppContext, spec_path: Path, out_dir: Path, formats: tuple[str, .
                    "funnel": result.funnel.as_dict()["stages"], "seconds": round(result.seconds, 3),
                    "timings": result.timings})
         return
-    click.echo(f"Built {result.name} {result.version}: {result.rows:,} documents in {result.out_dir} "
-               f"({result.seconds:.1f} s)\n")
-    click.echo(result.funnel.table())
-    click.echo(f"\nregistry state {result.registry_state[:16]}…, manifest sha256 {result.manifest_sha256[:16]}…")
+    say(f"Built {result.name} {result.version}: {result.rows:,} documents in {result.out_dir} "
+        f"({result.seconds:.1f} s)\n")
+    say(result.funnel.table())
+    say(f"\nregistry state {result.registry_state[:16]}…, manifest sha256 {result.manifest_sha256[:16]}…")
 
 
 @cli.command()
@@ -68,7 +75,10 @@ def push(app: AppContext, folder: Path, repo_id: str, token: str | None, endpoin
          private: bool, dry_run: bool, as_json: bool) -> None:
     """Push a built release FOLDER to the Hub as one commit, tagged with its version.
 
-    Re-pushing an unchanged release is a no-op; a new version is a new commit and tag.
+    Sends exactly the release's files (those its manifest lists, each checked against its
+    sha256; other files in the folder are never sent), and only if the manifest is the one this
+    registry recorded for the release. Re-pushing an unchanged release is a no-op; a new version
+    is a new commit and tag. Every push is kept in the release's history (`pushes`).
     """
     from corpus_registry.build import publish
 
@@ -79,14 +89,43 @@ def push(app: AppContext, folder: Path, repo_id: str, token: str | None, endpoin
                                         {k: getattr(result, k) for k in result.__dataclass_fields__},
                                         default=str)))
         return
+    if result.ignored:
+        say(f"Not part of the release, not sent: {', '.join(map(one_line, result.ignored[:5]))}"
+            + (f" and {len(result.ignored) - 5} more" if len(result.ignored) > 5 else ""), err=True)
     if result.dry_run:
-        click.echo(f"Dry run: would push {len(result.files)} files to {result.repo_id} as tag {result.tag}:")
+        say(f"Dry run: would push {len(result.files)} files to {result.repo_id} as tag {result.tag}:")
         for f in result.files:
-            click.echo(f"  {f}")
+            say(f"  {f}")
     elif result.noop:
-        click.echo(f"{result.repo_id}@{result.tag} already holds this release: nothing to push.")
+        say(f"{result.repo_id}@{result.tag} already holds this release: nothing to push.")
     else:
-        click.echo(f"Pushed {result.repo_id} commit {result.commit} tagged {result.tag}: {result.url}")
+        say(f"Pushed {result.repo_id} commit {result.commit} tagged {result.tag}: {result.url}")
+
+
+@cli.command()
+@click.argument("name", metavar="RELEASE")
+@click.argument("version", required=False)
+@json_option
+@pass_app
+def pushes(app: AppContext, name: str, version: str | None, as_json: bool) -> None:
+    """Every push of RELEASE (of one VERSION, or all), oldest first: repo, tag, commit, when.
+
+    The history is append-only: a push record is never changed or deleted.
+    """
+    from corpus_registry.build.publish import push_history
+
+    rows = push_history(app.registry(), name=name, version=version)
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        say(f"No push of {one_line(name)}{' ' + one_line(version) if version else ''} recorded.")
+        return
+    for r in rows:
+        what = "already there (no-op)" if r["noop"] else f"commit {r['commit']}"
+        say(f"{r['pushed_at']}  {one_line(r['name'])} {one_line(r['version'])} -> {one_line(r['repo_id'])}@"
+            f"{one_line(r['tag'])} {what} ({r['files']} files, {r['endpoint'] or 'endpoint not recorded'})")
+
 
 
 @cli.command()
@@ -105,11 +144,13 @@ def summary(app: AppContext, releases: tuple[Path, ...], fmt: str, output: Path 
     registry; several releases are summarised together. Fields only a model provider can fill
     (provider, model, other training data) are marked as theirs.
     """
-    from corpus_registry.build.summary import render_summary, training_summary, write_summary
+    from corpus_registry.build.summary import render_summary, training_summary
 
+    if output is not None:
+        check_file(output, what="summary")  # before the work: an unwritable path fails now
     text = render_summary(training_summary(app.registry(), list(releases)), fmt=fmt)
     if output is None:
-        click.echo(text, nl=False)
+        say(text, nl=False)
         return
-    write_summary(output, text)
-    click.echo(f"Wrote the training-content summary of {len(releases)} release(s) to {output}")
+    write_file(output, text)
+    say(f"Wrote the training-content summary of {len(releases)} release(s) to {output}")

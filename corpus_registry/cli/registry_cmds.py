@@ -8,12 +8,14 @@ from typing import Any
 
 import click
 
-from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app, workers_option
+from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app, say, workers_option
 from corpus_registry.registry import lookup
 from corpus_registry.registry import sources as sources_api
 from corpus_registry.registry.catalogue import bundled_sample
+from corpus_registry.registry.decisions import describe
 from corpus_registry.registry.ingest import ingest as run_ingest
 from corpus_registry.registry.langid import BACKENDS, get_identifier
+from corpus_registry.terminal import mask, one_line
 
 
 @cli.command()
@@ -25,7 +27,7 @@ def init(app: AppContext, store: str | None) -> None:
     """Create the registry database, or upgrade it to the latest schema."""
     registry = app.registry(check=False)
     registry.init(store=store)
-    click.echo(f"Registry ready at {registry.display_url} (document store: {registry.store.url})")
+    say(f"Registry ready at {registry.display_url} (document store: {mask(registry.store.url)})")
 
 
 @cli.command()
@@ -49,26 +51,26 @@ def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_pro
         echo_json([asdict(r) | {"docs_per_s": r.docs_per_s} for r in results])
         return
     for r in results:
-        click.echo(f"{r.source}: {r.seen} documents read, {r.added} added, {r.updated} new versions, "
-                   f"{r.unchanged} unchanged ({r.bytes / 1e6:.1f} MB, {r.docs_per_s:.0f} docs/s)")
+        say(f"{r.source}: {r.seen} documents read, {r.added} added, {r.updated} new versions, "
+            f"{r.unchanged} unchanged ({r.bytes / 1e6:.1f} MB, {r.docs_per_s:.0f} docs/s)")
 
 
 def _print_stats(data: dict[str, Any]) -> None:
     t = data["totals"]
-    click.echo(f"Registry {data['registry']}: {t['documents']} documents, {t['words']:,} words, "
-               f"{t['bytes'] / 1e6:.1f} MB ({t['withdrawn']} withdrawn)")
+    say(f"Registry {data['registry']}: {t['documents']} documents, {t['words']:,} words, "
+        f"{t['bytes'] / 1e6:.1f} MB ({t['withdrawn']} withdrawn)")
     rows = data["by_source"]
     if not rows:
         return
     w = max(len(r["slug"]) for r in rows)
-    click.echo(f"\n{'SOURCE':<{w}}  {'DOCS':>5} {'WORDS':>10}  {'LICENCE':<12} {'TIERS':<28} LANGUAGES")
+    say(f"\n{'SOURCE':<{w}}  {'DOCS':>5} {'WORDS':>10}  {'LICENCE':<12} {'TIERS':<28} LANGUAGES")
     for r in rows:
-        langs = " ".join(r["languages"][:6]) + (" …" if len(r["languages"]) > 6 else "")
-        click.echo(f"{r['slug']:<{w}}  {r['documents']:>5} {r['words']:>10,}  {r['license']:<12} "
-                   f"{' '.join(r['tiers']):<28} {langs}")
-    click.echo("\nBy licence tier: " + ", ".join(
+        langs = " ".join(one_line(x) for x in r["languages"][:6]) + (" …" if len(r["languages"]) > 6 else "")
+        say(f"{one_line(r['slug']):<{w}}  {r['documents']:>5} {r['words']:>10,}  {one_line(r['license']):<12} "
+            f"{' '.join(r['tiers']):<28} {langs}")
+    say("\nBy licence tier: " + ", ".join(
         f"{r['license_tier']} {r['documents']} docs / {r['words']:,} words" for r in data["by_license_tier"]))
-    click.echo("By language: " + ", ".join(f"{r['language']} {r['documents']}" for r in data["by_language"]))
+    say("By language: " + ", ".join(f"{one_line(r['language'])} {r['documents']}" for r in data["by_language"]))
 
 
 @cli.command()
@@ -95,11 +97,16 @@ def show(app: AppContext, ref: str, no_text: bool, as_json: bool) -> None:
         echo_json(record)
         return
     text = record.pop("text", None)
+    history = record.pop("decisions", [])
     for key, value in record.items():
         if value not in (None, [], {}):
-            click.echo(f"{key + ':':<16} {value}")
+            say(f"{key + ':':<16} {one_line(value)}")
+    if history:
+        say("licence decisions (oldest first):")
+        for d in history:
+            say(f"  {one_line(describe(d))}")
     if text is not None:
-        click.echo("\n" + text)
+        say("\n" + text)
 
 
 @cli.command()
@@ -118,15 +125,15 @@ def demo(app: AppContext, catalogue: Path | None, no_progress: bool) -> None:
             catalogue, specs = sample / "sources.yaml", sample / "specs"
     registry = app.registry(check=False)
     registry.init()
-    click.echo(f"Registry: {registry.display_url}")
-    click.echo(f"Catalogue: {catalogue}")
+    say(f"Registry: {registry.display_url}")
+    say(f"Catalogue: {catalogue}")
     result = sources_api.sync_sources(registry, catalogue_path=catalogue)
-    click.echo(f"Sources: {len(result.added)} added, {len(result.updated)} updated, "
-               f"{len(result.unchanged)} unchanged")
+    say(f"Sources: {len(result.added)} added, {len(result.updated)} updated, "
+        f"{len(result.unchanged)} unchanged")
     for r in run_ingest(registry, progress=not no_progress):
-        click.echo(f"  ingested {r.source}: {r.seen} documents ({r.added} new, {r.unchanged} unchanged)")
-    click.echo()
+        say(f"  ingested {r.source}: {r.seen} documents ({r.added} new, {r.unchanged} unchanged)")
+    say()
     _print_stats(lookup.stats(registry))
-    click.echo("\nNext: `corpus-registry show pg800` (a book's provenance and text), "
-               f"`corpus-registry build {specs / 'fr.yaml'} --out out/fr` (the French slice), "
-               "`corpus-registry audit out/fr`.")
+    say("\nNext: `corpus-registry show pg800` (a book's provenance and text), "
+        f"`corpus-registry build {specs / 'fr.yaml'} --out out/fr` (the French slice), "
+        "`corpus-registry audit out/fr`.")

@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import Protocol, TypeVar
 
+from corpus_registry.config import env_int
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -25,8 +27,8 @@ class Executor(Protocol):
 
 
 def default_workers() -> int:
-    """All cores by default; ``$CORPUS_REGISTRY_WORKERS`` overrides."""
-    return int(os.environ.get("CORPUS_REGISTRY_WORKERS", 0)) or os.cpu_count() or 1
+    """All cores by default; ``$CORPUS_REGISTRY_WORKERS`` overrides (0 or unset: all cores)."""
+    return env_int("CORPUS_REGISTRY_WORKERS", 0) or os.cpu_count() or 1
 
 
 class LocalExecutor:

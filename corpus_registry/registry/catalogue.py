@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from corpus_registry.config import read_yaml, validate
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.registry import licences
+from corpus_registry.registry.languages import canonical_language
 
 
 def bundled_sample() -> Path:
@@ -66,6 +68,11 @@ class DocumentOverride(_Strict):
 
     _license = field_validator("license")(classmethod(lambda cls, v: _check_license(v)))
 
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        return None if value is None else canonical_language(value)
+
 
 class ReaderSpec(BaseModel):
     """``kind`` plus the reader's own options (validated by the reader itself)."""
@@ -92,6 +99,18 @@ class SourceSpec(_Strict):
     documents: dict[str, DocumentOverride] = Field(default_factory=dict)
 
     _license = field_validator("license")(classmethod(lambda cls, v: _check_license(v)))
+
+    @field_validator("documents")
+    @classmethod
+    def _nfc_identifiers(cls, documents: dict[str, DocumentOverride]) -> dict[str, DocumentOverride]:
+        """Identifiers are registered in NFC: an override written in another form must still apply."""
+        out: dict[str, DocumentOverride] = {}
+        for key, override in documents.items():
+            nfc = unicodedata.normalize("NFC", key)
+            if nfc in out:
+                raise ValueError(f"documents {key!r} and {nfc!r} are the same identifier (in NFC)")
+            out[nfc] = override
+        return out
 
 
 class Catalogue(_Strict):

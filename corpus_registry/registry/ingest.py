@@ -10,6 +10,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -24,18 +25,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from corpus_registry.errors import CorpusRegistryError, NotFoundError, ReaderError
+from corpus_registry.config import env_int
+from corpus_registry.errors import NotFoundError, ReaderError
 from corpus_registry.registry import licences
-from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, utcnow
+from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, Withdrawal, utcnow
 from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_sha256
 from corpus_registry.registry.langid import LanguageIdentifier, get_identifier
+from corpus_registry.registry.languages import canonical_language
 from corpus_registry.registry.readers import get_reader
 from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.standing import load_standings
 
 BATCH_DOCS = 1000  # override with $CORPUS_REGISTRY_BATCH_DOCS (smaller batches commit more often)
 BATCH_BYTES = 64 * 1024 * 1024
 #: Metadata that may change without the text changing (updated in place, no new version).
-META_FIELDS = ("license", "license_tier", "review", "title", "creator", "date", "url", "path")
+META_FIELDS = ("license", "license_tier", "review", "declared_license", "title", "creator", "date", "url", "path")
 
 
 @dataclass(slots=True)
@@ -65,7 +69,7 @@ class _Prepared:
 
 
 def _batches(docs: Iterable[RawDocument]) -> Iterator[list[RawDocument]]:
-    max_docs = int(os.environ.get("CORPUS_REGISTRY_BATCH_DOCS", BATCH_DOCS))
+    max_docs = env_int("CORPUS_REGISTRY_BATCH_DOCS", BATCH_DOCS, minimum=1)
     batch: list[RawDocument] = []
     size = 0
     for doc in docs:
@@ -104,6 +108,7 @@ class _SourceIngest:
         self.stats = IngestStats(source=source.slug)
 
     def prepare(self, raw: RawDocument) -> _Prepared:
+        raw.identifier = unicodedata.normalize("NFC", raw.identifier)  # one document, however it is spelt
         key = xxhash.xxh64_intdigest(raw.identifier.encode("utf-8"))
         if key in self.seen_ids:
             raise ReaderError(
@@ -122,36 +127,57 @@ class _SourceIngest:
                          meta=self._meta(raw))
 
     def _meta(self, raw: RawDocument) -> dict[str, Any]:
-        src = self.source
+        """The row's metadata; its licence standing is evaluated when the batch is written, from
+        the decisions in force then (the record's own licence label is kept as declared, and a
+        label that cannot be mapped goes to review with the label as written kept in ``extra``)."""
         ov = self.overrides.get(raw.identifier, {})
-        review = ov.get("review")
-        license_ = ov.get("license")
-        if license_ is None and raw.license:
-            try:
-                license_ = licences.canonical(raw.license)
-            except CorpusRegistryError as e:
-                raise ReaderError(f"{src.slug}: document {raw.identifier!r}: {e}") from e
-            if licences.more_permissive(license_, src.license):
-                review = (f"record claims {license_}, more permissive than the source's {src.license}")
-        if license_ is None:
-            license_ = src.license
-            review = review or src.review
-        info = licences.parse(license_)
-        tier = licences.Tier.REVIEW if review and info.tier.open else info.tier
+        declared = None
+        if raw.license is not None:
+            label = licences.label(raw.license)
+            declared = label.expression
+            if label.raw.strip() != label.expression:
+                raw.extra["license_raw"] = label.raw
         return {
-            "license": info.expression,
-            "license_tier": tier.value,
-            "review": review,
+            "declared_license": declared,
             "title": ov.get("title", raw.title),
             "creator": ov.get("creator", raw.creator),
             "date": ov.get("date", raw.date),
             "url": ov.get("url", raw.url),
             "path": raw.path,
-            "language": ov.get("language"),
+            "language": self._language(raw, ov.get("language")),
         }
+
+    def _language(self, raw: RawDocument, override: str | None) -> str | None:
+        """The override's language code (None: identify it), checked again here (a registry synced
+        before codes were validated); a code the reader found must be a language code too."""
+        def check(value: str, where: str) -> str:
+            try:
+                return canonical_language(value)
+            except ValueError as e:
+                raise ReaderError(f"{self.source.slug}: document {raw.identifier!r}: {where}: {e}",
+                                  hint="use a BCP 47 code such as fr, en or pt-BR",
+                                  source=self.source.slug, identifier=raw.identifier) from e
+
+        if raw.language is not None:
+            check(raw.language, "its language field")
+        return None if override is None else check(override, "its sources.yaml override")
+    def _standings(self, session: Session, batch: Sequence[_Prepared]) -> tuple[set[str], bool]:
+        """Evaluate each row's licence standing from the decisions in force now (in the batch's
+        transaction); the texts of the batch withdrawn under any identifier, and whether the
+        source is withdrawn."""
+        conn = session.connection()
+        standings = load_standings(conn, source_ids=[self.source.id], identifiers=[p.raw.identifier for p in batch])
+        for p in batch:
+            v = standings.verdict(self.source.id, p.raw.identifier, p.meta["declared_license"])
+            p.meta.update(license=v.license, license_tier=v.tier.value, review=v.review)
+        shas = sorted({p.sha256 for p in batch})
+        withdrawn = {sha for sha in session.scalars(select(Withdrawal.sha256).where(Withdrawal.sha256.in_(shas)))
+                     if sha is not None}
+        return withdrawn, standings.source_status.get(self.source.id) == "withdrawn"
 
     def write_batch(self, session: Session, run_id: int, batch: Sequence[_Prepared]) -> None:
         sid = self.source.id
+        withdrawn_texts, source_withdrawn = self._standings(session, batch)
         ids = [p.raw.identifier for p in batch]
         existing = {
             row.identifier: row
@@ -207,7 +233,8 @@ class _SourceIngest:
                 "byte_size": p.size,
                 "sha256": p.sha256,
                 "extra": dict(p.raw.extra),
-                "status": old.status if old else ("withdrawn" if self.source.status == "withdrawn" else "active"),
+                "status": (old.status if old and old.status != "active" else
+                           "withdrawn" if source_withdrawn or p.sha256 in withdrawn_texts else "active"),
                 "ingest_run_id": run_id,
                 "created_at": utcnow(),
             })

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
 from corpus_registry.errors import NotFoundError
 from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, Withdrawal
+from corpus_registry.registry.decisions import history
 from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.standing import load_standings, withdrawn_texts
 
 
 def stats(registry: Registry) -> dict[str, Any]:
@@ -57,7 +60,9 @@ def stats(registry: Registry) -> dict[str, Any]:
 
 
 def find_document(registry: Registry, ref: str) -> Document:
-    """A current document by ``identifier``, ``source/identifier`` or sha256 (prefix ≥ 8)."""
+    """A current document by ``identifier``, ``source/identifier`` or sha256 (prefix ≥ 8); the
+    reference may be in any Unicode normal form (identifiers are registered in NFC)."""
+    ref = unicodedata.normalize("NFC", ref.strip())
     conds = [Document.identifier == ref]
     if "/" in ref:
         slug, ident = ref.split("/", 1)
@@ -81,11 +86,15 @@ def find_document(registry: Registry, ref: str) -> Document:
 
 
 def show(registry: Registry, ref: str, *, with_text: bool = True) -> dict[str, Any]:
-    """A document's full provenance record (source, licence, versions, withdrawals) and its text."""
+    """A document's full provenance record (source, licence as today's decisions give it, versions,
+    withdrawals, the licence decisions about it and its source) and its text."""
     doc = find_document(registry, ref)
     with registry.session() as s:
         src = s.get(Source, doc.source_id)
         assert src is not None
+        standings = load_standings(s.connection(), source_ids=[doc.source_id])
+        verdict = standings.verdict(doc.source_id, doc.identifier, doc.declared_license)
+        text_withdrawn = withdrawn_texts(s.connection()).get(doc.sha256)
         blob = s.get(Blob, doc.sha256)
         versions = s.execute(
             select(Document.version, Document.sha256, Document.created_at)
@@ -95,7 +104,7 @@ def show(registry: Registry, ref: str, *, with_text: bool = True) -> dict[str, A
         run = s.get(IngestRun, doc.ingest_run_id) if doc.ingest_run_id else None
         withdrawals = s.execute(
             select(Withdrawal.reason, Withdrawal.created_at).where(
-                Withdrawal.source_id == doc.source_id,
+                Withdrawal.source_id == doc.source_id, Withdrawal.sha256.is_(None),
                 or_(Withdrawal.document_identifier.is_(None),
                     Withdrawal.document_identifier == doc.identifier))
         ).all()
@@ -104,10 +113,11 @@ def show(registry: Registry, ref: str, *, with_text: bool = True) -> dict[str, A
         "source": src.slug,
         "source_name": src.name,
         "collection": src.collection,
-        "license": doc.license,
-        "license_tier": doc.license_tier,
-        "review": doc.review,
-        "source_license": src.license,
+        "license": verdict.license,
+        "license_tier": verdict.tier.value,
+        "review": verdict.review,
+        "declared_license": doc.declared_license,
+        "source_license": standings.sources[doc.source_id].license,
         "attribution": src.attribution,
         "url": doc.url,
         "path": doc.path,
@@ -120,11 +130,13 @@ def show(registry: Registry, ref: str, *, with_text: bool = True) -> dict[str, A
         "word_count": doc.word_count,
         "byte_size": doc.byte_size,
         "sha256": doc.sha256,
-        "status": doc.status,
+        "status": "withdrawn" if text_withdrawn or src.status == "withdrawn" else doc.status,
         "version": doc.version,
         "versions": [{"version": v, "sha256": h, "registered": c.isoformat()} for v, h, c in versions],
         "ingested": run.started_at.isoformat() if run else None,
-        "withdrawals": [{"reason": r, "date": c.isoformat()} for r, c in withdrawals],
+        "withdrawals": [{"reason": r, "date": c.isoformat()} for r, c in withdrawals]
+        + ([{"reason": f"its text is withdrawn: {text_withdrawn}", "date": None}] if text_withdrawn else []),
+        "decisions": [d.as_dict() for d in history(registry, source=src.slug, identifier=doc.identifier)],
         "extra": doc.extra,
         "shard": blob.shard if blob else None,
     }

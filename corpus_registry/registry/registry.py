@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -38,7 +41,12 @@ class Registry:
         return self.engine.dialect.name
 
     def init(self, *, store: str | None = None) -> None:
-        """Create or upgrade the schema and fix the document store location. Safe to repeat."""
+        """Create or upgrade the schema and fix the document store location. Safe to repeat.
+
+        A registry migrated by a newer corpus-registry is left untouched."""
+        revision = db.current_revision(self.engine)
+        if revision is not None and not db.known_revision(revision):
+            raise self._newer(revision)
         db.upgrade(self.engine)
         with self.session() as s:
             current = s.get(Setting, STORE_KEY)
@@ -64,11 +72,68 @@ class Registry:
             raise RegistryError(
                 f"no registry at {self.display_url}", hint="run `corpus-registry init` first"
             )
+        if not db.known_revision(current):
+            raise self._newer(current)
         if current != head:
             raise RegistryError(
                 f"the registry at {self.display_url} is at schema {current}, this version needs {head}",
                 hint="run `corpus-registry init` to upgrade it",
             )
+
+    def _newer(self, current: str) -> RegistryError:
+        return RegistryError(
+            f"the registry at {self.display_url} is at schema {current}, newer than this corpus-registry "
+            f"knows (its latest is {db.head_revision()}): upgrade corpus-registry",
+            hint="pip install --upgrade corpus-registry (a newer version migrated this registry; nothing was changed)",
+        )
+
+    @contextmanager
+    def exclusive(self, what: str) -> Iterator[None]:
+        """Hold the lock named ``what`` on this registry for the block, or fail at once with a
+        RegistryError if another process holds it (one build of a release version at a time).
+
+        PostgreSQL: a session advisory lock; a SQLite file: ``flock`` on a file in
+        ``<database>.locks/`` saying who holds it. Either is released when its process dies."""
+        key = hashlib.sha256(f"{self.url}\0{what}".encode()).digest()
+        busy = RegistryError(f"another process is running `{what}` on this registry",
+                             hint="wait for it to finish, then run the command again")
+        if self.dialect == "postgresql":
+            with self.engine.connect() as conn:
+                number = int.from_bytes(key[:8], "big", signed=True)
+                got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": number}).scalar()
+                conn.commit()
+                if not got:
+                    raise busy
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": number})
+                    conn.commit()
+            return
+        database = self.engine.url.database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        import fcntl
+
+        folder = Path(f"{database}.locks")
+        try:
+            folder.mkdir(exist_ok=True)
+            fd = os.open(folder / f"{key.hex()[:24]}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise RegistryError(f"cannot create a lock file in {folder} ({e.strerror})") from e
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+                busy.message += f" ({holder})" if holder else ""
+                raise busy from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
 
     @cached_property
     def store(self) -> DocumentStore:

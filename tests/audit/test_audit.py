@@ -28,7 +28,7 @@ from corpus_registry.build.builder import build_release
 from corpus_registry.build.release import SCHEMA, read_manifest
 from corpus_registry.build.spec import parse_spec
 from corpus_registry.cli import cli
-from corpus_registry.errors import AuditError, ConfigError, NotFoundError
+from corpus_registry.errors import AuditError, ConfigError, DecisionError, NotFoundError
 from corpus_registry.executors import LocalExecutor
 from corpus_registry.registry.db.models import Document, Source, Withdrawal
 from corpus_registry.registry.documents import normalize_text
@@ -246,7 +246,8 @@ def test_relabelled_licence_is_laundering(shared: tuple[Registry, Path], tmp_pat
     copy = copy_release(release, tmp_path / "relabelled")
     hit = {"identifier": relabel_first_code_civil(copy)}
     report = audit(reg, copy, progress=False)
-    assert kinds(report) == {"licence_laundering": 1, "shard_modified": 1}
+    # the rows now carry a licence the manifest does not list
+    assert kinds(report) == {"licence_laundering": 1, "shard_modified": 1, "manifest_mismatch": 1}
     (p,) = [p for p in report.problems if p.kind == "licence_laundering"]
     assert (p.identifier, p.license, p.registry_license) == (hit["identifier"], "CC0-1.0", "etalab-2.0")
 
@@ -268,7 +269,7 @@ def test_row_from_outside_the_registry_is_named(shared: tuple[Registry, Path], t
     report = audit(reg, copy, progress=False)
     # the card lists its licences (etalab-2.0, other): a CC-BY-4.0 row is one it does not declare
     assert kinds(report) == {"unknown_document": 1, "shard_modified": 1, "manifest_mismatch": 1,
-                             "card_licence_mismatch": 1}
+                             "row_count_mismatch": 2, "card_licence_mismatch": 1}  # the shard's rows and the release's
     (p,) = [p for p in report.problems if p.kind == "unknown_document"]
     assert (p.identifier, p.source, p.license) == ("udhr-fr", "somewhere-else", "CC-BY-4.0")
     assert report.unknown == 1 and report.known == report.rows - 1
@@ -279,7 +280,8 @@ def test_row_from_outside_the_registry_is_named(shared: tuple[Registry, Path], t
     assert code == 1 and "unknown_document" in out and "udhr-fr" in out
     # A policy that accepts unknown documents judges them by their own licence column instead.
     lenient = Policy(allow_unknown_documents=True)
-    assert audit(reg, copy, policy=lenient, progress=False).ok
+    errors = {p.kind for p in audit(reg, copy, policy=lenient, progress=False).problems if p.severity == "error"}
+    assert errors == {"shard_modified", "manifest_mismatch", "row_count_mismatch"}  # the release's, not the row's
     strict = Policy(allow_unknown_documents=True, tiers=["public_domain"])
     assert "CC-BY-4.0" in str([p.message for p in audit(reg, copy, policy=strict, progress=False).problems
                                if p.kind == "policy_violation" and p.identifier == "udhr-fr"])
@@ -294,9 +296,12 @@ def test_withdrawal_flags_old_releases_and_leaves_new_builds(small: tuple[Regist
     assert code == 0 and "1 document" in out, out
     with reg.session() as s:
         statuses = set(s.scalars(select(Document.status).where(Document.identifier == target)))
-        withdrawals = s.execute(select(Withdrawal.document_identifier, Withdrawal.reason)).all()
+        withdrawals = s.execute(select(Withdrawal.document_identifier, Withdrawal.reason, Withdrawal.sha256)).all()
+        text = s.scalar(select(Document.sha256).where(Document.identifier == target))
     assert statuses == {"withdrawn"}
-    assert withdrawals == [(target, "takedown request #12")]
+    # the document, and its text under any identifier
+    assert sorted(withdrawals, key=lambda w: w[2] or "") == [(target, "takedown request #12", None),
+                                                             (target, "takedown request #12", text)]
 
     report = audit(reg, release, progress=False)
     assert kinds(report) == {"withdrawn": 1}
@@ -318,12 +323,15 @@ def test_withdrawal_flags_old_releases_and_leaves_new_builds(small: tuple[Regist
 @sqlite_only
 def test_withdraw_a_source(small: tuple[Registry, Path], tmp_path: Path) -> None:
     reg, release = small
-    assert withdraw(reg, source="gutenberg-en", reason="rights holder objected") == 2
-    assert withdraw(reg, source="gutenberg-en", reason="rights holder objected") == 2  # idempotent
+    assert withdraw(reg, source="gutenberg-en", reason="rights holder objected").count == 2
+    again = withdraw(reg, source="gutenberg-en", reason="rights holder objected")  # idempotent
+    assert again.count == 2 and again.texts == 2
+    assert [(r.name, r.version, r.pushed) for r in again.releases] == [("audit-small", "1.0.0", False)]
     with reg.session() as s:
         assert s.scalar(select(Source.status).where(Source.slug == "gutenberg-en")) == "withdrawn"
-        assert s.execute(select(Withdrawal.document_identifier, Withdrawal.reason)).all() == [
-            (None, "rights holder objected")]
+        assert s.execute(select(Withdrawal.document_identifier, Withdrawal.reason)
+                         .where(Withdrawal.sha256.is_(None))).all() == [(None, "rights holder objected")]
+        assert len(s.scalars(select(Withdrawal.sha256).where(Withdrawal.sha256.is_not(None))).all()) == 2
     report = audit(reg, release, progress=False)
     assert kinds(report) == {"withdrawn": 2}
     assert {p.source for p in report.problems} == {"gutenberg-en"}
@@ -339,12 +347,12 @@ def test_withdraw_arguments(small: tuple[Registry, Path]) -> None:
         withdraw(reg, reason="x")
     with pytest.raises(ValueError):
         withdraw(reg, ref="a", source="b", reason="x")
-    with pytest.raises(ValueError):
+    with pytest.raises(DecisionError):
         withdraw(reg, source="gutenberg-en", reason="  ")
     with pytest.raises(NotFoundError):
         withdraw(reg, source="no-such-source", reason="x")
     code, out = run(reg, "withdraw", "no-such-document", "--reason", "x")
-    assert code == 1 and out.startswith("Error: no document 'no-such-document'")
+    assert code == 2 and out.startswith("Error: no document 'no-such-document'")
     code, out = run(reg, "withdraw", "--reason", "x")
     assert code == 2 and "IDENTIFIER or --source" in out
 
@@ -360,12 +368,12 @@ def test_attribution_file_and_card(shared: tuple[Registry, Path], tmp_path: Path
     (copy / "ATTRIBUTION.md").write_text("\n".join(line for line in lines if line != dropped) + "\n",
                                          encoding="utf-8")
     report = audit(reg, copy, progress=False)
-    assert kinds(report) == {"missing_attribution": 1}
+    assert kinds(report) == {"missing_attribution": 1, "file_modified": 1}
     assert f"`{report.problems[0].identifier}`" in dropped
 
     (copy / "ATTRIBUTION.md").unlink()
     report = audit(reg, copy, progress=False)
-    assert kinds(report) == {"no_attribution_file": 1}
+    assert kinds(report) == {"no_attribution_file": 1, "file_modified": 1}
     assert report.attribution["missing"] == report.attribution["required"] > 0
 
     card = copy / "README.md"
@@ -410,12 +418,12 @@ def test_json_output_and_attribution_export(shared: tuple[Registry, Path], tmp_p
 def test_errors_are_one_line(shared: tuple[Registry, Path], tmp_path: Path) -> None:
     reg, release = shared
     code, out = run(reg, "audit", str(tmp_path / "nowhere"), "--no-progress")
-    assert code == 1 and out.startswith("Error: ") and "no such file or folder" in out
+    assert code == 2 and out.startswith("Error: ") and "no such file or folder" in out
 
     no_text = tmp_path / "no-text.jsonl"
     no_text.write_text('{"id": "a", "text": "Un texte."}\n{"id": "b", "license": "CC0-1.0"}\n', encoding="utf-8")
     code, out = run(reg, "audit", str(no_text), "--no-progress")
-    assert code == 1 and "no-text.jsonl:2: no text" in out
+    assert code == 2 and "no-text.jsonl:2: no text" in out
 
     null_text = tmp_path / "null-text.parquet"
     pq.write_table(pa.table({"id": ["a", "b"], "text": ["Un texte.", None]}), null_text)
@@ -430,7 +438,7 @@ def test_errors_are_one_line(shared: tuple[Registry, Path], tmp_path: Path) -> N
     bad_policy = tmp_path / "policy.yaml"
     bad_policy.write_text("name: strict\ntiers: [public_domain]\nshare_alike: false\n", encoding="utf-8")
     code, out = run(reg, "audit", str(release), "--policy", str(bad_policy), "--no-progress")
-    assert code == 1 and "policy.yaml: share_alike: Extra inputs are not permitted" in out
+    assert code == 2 and "policy.yaml: share_alike: Extra inputs are not permitted" in out
     bad_policy.write_text("tiers: [public_domain\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="malformed YAML"):
         load_policy(bad_policy)
@@ -482,11 +490,11 @@ def test_hub_release_audits_like_the_local_folder(shared: tuple[Registry, Path],
     code, out = run(reg, "audit", "--hub", repo, "--revision", "1.0.0", "--no-progress")
     assert code == 0 and "PASS" in out, out
     code, out = run(reg, "audit", "--hub", repo, "--revision", "9.9.9", "--no-progress")
-    assert code == 1 and "no revision '9.9.9'" in out
+    assert code == 2 and "no revision '9.9.9'" in out
     code, out = run(reg, "audit", "--hub", "tester/no-such-repo", "--no-progress")
-    assert code == 1 and "no such dataset repository" in out
+    assert code == 2 and "no such dataset repository" in out
     code, out = run(reg, "audit", "--hub", repo, "--endpoint", "http://127.0.0.1:9", "--no-progress")
-    assert code == 1 and "cannot reach the Hub at http://127.0.0.1:9" in out and "Traceback" not in out
+    assert code == 2 and "cannot reach the Hub at http://127.0.0.1:9" in out and "Traceback" not in out
 
 
 # -- any number of workers, any executor: the same report ---------------------------------
@@ -562,11 +570,12 @@ def test_any_number_of_workers_gives_the_same_report(small: tuple[Registry, Path
         planted_report = audit(reg, planted, progress=False)
         assert kinds(planted_report) == {"text_altered": 3, "licence_laundering": 1, "unknown_document": 1,
                                          "withdrawn": 1, "missing_attribution": 1, "shard_modified": 1,
-                                         "manifest_mismatch": 1, "card_licence_mismatch": 1}
+                                         "manifest_mismatch": 1, "duplicate_row": 2, "file_modified": 1,
+                                         "row_count_mismatch": 2, "card_licence_mismatch": 1}
         altered = [p.anchor for p in planted_report.problems if p.kind == "text_altered"]
         assert altered[1:] == [f"{altered[0]}-2", f"{altered[0]}-3"]
         assert kinds(two) == {"text_altered": 3, "licence_laundering": 1, "unknown_document": 1, "withdrawn": 1,
-                              "no_attribution_file": 1}
+                              "no_attribution_file": 1, "duplicate_row": 2}
         lines = jsonl.read_text(encoding="utf-8").splitlines()
         where = [f"{jsonl}:{n}" for n, line in enumerate(lines, start=1) if "ajouté après la publication" in line]
         assert len(where) == 3  # line numbers count the blank lines

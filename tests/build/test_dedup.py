@@ -164,6 +164,28 @@ def test_exact_dedup_keep_rule() -> None:
         exact.add(make_doc("k1", "encore"))
 
 
+def test_the_most_permissive_licence_is_kept_first() -> None:
+    """A CC0 copy is kept over an identical (or near-identical) CC-BY-SA one, whatever the dates,
+    lengths and keys say: the licence tier is the keep rule's first key."""
+    text = read_body("gutenberg-fr/pg10746-boule-de-suif/10746-8.txt", "latin-1")[:20_000]
+    sa = make_doc("a/share-alike", text, date="1880")
+    sa.tier = "share_alike"
+    cc0 = make_doc("z/cc0", text, date="2020")
+    cc0.tier = "public_domain"
+    exact = ExactDedup()
+    exact.add_many([sa, cc0])
+    assert exact.finalize().duplicate_of == {"a/share-alike": Duplicate("z/cc0", 1.0)}
+    near = NearDedup()
+    longer = make_doc("a/share-alike", text + " Fin.", date="1880")  # more words, earlier: still second
+    longer.tier = "share_alike"
+    near.add_many([longer, cc0])
+    assert near.finalize().kept_keys == ["z/cc0"]
+    assert keep_rank(tier="public_domain", date=None, word_count=1, key="z") < keep_rank(
+        tier="attribution", date="1800", word_count=99, key="a")
+    assert keep_rank(tier="share_alike", date=None, word_count=1, key="z") < keep_rank(
+        tier=None, date="1800", word_count=99, key="a")  # an unknown tier comes last
+
+
 def _corpus_with_duplicates(seed: int) -> tuple[list[BuildDoc], set[tuple[str, str]]]:
     """200-word passages of Germinal, plus lightly edited copies and exact copies of some."""
     rng = random.Random(seed)

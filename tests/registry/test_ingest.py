@@ -310,6 +310,11 @@ sources:
     reader: {kind: jsonl, path: r.jsonl, license_field: license}
 """)
     sync_sources(registry, catalogue_path=cat)
+    # a declared licence field is a promise: a record without a licence is an error, not the source's
+    with pytest.raises(ReaderError, match=r"r\.jsonl:2: no licence in field 'license'"):
+        ingest(registry, progress=False)
+    lines[1]["license"] = "CC BY-SA 4.0"
+    (tmp_path / "r.jsonl").write_text("\n".join(json.dumps(x) for x in lines), encoding="utf-8")
     ingest(registry, progress=False)
     a = lookup.show(registry, "sa/a", with_text=False)
     b = lookup.show(registry, "sa/b", with_text=False)

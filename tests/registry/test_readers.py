@@ -204,7 +204,7 @@ def _write_jsonl(path: Path, lines: list[str]) -> None:
 
 RECORDS = [
     {"id": "a", "text": "Première ligne.", "title": "A", "lang": "fr", "licence": "CC0-1.0"},
-    {"id": 2, "text": "Second document.", "title": "B", "lang": "en", "year": 1900},
+    {"id": 2, "text": "Second document.", "title": "B", "lang": "en", "year": 1900, "licence": "CC BY 4.0"},
 ]
 
 
@@ -225,7 +225,7 @@ def test_jsonl_fields_and_gzip(tmp_path: Path, name: str) -> None:
         ("a", "Première ligne.", "A", "fr"),
         ("2", "Second document.", "B", "en"),
     ]
-    assert docs[0].license == "CC0-1.0" and docs[1].license is None
+    assert docs[0].license == "CC0-1.0" and docs[1].license == "CC BY 4.0"  # as written: ingest normalises
     assert docs[1].date == "1900" and docs[1].extra == {"year": 1900, "line": 2}
     assert docs[0].path == name
     assert reader.describe() == f"jsonl: 1 file under {tmp_path}"

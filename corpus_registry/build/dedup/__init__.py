@@ -1,6 +1,7 @@
 """Exact and near-duplicate removal, with one documented rule for which copy is kept.
 
 Keep rule (exact and near duplicates alike): the kept document of a group is the one with the
+**most permissive licence tier** (public domain, then attribution, then share-alike), then the
 **earliest date** (ISO-8601 strings compared as strings; undated documents come after dated
 ones), then the **most words**, then the **smallest key**. Keys are unique, so the choice is total
 and does not depend on the order documents arrive in.
@@ -28,7 +29,7 @@ Memory per document: the key and keep-rule fields, ``bands`` 64-bit bucket ids a
 truncated to 16 bits per permutation (~1 KB at the defaults); never the text.
 
     module   owns
-    keep     the keep rule (keep_rank), Duplicate, DedupResult
+    keep     the keep rule (keep_rank: licence tier first), Duplicate, DedupResult
     exact    ExactDedup
     minhash  text folding (fold_tokens), the hash constants, MinHasher
     lsh      choose_bands, LSHIndex, bucket_pairs, document_pairs, union-find

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from corpus_registry.build.dedup.keep import DedupResult, Duplicate, _doc_rank
+from corpus_registry.build.dedup.keep import DedupResult, Duplicate, Rank, _doc_rank
 from corpus_registry.build.filters import BuildDoc
 
 __all__ = ["ExactDedup"]
@@ -16,7 +16,7 @@ class ExactDedup:
     name = "exact_dedup"
 
     def __init__(self) -> None:
-        self._ranks: dict[str, tuple[bool, str, int, str]] = {}
+        self._ranks: dict[str, Rank] = {}
         self._by_hash: dict[str, list[str]] = {}
 
     def add(self, doc: BuildDoc) -> None:

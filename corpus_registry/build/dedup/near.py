@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from corpus_registry.build.dedup.keep import DedupResult, Duplicate, _doc_rank, keep_rank
+from corpus_registry.build.dedup.keep import DedupResult, Duplicate, Rank, _doc_rank, keep_rank
 from corpus_registry.build.dedup.lsh import LSHIndex, _components, choose_bands
 from corpus_registry.build.dedup.minhash import MinHasher
 from corpus_registry.build.filters import BuildDoc
@@ -88,7 +88,7 @@ class NearDedup:
             index._hashes = hashes
 
     def add_signatures(self, *, keys: list[str], signatures: np.ndarray,
-                       ranks: list[tuple[bool, str, int, str]] | list[int], unique: bool = False) -> None:
+                       ranks: list[Rank] | list[int], unique: bool = False) -> None:
         """Add a batch signed elsewhere (rows of ``signatures``; ``ranks`` from :func:`keep_rank`, or
         integer positions by that rule when the caller ranked all its documents at once; one kind
         for every batch).
@@ -107,7 +107,8 @@ class NearDedup:
         self._store(keys, ranks, signatures)
 
     def add_signature(
-        self, *, key: str, signature: np.ndarray, date: str | None = None, word_count: int = 0
+        self, *, key: str, signature: np.ndarray, date: str | None = None, word_count: int = 0,
+        tier: str | None = None,
     ) -> None:
         """Add a document signed elsewhere (same ``MinHasher`` parameters), e.g. by a worker."""
         if key in self._seen:
@@ -120,7 +121,7 @@ class NearDedup:
         self._flush()
         self._seen.add(key)
         self._store(
-            [key], [keep_rank(date=date, word_count=word_count, key=key)], signature.reshape(1, -1)
+            [key], [keep_rank(tier=tier, date=date, word_count=word_count, key=key)], signature.reshape(1, -1)
         )
 
     def _flush(self) -> None:
@@ -131,7 +132,7 @@ class NearDedup:
         self._store([doc.key for doc in docs], [_doc_rank(doc) for doc in docs], signatures)
 
     def _store(
-        self, keys: list[str], ranks: list[tuple[bool, str, int, str]] | list[int], signatures: np.ndarray
+        self, keys: list[str], ranks: list[Rank] | list[int], signatures: np.ndarray
     ) -> None:
         start = len(self._ranks)
         need = start + len(keys)

@@ -22,7 +22,8 @@ class BuildDoc:
 
     ``key`` is stable and unique (e.g. ``"source-slug/identifier"``) and breaks ties
     deterministically; ``text`` is already normalised (:func:`corpus_registry.registry.documents.normalize_text`);
-    ``word_count`` is :func:`corpus_registry.registry.documents.count_words` of it.
+    ``word_count`` is :func:`corpus_registry.registry.documents.count_words` of it; ``tier`` is its
+    licence tier (the dedup keep rule prefers the most permissive copy).
     """
 
     key: str
@@ -31,6 +32,7 @@ class BuildDoc:
     word_count: int
     language: str
     date: str | None = None
+    tier: str | None = None
 
 
 FilterResult = bool | tuple[bool, str]

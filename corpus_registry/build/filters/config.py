@@ -6,6 +6,8 @@ One strict pydantic model per filter (unknown keys are errors that name the fiel
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from corpus_registry.build.filters.base import QualityFilter
@@ -46,15 +48,21 @@ class DigitRatioConfig(_Strict):
     max_digit_fraction: float = Field(default=0.3, ge=0, le=1)
 
 
+#: An n-gram size (the filter's n-grams start at 2; past 64 words a "repeat" means nothing) and
+#: its threshold, a share of the document's characters.
+NgramSize = Annotated[int, Field(ge=2, le=64)]
+Share = Annotated[float, Field(ge=0, le=1)]
+
+
 class RepetitionConfig(_Strict):
     dup_line_frac: float | None = Field(default=0.3, ge=0, le=1)
     dup_para_frac: float | None = Field(default=0.3, ge=0, le=1)
     dup_line_char_frac: float | None = Field(default=0.2, ge=0, le=1)
     dup_para_char_frac: float | None = Field(default=0.2, ge=0, le=1)
-    top_ngram_char_frac: dict[int, float] = Field(
+    top_ngram_char_frac: dict[NgramSize, Share] = Field(
         default_factory=lambda: {2: 0.20, 3: 0.18, 4: 0.16}
     )
-    dup_ngram_char_frac: dict[int, float] = Field(
+    dup_ngram_char_frac: dict[NgramSize, Share] = Field(
         default_factory=lambda: {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10}
     )
 

@@ -60,6 +60,17 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def known_revision(revision: str) -> bool:
+    """Whether this version's migrations know ``revision`` (a newer corpus-registry may have
+    migrated the database past what this one can read)."""
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(_alembic_config()).get_revision(revision) is not None
+    except (CommandError, KeyError, ValueError):
+        return False
+
+
 def current_revision(engine: Engine) -> str | None:
     try:
         with engine.connect() as conn:

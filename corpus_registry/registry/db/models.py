@@ -33,7 +33,11 @@ class Base(DeclarativeBase):
 
 
 class Source(Base):
-    """A registered collection: where it came from and under which licence."""
+    """A registered collection: where it came from and under which licence.
+
+    ``license`` and ``review`` are what the catalogue (``sources.yaml``) last said; the licence in
+    force is the latest :class:`Decision` about the source (a sync that changes them records one,
+    and so does a reviewer), evaluated by :mod:`corpus_registry.registry.standing`."""
 
     __tablename__ = "sources"
 
@@ -70,7 +74,12 @@ class Blob(Base):
 
 
 class Document(Base):
-    """One version of one document of a source. ``is_current`` marks the latest version."""
+    """One version of one document of a source. ``is_current`` marks the latest version.
+
+    ``declared_license`` is the licence the document's own record declared (None: it carries its
+    source's). ``license``, ``license_tier`` and ``review`` hold its standing as last evaluated (at
+    ingest, and again by every decision that concerns it); builds and audits evaluate it afresh
+    from the registry's current decisions (:mod:`corpus_registry.registry.standing`)."""
 
     __tablename__ = "documents"
     __table_args__ = (
@@ -88,6 +97,7 @@ class Document(Base):
     license: Mapped[str] = mapped_column(String(512))
     license_tier: Mapped[str] = mapped_column(String(32))
     review: Mapped[str | None] = mapped_column(Text)
+    declared_license: Mapped[str | None] = mapped_column(String(512))
     url: Mapped[str | None] = mapped_column(String(2048))
     path: Mapped[str | None] = mapped_column(String(2048))
     title: Mapped[str | None] = mapped_column(Text)
@@ -126,15 +136,48 @@ class IngestRun(Base):
 
 
 class Withdrawal(Base):
-    """A takedown: a document (or a whole source) excluded from future releases, and why."""
+    """A takedown: a document (or a whole source) excluded from future releases, and why.
+
+    A row with ``sha256`` withdraws that text under any identifier, present or future; ``origin``
+    says why a row follows another withdrawal (same text, near-duplicate in a recorded build)."""
 
     __tablename__ = "withdrawals"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
     document_identifier: Mapped[str | None] = mapped_column(String(512))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    origin: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Decision(Base):
+    """One licence, review or withdrawal decision: append-only (the database refuses to change or
+    delete a row). The latest licence decision about a source or document is its standing."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (Index("ix_decisions_subject", "source_id", "identifier", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    by: Mapped[str] = mapped_column(String(256))
+    via: Mapped[str] = mapped_column(String(32))  # catalogue | review | withdraw | migration | …
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
+    identifier: Mapped[str | None] = mapped_column(String(512))  # None: the decision is about the source
+    action: Mapped[str] = mapped_column(String(32))
+    # the licence in force before and after (a document's: its verdict's), and the licence the
+    # decision sets on its subject, carried forward by later decisions (a document's override;
+    # None: the document keeps its record's or its source's licence)
+    from_license: Mapped[str | None] = mapped_column(String(512))
+    to_license: Mapped[str | None] = mapped_column(String(512))
+    sets_license: Mapped[str | None] = mapped_column(String(512))
+    from_tier: Mapped[str | None] = mapped_column(String(32))
+    to_tier: Mapped[str | None] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(String(2048))
 
 
 class Release(Base):
@@ -158,6 +201,27 @@ class Release(Base):
     hub_tag: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     pushed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ReleasePush(Base):
+    """One push of a release to the Hub, kept for good: the table is append-only (the database
+    refuses updates and deletes), so the history of where each version went cannot be rewritten.
+    ``endpoint`` never holds credentials; ``noop`` marks a push the Hub already had."""
+
+    __tablename__ = "release_pushes"
+    __table_args__ = (Index("ix_release_pushes_release", "release_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("releases.id"))
+    repo_id: Mapped[str] = mapped_column(String(256))
+    endpoint: Mapped[str] = mapped_column(String(2048))
+    tag: Mapped[str] = mapped_column(String(128))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    manifest_sha256: Mapped[str] = mapped_column(String(64))
+    files: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    noop: Mapped[bool] = mapped_column(Boolean)
+    pushed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class ReleaseDocument(Base):

@@ -41,11 +41,10 @@ class HfDiskReader(Reader):
     def read(self) -> Iterator[RawDocument]:
         dataset = self._dataset()
         where = self._where()
-        check_columns(self.options, list(dataset.column_names), where=where)
+        columns = check_columns(self.options, list(dataset.column_names), where=where)
         row = 0
-        columns = self.options.fields()
         for batch in dataset.select_columns(columns).iter(batch_size=self.options.batch_size):
-            for i in range(len(batch[self.options.text_field])):
+            for i in range(len(batch[columns[0]])):
                 if not self._mine(row):
                     row += 1
                     continue

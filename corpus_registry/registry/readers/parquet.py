@@ -39,12 +39,10 @@ class ParquetReader(FileSetReader):
         except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
             raise ReaderError(f"{relpath}: not a readable Parquet file ({e})", file=relpath) from e
         with parquet:
-            check_columns(self.options, parquet.schema_arrow.names, where=relpath)
+            columns = check_columns(self.options, parquet.schema_arrow.names, where=relpath)
             base = default_identifier(relpath)
             row = 0
-            batches = parquet.iter_batches(
-                batch_size=self.options.batch_size, columns=self.options.fields()
-            )
+            batches = parquet.iter_batches(batch_size=self.options.batch_size, columns=columns)
             for batch in batches:
                 for record in batch.to_pylist():
                     self._unit += 1

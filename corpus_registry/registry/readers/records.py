@@ -1,14 +1,19 @@
 """Records (JSON objects, Parquet rows, dataset rows) to documents, by user-named fields.
 
-Shared by the JSONL, dolma, Parquet and ``datasets`` readers so that the field options mean the
-same thing everywhere and errors name the same things: the place (``file:line`` or ``file row N``)
-and the field. A field may be a dotted path into nested objects (``metadata.license``); a key
-that itself holds dots is found first.
+Shared by the JSONL, dolma, Parquet and ``datasets`` readers so that the field options mean the same
+thing everywhere and errors name the same things: the place (``file:line`` or ``file row N``)
+and the field.
+
+Every ``*_field`` option is a path: a key, or keys joined by dots into nested objects, as dolma
+and the Common Pile keep a record's licence (``metadata.license``). A key that itself contains
+dots is matched first (``{"metadata.license": …}``). A ``license_field`` is a promise that every
+record carries its licence there: a record without one is an error naming its file and line,
+never a silent fallback to the source's licence.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -44,24 +49,86 @@ class RecordOptions(ReaderOptions):
         except CorpusRegistryError as e:
             raise ValueError(str(e)) from e
 
+    @field_validator("text_field", "id_field", "title_field", "creator_field", "date_field", "url_field",
+                     "license_field", "language_field")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        return None if value is None else check_path(value)
+
+    @field_validator("extra_fields")
+    @classmethod
+    def _paths(cls, values: list[str]) -> list[str]:
+        return [check_path(v) for v in values]
+
     def fields(self) -> list[str]:
-        """Every field the options name, text first, without repeats."""
+        """Every field (path) the options name, text first, without repeats."""
         named = [self.text_field, self.id_field]
         named += [getattr(self, f"{name}_field") for name in _METADATA_FIELDS]
         named += self.extra_fields
         return list(dict.fromkeys(name for name in named if name))
 
 
-def check_columns(options: RecordOptions, columns: list[str], *, where: str) -> None:
-    """Fail before reading rows when a named field is not a column of the file."""
-    missing = [name for name in options.fields() if name not in columns and name.split(".")[0] not in columns]
+def check_path(path: str) -> str:
+    """A field path as a user wrote it: a key, or dot-separated keys (``metadata.license``)."""
+    if not isinstance(path, str) or not path.strip() or path != path.strip():
+        raise ValueError(f"field path {path!r} is empty or has blanks around it")
+    if any(not part for part in path.split(".")):
+        raise ValueError(f"field path {path!r} has an empty part (two dots in a row, or a dot at an end)")
+    if any(ord(c) < 32 for c in path):
+        raise ValueError(f"field path {path!r} holds a control character")
+    return path
+
+
+def get_field(record: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """``(found, value)`` of ``path`` in ``record``: a key, else dotted keys into nested objects
+    (the longest key that matches at each level first, so keys with dots in them work too)."""
+    if path in record:
+        return True, record[path]
+    return _dig(record, path.split("."))
+
+
+def _dig(node: Any, parts: Sequence[str]) -> tuple[bool, Any]:
+    if not parts:
+        return True, node
+    if not isinstance(node, Mapping):
+        return False, None
+    for k in range(len(parts), 0, -1):
+        key = ".".join(parts[:k])
+        if key in node:
+            found, value = _dig(node[key], parts[k:])
+            if found:
+                return True, value
+    return False, None
+
+
+def columns_for(paths: Sequence[str], columns: Sequence[str]) -> list[str | None]:
+    """The top-level column each path reads (the path itself, or its first part), None if none."""
+    present = set(columns)
+    out: list[str | None] = []
+    for path in paths:
+        if path in present:
+            out.append(path)
+            continue
+        parts = path.split(".")
+        out.append(next((".".join(parts[:k]) for k in range(len(parts) - 1, 0, -1)
+                         if ".".join(parts[:k]) in present), None))
+    return out
+
+
+def check_columns(options: RecordOptions, columns: list[str], *, where: str) -> list[str]:
+    """The columns to read for the fields the options name; fails before reading rows when a field
+    is not a column of the file (nor inside one)."""
+    paths = options.fields()
+    found = columns_for(paths, columns)
+    missing = [p for p, c in zip(paths, found) if c is None]
     if missing:
         raise ReaderError(
             f"{where}: no field {missing[0]!r} (columns: {', '.join(columns) or 'none'})",
-            hint="set the reader's *_field options to existing columns",
+            hint="set the reader's *_field options to existing columns (dotted paths reach into nested ones)",
             file=where,
             field=missing[0],
         )
+    return list(dict.fromkeys(c for c in found if c is not None))
 
 
 def record_to_document(
@@ -73,8 +140,8 @@ def record_to_document(
     fallback_id: str,
 ) -> RawDocument:
     """Map one record to a document; ``where`` (``data.jsonl:12``) goes into every error."""
-    text = lookup(record, options.text_field, missing=_MISSING)
-    if text is _MISSING:
+    has_text, text = get_field(record, options.text_field)
+    if not has_text:
         raise ReaderError(
             f"{where}: no field {options.text_field!r} (fields: {', '.join(record) or 'none'})",
             hint="set 'text_field' to the field that holds the text",
@@ -90,34 +157,40 @@ def record_to_document(
             field=options.text_field,
         )
     metadata = {
-        name: _as_str(lookup(record, field)) if field else None
+        name: _as_str(get_field(record, field)[1]) if field else None
         for name in _METADATA_FIELDS
         for field in [getattr(options, f"{name}_field")]
     }
+    if options.license_field:
+        metadata["license"] = _license(record, options.license_field, where=where)
     if metadata["license"] is not None:
         metadata["license"] = options.license_map.get(metadata["license"], metadata["license"])
     return RawDocument(
         identifier=_identifier(record, options=options, where=where, fallback_id=fallback_id),
         text=text,
         path=relpath,
-        extra={name: lookup(record, name) for name in options.extra_fields},
+        extra={name: get_field(record, name)[1] for name in options.extra_fields},
         **metadata,
     )
 
 
-_MISSING = object()
-
-
-def lookup(record: Mapping[str, Any], path: str, *, missing: Any = None) -> Any:
-    """``record[path]``, or the value at the dotted ``path`` in nested objects; ``missing`` if absent."""
-    if path in record:
-        return record[path]
-    node: Any = record
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return missing
-        node = node[part]
-    return node
+def _license(record: Mapping[str, Any], field: str, *, where: str) -> str:
+    """The record's licence label at ``field``: a string, or a list of them (all apply: AND)."""
+    found, value = get_field(record, field)
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) and v.strip() for v in value):
+        value = " AND ".join(value) if len(value) > 1 else value[0]
+    if not found or value is None or (isinstance(value, str) and not value.strip()):
+        raise ReaderError(
+            f"{where}: no licence in field {field!r}",
+            hint="every record must carry its licence label there; remove 'license_field' to give every "
+            "record its source's licence instead",
+            file=where,
+            field=field,
+        )
+    if not isinstance(value, (str, int, float)):
+        raise ReaderError(f"{where}: field {field!r} holds {type(value).__name__}, not a licence label",
+                          file=where, field=field)
+    return str(value)
 
 
 def _identifier(
@@ -125,7 +198,7 @@ def _identifier(
 ) -> str:
     if options.id_field is None:
         return fallback_id
-    value = _as_str(lookup(record, options.id_field))
+    value = _as_str(get_field(record, options.id_field)[1])
     if value is None or not value.strip():
         raise ReaderError(
             f"{where}: missing identifier field {options.id_field!r}",
