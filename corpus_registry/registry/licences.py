@@ -253,7 +253,9 @@ def parse(expression: str) -> LicenseInfo:
         tree = index().licensing.parse(found, validate=False, strict=True)
     except ExpressionError as e:  # not reached for what normalize returns; kept as a guard
         raise LicenseError(f"invalid licence expression {raw!r}: {e}") from e
-    keys = tuple(dict.fromkeys(s.key for s in index().licensing.license_symbols(tree, decompose=False)))
+    # a licence WITH an exception is named by its licence (the exception only adds permissions)
+    keys = tuple(dict.fromkeys(getattr(s, "license_symbol", s).key
+                               for s in index().licensing.license_symbols(tree, decompose=False)))
     return LicenseInfo(expression=found, tier=_tier_of(tree), keys=keys)
 
 

@@ -132,7 +132,7 @@ def test_license_field_option_reads_any_depth_in_parquet_and_jsonl(shared: tuple
     assert r.exit_code == 1 and json.loads(r.stdout)["problem_counts"]["policy_violation"] == 1
     r = CliRunner().invoke(cli, ["--db", reg.url, "audit", str(tmp_path / "nested.parquet"), "--no-progress",
                                  "--license-field", "info..licence"])
-    assert r.exit_code == 1 and "--license-field" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "--license-field" in r.output and "Traceback" not in r.output
 
 
 def test_labels_in_other_spellings_match_the_registry(shared: tuple[Registry, Path], tmp_path: Path) -> None:

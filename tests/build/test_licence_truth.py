@@ -197,7 +197,7 @@ def test_review_cli_records_who_cleared_and_show_prints_it(udhr: tuple[Registry,
     assert [i["id"] for i in json.loads(r.output)] == ["udhr-by/it_Italian-Latin1"]
     r = runner.invoke(cli, ["--db", reg.url, "review", "clear", "it_Italian-Latin1", "--reason", "x",
                             "--evidence", "ftp://example.org/x", "--by", "Bea"])
-    assert r.exit_code == 1 and r.output.startswith("Error: evidence") and "Traceback" not in r.output
+    assert r.exit_code == 2 and r.output.startswith("Error: evidence") and "Traceback" not in r.output
     monkeypatch.setenv(decisions.ENV_REVIEWER, "Bea Reviewer")
     r = runner.invoke(cli, ["--db", reg.url, "review", "clear", "it_Italian-Latin1", "--reason",
                             "the OHCHR publishes every translation for reuse", "--evidence", EVIDENCE])

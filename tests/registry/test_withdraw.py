@@ -150,4 +150,4 @@ def test_cli_prints_what_follows_and_where_it_was_released(boule: tuple[Registry
     assert "+ gutenberg-fr/pg10746: near-duplicate" in r.output and "+ copies/boule-de-suif: same text" in r.output
     assert f"boule 1: pushed to {repo} at tag 1" in r.output
     r = CliRunner().invoke(cli, ["--db", reg.url, "withdraw", "pg10746", "--reason", "x", "--evidence", "not a url"])
-    assert r.exit_code == 1 and "not an http(s) URL" in r.output
+    assert r.exit_code == 2 and "not an http(s) URL" in r.output
