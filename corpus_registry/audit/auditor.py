@@ -50,6 +50,7 @@ from corpus_registry.audit.consistency import (
     duplicate_groups,
     is_release_folder,
     parquet_rows,
+    parse_manifest,
 )
 from corpus_registry.audit.labels import check_field_path
 from corpus_registry.audit.policy import DEFAULT_POLICY, Policy
@@ -58,7 +59,7 @@ from corpus_registry.audit.rows import UNLABELLED as UNLABELLED  # re-exported, 
 from corpus_registry.audit.rows import UNREGISTERED_SOURCE, AuditSettings, AuditTask, Partial, _Checker, audit_task
 from corpus_registry.audit.rows import _normalized as _normalized  # re-exported, as before the split
 from corpus_registry.audit.targets import Slice, Target, card_licences, check_readable, plan_slices, resolve_target
-from corpus_registry.build.release import CROISSANT, REMOVED, read_manifest
+from corpus_registry.build.release import CROISSANT, REMOVED
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.executors import Executor
 from corpus_registry.registry import licences
@@ -315,11 +316,15 @@ class _Findings:
         if path is None:
             return
         try:
-            manifest = read_manifest(path.parent)
+            manifest = parse_manifest(path.read_bytes())
         except (OSError, ValueError):
             return  # reported as manifest_invalid
-        self._check_removed(path.parent, manifest, path.name)
-        self._check_croissant(manifest, path.name)
+        try:
+            self._check_removed(path.parent, manifest, path.name)
+            self._check_croissant(manifest, path.name)
+        except (TypeError, AttributeError, KeyError, ValueError) as e:  # a manifest of the wrong shape
+            self.problem("manifest_invalid", f"{path.name} cannot be read as a release manifest "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})")
 
     def _check_removed(self, root: Path, manifest: dict[str, Any], name: str) -> None:
         """removed.parquet: its rows per stage are the funnel's drops, so kept + removed = selected."""

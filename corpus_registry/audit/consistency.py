@@ -64,7 +64,7 @@ def is_release_folder(target: Target) -> bool:
         if target.kind != "hub":
             return True
         try:
-            _parse(target.manifest.read_bytes())
+            parse_manifest(target.manifest.read_bytes())
             return True
         except (OSError, ValueError):
             return False
@@ -86,7 +86,7 @@ def check_release(target: Target, report: Report, *, registry: Registry,
         return
     try:
         raw = path.read_bytes()
-        manifest = _parse(raw)
+        manifest = parse_manifest(raw)
     except (OSError, ValueError) as e:
         report("manifest_invalid", f"{MANIFEST} cannot be read as a release manifest ({_why(e)})")
         return
@@ -126,7 +126,7 @@ _SHAPES: dict[str, type] = {"name": str, "version": str, "shards": dict, "shard_
                             "counts": dict, "license_mix": list}
 
 
-def _parse(raw: bytes) -> dict[str, Any]:
+def parse_manifest(raw: bytes) -> dict[str, Any]:
     """A manifest of ours, or ValueError saying what is wrong with it."""
     import json
 

@@ -183,9 +183,10 @@ def _is_data(path: Path) -> bool:
 
 def _side_file(path: Path) -> bool:
     """A release's removed.parquet or its dolma copy of the rows: checked with the manifest, not
-    audited as rows (the dolma copy holds the shards' rows again)."""
+    audited as rows (the dolma copy holds the shards' rows again). A release folder is known by its
+    manifest, card or croissant.json (a folder that lost its manifest is still one)."""
     for folder in (path.parent, *list(path.parents)[1:4]):
-        if (folder / MANIFEST).is_file():
+        if any((folder / name).is_file() for name in (MANIFEST, CARD, CROISSANT)):
             relative = path.relative_to(folder).as_posix()
             return relative == REMOVED or relative.startswith(f"{DOLMA_DIR}/")
     return False

@@ -78,7 +78,8 @@ def test_html_renders_in_headless_chromium(tampered_report: tuple[Path, str], tm
     problems = re.findall(r'<tr id="([^"]+)" class="problem (error|warning)" data-kind="([a-z_]+)"', dom)
     assert {(severity, kind) for _, severity, kind in problems} == {("error", "licence_laundering"),
                                                                      ("error", "shard_modified"),
-                                                                     ("error", "manifest_mismatch")}
+                                                                     ("error", "manifest_mismatch"),
+                                                                     ("warning", "card_licence_mismatch")}
     assert identifier in dom and "FAIL" in dom and "etalab-2.0" in dom and CODE_CIVIL in dom
 
     shot = tmp_path / "report.png"

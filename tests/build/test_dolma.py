@@ -18,7 +18,7 @@ from corpus_registry.build.builder import build_release
 from corpus_registry.build.release import read_manifest
 from corpus_registry.build.spec import parse_spec, with_formats
 from corpus_registry.cli import cli
-from corpus_registry.errors import ConfigError
+from corpus_registry.errors import ConfigError, ReaderError
 from corpus_registry.registry.db.models import Document
 from corpus_registry.registry.documents import normalize_text, text_sha256
 from corpus_registry.registry.ingest import ingest
@@ -171,9 +171,18 @@ def test_dolma_reader_fields_and_errors(tmp_path: Path) -> None:
              {"id": "c", "text": "Trois."}]
     (folder / "part.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
     reader = get_reader("dolma", base_dir=tmp_path, options={"path": "d", "extra_fields": ["metadata.nested.deep"]})
+    with pytest.raises(ReaderError, match=r"part.jsonl:3: no licence in field 'metadata.license'"):
+        list(reader.read())  # dolma keeps a licence per record: one without is an error, not a fallback
+    reader = get_reader("dolma", base_dir=tmp_path, options={"path": "d", "extra_fields": ["metadata.nested.deep"],
+                                                             "license_field": None})  # the source's licence
     docs = list(reader.read())
-    assert [(d.identifier, d.license, d.url) for d in docs] == [("a", "CC0-1.0", "https://x.org/a"), ("b", "MIT", None),
+    assert [(d.identifier, d.license, d.url) for d in docs] == [("a", None, "https://x.org/a"), ("b", None, None),
                                                                  ("c", None, None)]
+    reader = get_reader("dolma", base_dir=tmp_path, options={"path": "d", "extra_fields": ["metadata.nested.deep"]})
+    lines.pop()
+    (folder / "part.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n", encoding="utf-8")
+    docs = list(reader.read())
+    assert [(d.identifier, d.license, d.url) for d in docs] == [("a", "CC0-1.0", "https://x.org/a"), ("b", "MIT", None)]
     assert docs[0].extra["metadata.nested.deep"] == 1
     with pytest.raises(ConfigError, match=r"license_map.*bogus"):
         get_reader("dolma", base_dir=tmp_path, options={"path": "d", "license_map": {"x": "bogus-licence-9"}})
