@@ -136,5 +136,13 @@ def main() -> None:
 
 
 # Command modules register themselves on ``cli``.
-from corpus_registry.cli import audit_cmds, build_cmds, registry_cmds, review_cmds, sources_cmds  # noqa: E402,F401
+from corpus_registry.cli import (  # noqa: E402,F401
+    audit_cmds,
+    browse_cmds,
+    build_cmds,
+    registry_cmds,
+    review_cmds,
+    sources_cmds,
+    web_cmds,
+)
 

@@ -88,7 +88,23 @@ def find_document(registry: Registry, ref: str) -> Document:
 def show(registry: Registry, ref: str, *, with_text: bool = True) -> dict[str, Any]:
     """A document's full provenance record (source, licence as today's decisions give it, versions,
     withdrawals, the licence decisions about it and its source) and its text."""
-    doc = find_document(registry, ref)
+    return record(registry, find_document(registry, ref), with_text=with_text)
+
+
+def exact_document(registry: Registry, *, source: str, identifier: str) -> Document:
+    """The current version of ``identifier`` in ``source`` (no other reading of the names)."""
+    with registry.session() as s:
+        doc = s.scalar(select(Document).join(Source, Source.id == Document.source_id)
+                       .where(Source.slug == source, Document.identifier == identifier)
+                       .order_by(Document.is_current.desc(), Document.version.desc()).limit(1))
+    if doc is None:
+        raise NotFoundError(f"no document {identifier!r} in source {source!r}",
+                            hint="search for it, or browse the source's documents")
+    return doc
+
+
+def record(registry: Registry, doc: Document, *, with_text: bool = True) -> dict[str, Any]:
+    """The provenance record of ``doc`` (see :func:`show`)."""
     with registry.session() as s:
         src = s.get(Source, doc.source_id)
         assert src is not None

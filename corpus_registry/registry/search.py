@@ -1,0 +1,65 @@
+"""Full-text search on a document's identifier, title and creator.
+
+SQLite answers from an FTS5 index (``documents_fts``, kept in step with ``documents`` by triggers);
+PostgreSQL from a GIN index on the same words (``ix_documents_search``). Both index the words of
+``identifier title creator`` split on anything that is not a letter or a digit, case-insensitively
+(accents count). The user's text never reaches SQL or the full-text query syntax as such: it is cut
+into words, each word becomes a quoted prefix term, and all must match. Results come in document
+order (keyset-paginated like every list).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import and_, bindparam, column, literal_column, select, table, text
+
+from corpus_registry.registry.browse import ROW_COLUMNS, DocumentRow, Page, row_of
+from corpus_registry.registry.db.models import Document, Source
+from corpus_registry.registry.registry import Registry
+
+MAX_TERMS = 8
+_FTS = table("documents_fts", column("rowid"))
+_WORD = re.compile(r"[^\W_]+")
+
+#: The PostgreSQL expression the GIN index is built on; queries must repeat it exactly.
+#: ASCII punctuation becomes spaces first, so that the parser sees words, not paths, hosts or e-mails.
+_PUNCTUATION = "!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~"
+_SPACES = " " * len(_PUNCTUATION.replace("''", "'"))
+PG_DOCUMENT_WORDS = (
+    "to_tsvector('simple'::regconfig, translate(coalesce(identifier, '') || ' ' || coalesce(title, '')"
+    f" || ' ' || coalesce(creator, ''), '{_PUNCTUATION}', '{_SPACES}'))"
+)
+
+
+def terms(query: str) -> list[str]:
+    """The words of ``query`` that are searched for (at most :data:`MAX_TERMS`, lower-cased)."""
+    return [w.lower() for w in _WORD.findall(query or "")][:MAX_TERMS]
+
+
+def search_documents(registry: Registry, *, query: str, after: int | None = None, limit: int = 50
+                     ) -> Page[DocumentRow]:
+    """Current documents whose identifier, title or creator contain every word of ``query`` (as a
+    word prefix). An empty query (no letters or digits) matches nothing."""
+    words = terms(query)
+    if not words:
+        return Page([], None)
+    q: Any = select(Document.id, *ROW_COLUMNS).join(Source, Source.id == Document.source_id)
+    if registry.dialect == "sqlite":
+        match = " ".join('"' + w.replace('"', '""') + '"*' for w in words)
+        q = (q.join(_FTS, _FTS.c.rowid == Document.id)
+             .where(literal_column("documents_fts").op("MATCH")(bindparam("match", match))))
+        order: Any = _FTS.c.rowid
+    else:
+        tsquery = " & ".join(w + ":*" for w in words)
+        q = q.where(text(f"{PG_DOCUMENT_WORDS} @@ to_tsquery('simple'::regconfig, :tsq)").bindparams(tsq=tsquery))
+        order = Document.id
+    q = q.where(and_(Document.is_current.is_(True)))
+    if after is not None:
+        q = q.where(order > after)
+    with registry.session() as s:
+        rows = s.execute(q.order_by(order).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([row_of(r[1:]) for r in rows], str(rows[-1][0]) if more else None)

@@ -1,0 +1,130 @@
+"""Answers that cost a scan of a million rows, computed once and kept until the registry changes.
+
+The per-source counts behind the sources page and its facets are recomputed only when the
+registry's fingerprint (new documents, ingest runs, withdrawals, re-synced sources) changes, and
+the fingerprint itself is looked at no more than every few seconds. A release's licence mix and
+the diff between two releases never change once built; they are kept by release row and build
+time. A write through the web clears everything at once.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from corpus_registry.registry import browse
+from corpus_registry.registry.registry import Registry
+
+T = TypeVar("T")
+
+
+@dataclass
+class Counts:
+    """The facet rows and when they were computed."""
+
+    rows: list[browse.FacetRow]
+    computed: float
+    fingerprint: tuple[Any, ...]
+
+
+@dataclass
+class Caches:
+    registry: Registry
+    recheck_s: float = 5.0
+    _counts: Counts | None = None
+    _checked: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _memo: OrderedDict[Any, Any] = field(default_factory=OrderedDict)
+
+    def counts(self) -> Counts:
+        now = time.monotonic()
+        current = self._counts
+        if current is not None and now - self._checked < self.recheck_s:
+            return current
+        with self._lock:
+            if self._counts is not None and time.monotonic() - self._checked < self.recheck_s:
+                return self._counts
+            fp = browse.fingerprint(self.registry)
+            if self._counts is None or fp != self._counts.fingerprint:
+                self._counts = Counts(browse.facet_rows(self.registry), time.time(), fp)
+            self._checked = time.monotonic()
+            return self._counts
+
+    def memo(self, key: Any, compute: Callable[[], T], *, size: int = 64) -> T:
+        """``compute()`` once per ``key`` (the least recently used of ``size`` keys are forgotten)."""
+        with self._lock:
+            if key in self._memo:
+                self._memo.move_to_end(key)
+                return self._memo[key]  # type: ignore[no-any-return]
+        value = compute()
+        with self._lock:
+            self._memo[key] = value
+            while len(self._memo) > size:
+                self._memo.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts = None
+            self._checked = 0.0
+            self._memo.clear()
+
+
+FACETS = ("collection", "license", "license_tier", "language")
+
+
+def source_table(rows: list[browse.FacetRow], sources: list[browse.SourceSummary],
+                 selected: dict[str, str]) -> dict[str, Any]:
+    """The sources page: each source with its documents, words, languages and tiers among the rows
+    matching ``selected`` facets, and every facet's values with their counts (each facet counted
+    over the rows matching the *other* selected facets)."""
+    collection = {s.slug: s.collection for s in sources}
+
+    def value(row: browse.FacetRow, facet: str) -> str:
+        return collection.get(row.source, "") if facet == "collection" else str(getattr(row, facet))
+
+    def matches(row: browse.FacetRow, skip: str | None = None) -> bool:
+        return all(value(row, f) == v for f, v in selected.items() if f != skip and v)
+
+    facets: dict[str, list[dict[str, Any]]] = {}
+    for facet in FACETS:
+        agg: dict[str, list[int]] = {}
+        for row in rows:
+            if matches(row, skip=facet):
+                a = agg.setdefault(value(row, facet), [0, 0])
+                a[0] += row.documents
+                a[1] += row.words
+        facets[facet] = [{"value": v, "documents": d, "words": w, "selected": selected.get(facet) == v}
+                         for v, (d, w) in sorted(agg.items(), key=lambda kv: (-kv[1][0], kv[0]))]
+    per_source: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if not matches(row):
+            continue
+        entry = per_source.setdefault(row.source, {"documents": 0, "words": 0, "languages": {}, "tiers": {}})
+        entry["documents"] += row.documents
+        entry["words"] += row.words
+        entry["languages"][row.language] = entry["languages"].get(row.language, 0) + row.documents
+        entry["tiers"][row.license_tier] = entry["tiers"].get(row.license_tier, 0) + row.documents
+    filtered = any(selected.values())
+    listed = []
+    for src in sources:
+        found = per_source.get(src.slug)
+        if found is None and filtered:
+            continue
+        entry = found or {"documents": 0, "words": 0, "languages": {}, "tiers": {}}
+        listed.append({
+            **{k: getattr(src, k) for k in ("slug", "name", "collection", "license", "license_tier", "status",
+                                             "review")},
+            "documents": entry["documents"], "words": entry["words"],
+            "languages": [{"language": k, "documents": v}
+                          for k, v in sorted(entry["languages"].items(), key=lambda kv: (-kv[1], kv[0]))],
+            "tiers": [{"tier": k, "documents": v} for k, v in sorted(entry["tiers"].items())],
+        })
+    totals = {"documents": sum(s["documents"] for s in listed), "words": sum(s["words"] for s in listed),
+              "sources": len(listed)}
+    return {"sources": listed, "facets": facets, "selected": {k: v for k, v in selected.items() if v},
+            "totals": totals}
