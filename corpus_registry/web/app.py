@@ -7,9 +7,11 @@ Stable URLs (scripts and links rely on them): ``/sources/SLUG``, ``/documents/SO
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
-from collections.abc import Callable
+import threading
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -128,12 +130,19 @@ def create_app(registry: Registry, settings: WebSettings | None = None) -> Starl
     """The ASGI application serving ``registry`` (checked to be at the current schema)."""
     settings = settings or WebSettings()
     registry.check()
+    caches = Caches(registry, recheck_s=settings.counts_recheck_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # The per-source counts scan every document once: start it now, not on a visitor's request.
+        threading.Thread(target=caches.counts, name="warm-counts", daemon=True).start()
+        yield
+
     app = Starlette(routes=routes(), exception_handlers={404: not_found, 405: not_found},
-                    middleware=[Middleware(SecurityHeaders)], max_body_size=MAX_BODY)
+                    middleware=[Middleware(SecurityHeaders)], max_body_size=MAX_BODY, lifespan=lifespan)
     app.state.web = Web(registry=registry, settings=settings,
                         signer=URLSafeTimedSerializer(_secret(registry, settings)),
-                        templates=make_templates(),
-                        caches=Caches(registry, recheck_s=settings.counts_recheck_s))
+                        templates=make_templates(), caches=caches)
     return app
 
 

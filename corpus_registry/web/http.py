@@ -62,7 +62,8 @@ class Visitor:
     via: str
     csrf_seed: str
     session_token: str | None = None
-    new_csrf_cookie: bool = False
+    new_csrf_cookie: bool = False  # the seed is new: set the cookie if a page shows a token
+    csrf_shown: bool = False
 
     @property
     def role(self) -> Role:
@@ -229,7 +230,7 @@ def _respond(web: Web, request: Request, handler: Handler, permission: str, api:
         log.exception("error while serving %s %s", request.method, request.url.path)
         response = _problem_response(web, request, visitor, api, 500, "internal error",
                                      hint="the server log has the details")
-    if visitor is not None and visitor.new_csrf_cookie:
+    if visitor is not None and visitor.new_csrf_cookie and visitor.csrf_shown:
         set_cookie(web, request, response, CSRF_COOKIE, web.signer.dumps(visitor.csrf_seed, salt="csrf-cookie"),
                    max_age=365 * 86400)
     return response
@@ -272,7 +273,23 @@ def identify(web: Web, request: Request) -> Visitor:
 
 
 def csrf_token(web: Web, visitor: Visitor) -> str:
+    visitor.csrf_shown = True
     return web.signer.dumps(visitor.csrf_seed, salt="csrf")
+
+
+class _LazyToken:
+    """The CSRF token, signed only if a template shows it (most pages a visitor reads have no form)."""
+
+    def __init__(self, web: Web, visitor: Visitor) -> None:
+        self.web, self.visitor, self._value = web, visitor, ""
+
+    def __str__(self) -> str:
+        if not self._value:
+            self._value = csrf_token(self.web, self.visitor)
+        return self._value
+
+    def __html__(self) -> str:
+        return str(self)
 
 
 def check_csrf(web: Web, call: Call) -> None:
@@ -305,7 +322,7 @@ def html(web: Web, request: Request, visitor: Visitor | None, template: str, dat
         **data,
         "visitor": visitor,
         "can": lambda permission: visitor.can(permission, web.settings),
-        "csrf_token": csrf_token(web, visitor) if visitor.csrf_seed else "",
+        "csrf_token": _LazyToken(web, visitor) if visitor.csrf_seed else "",
         "request_path": request.url.path,
         "query": dict(request.query_params),
     }

@@ -54,7 +54,7 @@ def num(value: Any) -> str:
 def make_templates() -> Environment:
     env = Environment(loader=PackageLoader("corpus_registry.web", "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, auto_reload=False)
     env.globals.update(doc_url=doc_url, text_url=text_url, source_url=source_url, release_url=release_url, qs=qs,
                        role_summary={r.label: text for r, text in ROLE_SUMMARY.items()})
     env.filters.update(num=num, href=http_url)

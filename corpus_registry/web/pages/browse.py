@@ -28,8 +28,7 @@ def _page_args(call: Call, *, numeric: bool = True) -> tuple[Any, int]:
 
 
 def home(call: Call) -> Result:
-    counts = call.web.caches.counts()
-    table = source_table(counts.rows, browse.list_source_summaries(call.registry), {})
+    table = _source_table(call, {})
     latest = sorted(releases.list_releases(call.registry), key=lambda r: r.built, reverse=True)[:10]
     data: dict[str, Any] = {"totals": table["totals"], "releases": latest, "sources": table["sources"][:20]}
     if call.visitor.can("review", call.web.settings):
@@ -39,9 +38,15 @@ def home(call: Call) -> Result:
 
 def sources(call: Call) -> Result:
     selected = {facet: call.params.get(facet, "").strip()[:512] for facet in FACETS}
+    return Result(_source_table(call, selected), "sources.html")
+
+
+def _source_table(call: Call, selected: dict[str, str]) -> dict[str, Any]:
+    """The sources table for these facets, computed once per facet choice and registry state."""
     counts = call.web.caches.counts()
-    data = source_table(counts.rows, browse.list_source_summaries(call.registry), selected)
-    return Result(data, "sources.html")
+    key = ("sources", counts.fingerprint, counts.computed, tuple(sorted(selected.items())))
+    return call.web.caches.memo(key, lambda: source_table(
+        counts.rows, browse.list_source_summaries(call.registry), selected), size=256)
 
 
 def source(call: Call) -> Result:
@@ -58,7 +63,7 @@ def source(call: Call) -> Result:
     page = browse.list_documents(call.registry, browse.DocumentQuery(source=slug, after=after, limit=limit))
     record["languages"] = [{"language": k, "documents": d, "words": w}
                            for k, (d, w) in sorted(languages.items(), key=lambda kv: -kv[1][0])]
-    record["documents"] = page.as_dict()
+    record["documents"] = page
     record["releases"] = releases.releases_containing(call.registry, source=slug)
     return Result({"source": record}, "source.html")
 
@@ -67,7 +72,7 @@ def documents(call: Call) -> Result:
     filters = {k: v for k, v in call.params.items() if k in browse.DocumentQuery.model_fields and v != ""}
     query = browse.DocumentQuery.model_validate(filters)
     page = browse.list_documents(call.registry, query)
-    return Result({"filters": query.filters(), "page": page.as_dict(),
+    return Result({"filters": query.filters(), "page": page,
                    "tiers": ["public_domain", "attribution", "share_alike", "review", "rejected"]},
                   "documents.html")
 
@@ -96,4 +101,4 @@ def search(call: Call) -> Result:
     q = (call.params.get("q") or "")[:512]
     after, limit = _page_args(call)
     page = search_documents(call.registry, query=q, after=after, limit=limit)
-    return Result({"q": q, "terms": terms(q), "max_terms": MAX_TERMS, "page": page.as_dict()}, "search.html")
+    return Result({"q": q, "terms": terms(q), "max_terms": MAX_TERMS, "page": page}, "search.html")

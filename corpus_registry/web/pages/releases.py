@@ -31,7 +31,7 @@ def release(call: Call) -> Result:
     mix_total = sum(m["documents"] for m in summary["license_mix"]) or 1
     mix = [{**m, "bar": round(600 * m["documents"] / mix_total, 1)} for m in summary["license_mix"]]
     return Result({"release": {**summary, "funnel": _funnel_bars(funnel), "license_mix": mix},
-                   "fates": page.as_dict(), "filters": query.filters(),
+                   "fates": page, "filters": query.filters(),
                    "choices": {"stages": stages, "reasons": reasons, "languages": languages}}, "release.html")
 
 

@@ -21,7 +21,7 @@ def queue(call: Call) -> Result:
     return Result({
         "proposals": contributions.proposals(call.registry, status="pending"),
         "takedowns": contributions.takedowns(call.registry, status="pending"),
-        "documents": documents.as_dict(),
+        "documents": documents,
         "sources": sources,
     }, "review.html")
 
