@@ -10,7 +10,7 @@ order (keyset-paginated like every list).
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from typing import Any
 
 from sqlalchemy import and_, bindparam, column, literal_column, select, table, text
@@ -21,7 +21,7 @@ from corpus_registry.registry.registry import Registry
 
 MAX_TERMS = 8
 _FTS = table("documents_fts", column("rowid"))
-_WORD = re.compile(r"[^\W_]+")
+_WORD_CATEGORIES = {"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Mn", "Mc"}
 
 #: The PostgreSQL expression the GIN index is built on; queries must repeat it exactly.
 #: ASCII punctuation becomes spaces first, so that the parser sees words, not paths, hosts or e-mails.
@@ -33,9 +33,24 @@ PG_DOCUMENT_WORDS = (
 )
 
 
+def words(text: str) -> list[str]:
+    """``text`` (NFC) cut into runs of letters, decimal digits and combining marks, lower-cased: what
+    both indexes call a word (other numbers such as ``¼`` or ``²``, punctuation and symbols separate)."""
+    out, word = [], []
+    for ch in unicodedata.normalize("NFC", text or ""):
+        if unicodedata.category(ch) in _WORD_CATEGORIES:
+            word.append(ch)
+        elif word:
+            out.append("".join(word).lower())
+            word = []
+    if word:
+        out.append("".join(word).lower())
+    return out
+
+
 def terms(query: str) -> list[str]:
-    """The words of ``query`` that are searched for (at most :data:`MAX_TERMS`, lower-cased)."""
-    return [w.lower() for w in _WORD.findall(query or "")][:MAX_TERMS]
+    """The words of ``query`` that are searched for (at most :data:`MAX_TERMS`)."""
+    return words(query[:2048])[:MAX_TERMS]
 
 
 def search_documents(registry: Registry, *, query: str, after: int | None = None, limit: int = 50
