@@ -7,7 +7,6 @@ million-document release costs what a page of a small one does.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from corpus_registry.build.release import MANIFEST
 from corpus_registry.errors import NotFoundError
-from corpus_registry.registry.browse import Page
+from corpus_registry.registry.browse import Page, iso
 from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source
 from corpus_registry.registry.registry import Registry
 
@@ -46,10 +45,10 @@ class ReleaseRow:
 
 def _row(r: Release) -> ReleaseRow:
     counts = r.counts or {}
-    return ReleaseRow(name=r.name, version=r.version, built=_iso(r.created_at) or "",
+    return ReleaseRow(name=r.name, version=r.version, built=iso(r.created_at) or "",
                       candidates=int(counts.get("candidates", 0)), kept=int(counts.get("kept", 0)),
                       kept_words=int(counts.get("kept_words", 0)), registry_state=r.registry_state,
-                      hub_repo=r.hub_repo, hub_tag=r.hub_tag, hub_commit=r.hub_commit, pushed=_iso(r.pushed_at))
+                      hub_repo=r.hub_repo, hub_tag=r.hub_tag, hub_commit=r.hub_commit, pushed=iso(r.pushed_at))
 
 
 def version_key(version: str) -> tuple[int, Any]:
@@ -326,6 +325,3 @@ def diff_counts(registry: Registry, name: str, version: str, *, against: str | N
         }
     return out
 
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value else None

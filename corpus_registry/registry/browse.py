@@ -198,14 +198,15 @@ def source_record(registry: Registry, slug: str) -> dict[str, Any]:
         "license": src.license, "license_tier": src.license_tier, "review": src.review,
         "attribution": src.attribution, "rights_holder": src.rights_holder, "retrieved": src.retrieved,
         "reader": {"kind": src.reader_kind, **(src.reader_options or {})}, "overrides": src.overrides or {},
-        "status": src.status, "registered": _iso(src.created_at), "updated": _iso(src.updated_at),
-        "ingest_runs": [{"id": r.id, "started": _iso(r.started_at), "finished": _iso(r.finished_at),
+        "status": src.status, "registered": iso(src.created_at), "updated": iso(src.updated_at),
+        "ingest_runs": [{"id": r.id, "started": iso(r.started_at), "finished": iso(r.finished_at),
                          "status": r.status, "seen": r.seen, "added": r.added, "updated": r.updated,
                          "unchanged": r.unchanged, "bytes": r.bytes, "workers": r.workers} for r in runs],
-        "withdrawals": [{"identifier": ident, "reason": reason, "date": _iso(when)}
+        "withdrawals": [{"identifier": ident, "reason": reason, "date": iso(when)}
                         for ident, reason, when in withdrawals],
     }
 
 
-def _iso(value: dt.datetime | None) -> str | None:
+def iso(value: dt.datetime | None) -> str | None:
+    """A timestamp as pages and JSON show it (to the second)."""
     return value.isoformat(timespec="seconds") if value else None

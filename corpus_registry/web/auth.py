@@ -22,6 +22,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from corpus_registry.errors import CorpusRegistryError, NotFoundError
+from corpus_registry.registry.browse import iso
 from corpus_registry.registry.db.models import utcnow
 from corpus_registry.registry.registry import Registry
 from corpus_registry.web.models import ApiToken, User, WebSession
@@ -168,8 +169,7 @@ class UserRow:
 
 def list_users(registry: Registry) -> list[UserRow]:
     with registry.session() as s:
-        return [UserRow(u.name, u.role, u.disabled, u.created_at.isoformat(timespec="seconds"),
-                        u.last_login_at.isoformat(timespec="seconds") if u.last_login_at else None)
+        return [UserRow(u.name, u.role, u.disabled, iso(u.created_at) or "", iso(u.last_login_at))
                 for u in s.scalars(select(User).order_by(User.name))]
 
 

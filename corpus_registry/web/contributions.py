@@ -7,7 +7,6 @@ until a reviewer accepts it (:mod:`corpus_registry.web.decide`).
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from corpus_registry.errors import CorpusRegistryError, NotFoundError
 from corpus_registry.registry import licences
+from corpus_registry.registry.browse import iso
 from corpus_registry.registry.catalogue import SourceSpec
 from corpus_registry.registry.db.models import Document, Source
 from corpus_registry.registry.registry import Registry
@@ -178,25 +178,28 @@ class TakedownView:
     withdrawn_documents: int | None
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat(timespec="seconds") if value else None
+def _listed(q: Any, model: type[Proposal] | type[Takedown], *, status: str | None, ids: list[int] | None,
+            after: int | None, limit: int) -> Any:
+    """The filters every request list shares: status, ids, keyset cursor, page size."""
+    if status:
+        q = q.where(model.status == status)
+    if ids is not None:
+        q = q.where(model.id.in_(ids))
+    if after is not None:
+        q = q.where(model.id > after)
+    return q.order_by(model.id).limit(limit)
 
 
 def proposals(registry: Registry, *, status: str | None = None, ids: list[int] | None = None,
               after: int | None = None, limit: int = 100) -> list[ProposalView]:
     proposer, decider = aliased(User), aliased(User)
-    q = (select(Proposal, proposer.name, decider.name)
-         .join(proposer, proposer.id == Proposal.proposed_by)
-         .outerjoin(decider, decider.id == Proposal.decided_by).order_by(Proposal.id).limit(limit))
-    if status:
-        q = q.where(Proposal.status == status)
-    if ids is not None:
-        q = q.where(Proposal.id.in_(ids))
-    if after is not None:
-        q = q.where(Proposal.id > after)
+    q = _listed(select(Proposal, proposer.name, decider.name)
+                .join(proposer, proposer.id == Proposal.proposed_by)
+                .outerjoin(decider, decider.id == Proposal.decided_by),
+                Proposal, status=status, ids=ids, after=after, limit=limit)
     with registry.session() as s:
         return [ProposalView(p.id, p.kind, p.status, p.source_slug, p.document_identifier, p.payload, p.evidence,
-                             p.comment, who, _iso(p.proposed_at) or "", decided, _iso(p.decided_at), p.decision_reason)
+                             p.comment, who, iso(p.proposed_at) or "", decided, iso(p.decided_at), p.decision_reason)
                 for p, who, decided in s.execute(q)]
 
 
@@ -213,20 +216,15 @@ def takedowns(registry: Registry, *, status: str | None = None, ids: list[int] |
     filer, decider = aliased(User), aliased(User)
     q = (select(Takedown, filer.name, decider.name)
          .outerjoin(filer, filer.id == Takedown.filed_by)
-         .outerjoin(decider, decider.id == Takedown.decided_by).order_by(Takedown.id).limit(limit))
-    if status:
-        q = q.where(Takedown.status == status)
-    if ids is not None:
-        q = q.where(Takedown.id.in_(ids))
+         .outerjoin(decider, decider.id == Takedown.decided_by))
     if source is not None:
         q = q.where(Takedown.source_slug == source)
     if identifier is not None:
         q = q.where(Takedown.document_identifier == identifier)
-    if after is not None:
-        q = q.where(Takedown.id > after)
+    q = _listed(q, Takedown, status=status, ids=ids, after=after, limit=limit)
     with registry.session() as s:
         return [TakedownView(t.id, t.status, t.source_slug, t.document_identifier, t.contact, t.reason, who,
-                             _iso(t.filed_at) or "", decided, _iso(t.decided_at), t.decision_reason,
+                             iso(t.filed_at) or "", decided, iso(t.decided_at), t.decision_reason,
                              t.withdrawn_documents)
                 for t, who, decided in s.execute(q)]
 

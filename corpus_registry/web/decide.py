@@ -39,11 +39,11 @@ def _pending(view: contributions.ProposalView | contributions.TakedownView) -> N
                           hint="reload the page to see the answer")
 
 
-def withdraw_target(registry: Registry, *, source: str, identifier: str | None, reason: str,
+def withdraw_target(registry: Registry, *, source: str, identifier: str | None, decision: DecisionIn,
                     by: Account) -> dict[str, Any]:
     """Withdraw a document or a whole source, and say which built releases contain it."""
     contributions.check_target(registry, source, identifier)
-    recorded = f"{reason} (by {by.name})"
+    recorded = f"{decision.reason} (by {by.name})"
     if identifier is None:
         n = withdraw(registry, source=source, reason=recorded)
     else:
@@ -55,8 +55,9 @@ def withdraw_target(registry: Registry, *, source: str, identifier: str | None, 
 def accept_takedown(registry: Registry, takedown_id: int, *, by: Account, decision: DecisionIn) -> dict[str, Any]:
     request = contributions.takedown(registry, takedown_id)
     _pending(request)
-    done = withdraw_target(registry, source=request.source, identifier=request.identifier,
-                           reason=f"takedown request #{request.id}: {decision.reason}", by=by)
+    done = withdraw_target(registry, source=request.source, identifier=request.identifier, by=by,
+                           decision=DecisionIn(reason=f"takedown request #{request.id}: {decision.reason}"[:4000],
+                                               evidence=decision.evidence))
     _answer(registry, Takedown, takedown_id, status="accepted", by=by, reason=decision.reason,
             withdrawn_documents=done["withdrawn_documents"])
     return {"takedown": contributions.takedown(registry, takedown_id), **done}

@@ -6,7 +6,6 @@ reviewer accepts it, the document page tells its fate in each release. Screensho
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
+from tests.audit.test_audit_html import chromium
 from tests.conftest import REPO
 from tests.web.site import PASSWORD, RELEASE, Site
 
@@ -28,17 +28,6 @@ KEPT = (0x2E, 0x7D, 0x32)
 DROPPED = (0xC6, 0x28, 0x28)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-default-apps", "--disable-extensions"]
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    if os.environ.get("CI"):
-        pytest.fail("Debian's chromium is required in CI (apt-get install chromium)")
-    pytest.skip("chromium is not installed")
-    raise AssertionError
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -14,6 +15,7 @@ from corpus_registry.web.http import Call, HTTPProblem, Result
 
 SOURCE_FIELDS = ("slug", "name", "collection", "origin_url", "license", "review", "attribution", "rights_holder",
                  "retrieved")
+PAGE = 50
 READER_KINDS = ("text", "markdown", "gutenberg", "jsonl", "parquet", "hf_disk")
 
 
@@ -68,16 +70,21 @@ def propose_correction(call: Call) -> Result:
     return Result({"proposal": contributions.proposal(call.registry, pid)}, status=201, redirect=f"/proposals/{pid}")
 
 
-def proposal_list(call: Call) -> Result:
+def _requests(call: Call, lister: Callable[..., list[Any]], name: str) -> Result:
+    """A page of proposals or takedown requests, by status, keyset-paginated."""
     status = call.params.get("status") or None
     if status not in (None, "pending", "accepted", "rejected"):
         raise ValueError("status: one of pending, accepted, rejected")
     after = call.params.get("after")
     if after and not after.isdigit():
         raise ValueError("after: not a cursor of this list")
-    items = contributions.proposals(call.registry, status=status, after=int(after) if after else None, limit=51)
-    return Result({"proposals": items[:50], "next": str(items[49].id) if len(items) > 50 else None,
-                   "status": status}, "proposals.html")
+    items = lister(call.registry, status=status, after=int(after) if after else None, limit=PAGE + 1)
+    return Result({name: items[:PAGE], "next": str(items[PAGE - 1].id) if len(items) > PAGE else None,
+                   "status": status}, f"{name}.html")
+
+
+def proposal_list(call: Call) -> Result:
+    return _requests(call, contributions.proposals, "proposals")
 
 
 def proposal(call: Call) -> Result:
@@ -107,15 +114,7 @@ def file_takedown(call: Call) -> Result:
 
 
 def takedown_list(call: Call) -> Result:
-    status = call.params.get("status") or None
-    if status not in (None, "pending", "accepted", "rejected"):
-        raise ValueError("status: one of pending, accepted, rejected")
-    after = call.params.get("after")
-    if after and not after.isdigit():
-        raise ValueError("after: not a cursor of this list")
-    items = contributions.takedowns(call.registry, status=status, after=int(after) if after else None, limit=51)
-    return Result({"takedowns": items[:50], "next": str(items[49].id) if len(items) > 50 else None,
-                   "status": status}, "takedowns.html")
+    return _requests(call, contributions.takedowns, "takedowns")
 
 
 def takedown(call: Call) -> Result:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from corpus_registry.registry import browse
@@ -39,59 +40,51 @@ def _split_action(rest: str, actions: tuple[str, ...]) -> tuple[str, str]:
 
 
 def document_action(call: Call) -> Result:
-    """POST /documents/SOURCE/IDENTIFIER/withdraw (the identifier may contain ``/``)."""
+    """POST /documents/SOURCE/IDENTIFIER/ACTION (the identifier may contain ``/``)."""
     source = call.path["source"]
-    identifier, action = _split_action(call.path["rest"], DOCUMENT_ACTIONS)
-    decision = _decision(call)
-    assert call.visitor.account is not None
-    done: dict[str, Any] = {}
-    if action == "withdraw":
-        done = decide.withdraw_target(call.registry, source=source, identifier=identifier, reason=decision.reason,
-                                      by=call.visitor.account)
-    call.web.caches.clear()
+    identifier, action = _split_action(call.path["rest"], tuple(TARGET_ACTIONS))
+    done = _act(call, TARGET_ACTIONS[action], source=source, identifier=identifier)
     return Result({"action": action, **done}, redirect=doc_url(source, identifier) + f"?done={action}")
 
 
 def source_action(call: Call) -> Result:
-    """POST /sources/SLUG/withdraw."""
+    """POST /sources/SLUG/ACTION."""
     slug, action = call.path["slug"], call.path["action"]
-    if action not in SOURCE_ACTIONS:
-        raise HTTPProblem(404, f"no action {action!r} here")
-    decision = _decision(call)
-    assert call.visitor.account is not None
-    done: dict[str, Any] = {}
-    if action == "withdraw":
-        done = decide.withdraw_target(call.registry, source=slug, identifier=None, reason=decision.reason,
-                                      by=call.visitor.account)
-    call.web.caches.clear()
+    if action not in TARGET_ACTIONS:
+        raise HTTPProblem(404, f"no action {action!r} here", hint=f"POST to …/{' or …/'.join(TARGET_ACTIONS)}")
+    done = _act(call, TARGET_ACTIONS[action], source=slug, identifier=None)
     return Result({"action": action, **done}, redirect=source_url(slug) + f"?done={action}")
 
 
-def proposal_action(call: Call) -> Result:
-    pid, action = call.path["id"], call.path["action"]
+def _act(call: Call, act: Callable[..., dict[str, Any]], **target: Any) -> dict[str, Any]:
     decision = _decision(call)
     assert call.visitor.account is not None
-    if action == "reject":
-        done = decide.reject_proposal(call.registry, pid, by=call.visitor.account, decision=decision)
-    else:
-        raise HTTPProblem(404, f"no action {action!r} here", hint="POST to …/accept or …/reject")
+    done = act(call.registry, **target, decision=decision, by=call.visitor.account)
     call.web.caches.clear()
-    return Result(done, redirect=f"/proposals/{pid}")
+    return done
+
+
+def _answer(call: Call, actions: dict[str, Callable[..., dict[str, Any]]], kind: str) -> Result:
+    """POST /proposals/ID/ACTION or /takedowns/ID/ACTION."""
+    rid, action = call.path["id"], call.path["action"]
+    if action not in actions:
+        raise HTTPProblem(404, f"no action {action!r} here", hint=f"POST to …/{' or …/'.join(actions)}")
+    assert call.visitor.account is not None
+    done = actions[action](call.registry, rid, by=call.visitor.account, decision=_decision(call))
+    call.web.caches.clear()
+    return Result(done, redirect=f"/{kind}/{rid}")
+
+
+def proposal_action(call: Call) -> Result:
+    return _answer(call, PROPOSAL_ACTIONS, "proposals")
 
 
 def takedown_action(call: Call) -> Result:
-    tid, action = call.path["id"], call.path["action"]
-    decision = _decision(call)
-    assert call.visitor.account is not None
-    if action == "accept":
-        done = decide.accept_takedown(call.registry, tid, by=call.visitor.account, decision=decision)
-    elif action == "reject":
-        done = decide.reject_takedown(call.registry, tid, by=call.visitor.account, decision=decision)
-    else:
-        raise HTTPProblem(404, f"no action {action!r} here", hint="POST to …/accept or …/reject")
-    call.web.caches.clear()
-    return Result(done, redirect=f"/takedowns/{tid}")
+    return _answer(call, TAKEDOWN_ACTIONS, "takedowns")
 
 
-DOCUMENT_ACTIONS = ("withdraw",)
-SOURCE_ACTIONS = ("withdraw",)
+#: What a reviewer may do to a document (SOURCE/IDENTIFIER) or a whole source (identifier None).
+TARGET_ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {"withdraw": decide.withdraw_target}
+PROPOSAL_ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {"reject": decide.reject_proposal}
+TAKEDOWN_ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {"accept": decide.accept_takedown,
+                                                               "reject": decide.reject_takedown}
