@@ -2,13 +2,16 @@
 
 The per-source counts behind the sources page and its facets are recomputed only when the
 registry's fingerprint (new documents, ingest runs, withdrawals, re-synced sources) changes, and
-the fingerprint itself is looked at no more than every few seconds. A release's licence mix and
-the diff between two releases never change once built; they are kept by release row and build
-time. A write through the web clears everything at once.
+the fingerprint itself is looked at no more than every few seconds. The counts are also kept in
+the registry (``settings``), so a restarted server or a second worker process starts with them;
+while one request recounts, the others are answered from the previous counts instead of waiting.
+A release's licence mix and the diff between two releases never change once built; they are kept
+by release and build time. A write through the web makes the next request look again.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import OrderedDict
@@ -16,19 +19,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.registry import browse
+from corpus_registry.registry.db.models import Setting
 from corpus_registry.registry.registry import Registry
 
 T = TypeVar("T")
+COUNTS_KEY = "web_counts"
 
 
 @dataclass
 class Counts:
-    """The facet rows and when they were computed."""
+    """The facet rows, when they were counted, and the registry fingerprint they describe."""
 
     rows: list[browse.FacetRow]
     computed: float
-    fingerprint: tuple[Any, ...]
+    fingerprint: list[str]
+
+
+def fingerprint(registry: Registry) -> list[str]:
+    return [str(part) for part in browse.fingerprint(registry)]
 
 
 @dataclass
@@ -38,21 +48,54 @@ class Caches:
     _counts: Counts | None = None
     _checked: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _counting: threading.Lock = field(default_factory=threading.Lock)
     _memo: OrderedDict[Any, Any] = field(default_factory=OrderedDict)
 
     def counts(self) -> Counts:
-        now = time.monotonic()
         current = self._counts
-        if current is not None and now - self._checked < self.recheck_s:
+        if current is not None and time.monotonic() - self._checked < self.recheck_s:
             return current
-        with self._lock:
-            if self._counts is not None and time.monotonic() - self._checked < self.recheck_s:
-                return self._counts
-            fp = browse.fingerprint(self.registry)
-            if self._counts is None or fp != self._counts.fingerprint:
-                self._counts = Counts(browse.facet_rows(self.registry), time.time(), fp)
+        now = fingerprint(self.registry)
+        if current is None:
+            current = self._counts = self._load()
+        if current is not None and current.fingerprint == now:
             self._checked = time.monotonic()
-            return self._counts
+            return current
+        if current is not None and self._counting.locked():
+            return current  # being recounted: the previous counts meanwhile
+        with self._counting:
+            current = self._counts
+            if current is None or current.fingerprint != now:
+                current = self._counts = Counts(browse.facet_rows(self.registry), time.time(), now)
+                self._save(current)
+            self._checked = time.monotonic()
+            return current
+
+    def _load(self) -> Counts | None:
+        try:
+            with self.registry.session() as s:
+                row = s.get(Setting, COUNTS_KEY)
+                data = json.loads(row.value) if row is not None else None
+            if not data:
+                return None
+            return Counts([browse.FacetRow(*r) for r in data["rows"]], float(data["computed"]),
+                          [str(x) for x in data["fingerprint"]])
+        except (CorpusRegistryError, ValueError, KeyError, TypeError):
+            return None  # unreadable: count again
+
+    def _save(self, counts: Counts) -> None:
+        value = json.dumps({"fingerprint": counts.fingerprint, "computed": counts.computed,
+                            "rows": [[r.source, r.language, r.license, r.license_tier, r.documents, r.words]
+                                     for r in counts.rows]})
+        try:
+            with self.registry.session() as s:
+                row = s.get(Setting, COUNTS_KEY)
+                if row is None:
+                    s.add(Setting(key=COUNTS_KEY, value=value))
+                else:
+                    row.value = value
+        except CorpusRegistryError:
+            pass  # another process saved its counts at the same moment: either copy will do
 
     def memo(self, key: Any, compute: Callable[[], T], *, size: int = 64) -> T:
         """``compute()`` once per ``key`` (the least recently used of ``size`` keys are forgotten)."""
@@ -68,8 +111,8 @@ class Caches:
         return value
 
     def clear(self) -> None:
+        """After a write: look at the fingerprint on the next request; forget memoised answers."""
         with self._lock:
-            self._counts = None
             self._checked = 0.0
             self._memo.clear()
 

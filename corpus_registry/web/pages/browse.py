@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from starlette.responses import Response
@@ -44,9 +45,11 @@ def sources(call: Call) -> Result:
 def _source_table(call: Call, selected: dict[str, str]) -> dict[str, Any]:
     """The sources table for these facets, computed once per facet choice and registry state."""
     counts = call.web.caches.counts()
-    key = ("sources", counts.fingerprint, counts.computed, tuple(sorted(selected.items())))
-    return call.web.caches.memo(key, lambda: source_table(
+    key = ("sources", tuple(counts.fingerprint), counts.computed, tuple(sorted(selected.items())))
+    table = call.web.caches.memo(key, lambda: source_table(
         counts.rows, browse.list_source_summaries(call.registry), selected), size=256)
+    return {**table, "counted": dt.datetime.fromtimestamp(counts.computed, dt.timezone.utc).isoformat(
+        timespec="seconds")}
 
 
 def source(call: Call) -> Result:
@@ -82,8 +85,8 @@ def document(call: Call) -> Result:
     doc = lookup.exact_document(call.registry, source=source_slug, identifier=identifier)
     record = lookup.record(call.registry, doc, with_text=False)
     record["fates"] = releases.document_fates(call.registry, source=source_slug, identifier=identifier)
-    record["releases_containing"] = releases.releases_containing(call.registry, source=source_slug,
-                                                                 identifier=identifier)
+    kept = {(f.release, f.version) for f in record["fates"] if f.status == "kept"}
+    record["releases_containing"] = [r for r in releases.list_releases(call.registry) if (r.name, r.version) in kept]
     if call.visitor.can("review", call.web.settings):
         record["takedowns"] = contributions.takedowns(call.registry, source=source_slug, identifier=identifier)
     return Result({"document": record}, "document.html")
