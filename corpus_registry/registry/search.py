@@ -1,7 +1,7 @@
 """Full-text search on a document's identifier, title and creator.
 
 SQLite answers from an FTS5 index (``documents_fts``, kept in step with ``documents`` by triggers);
-PostgreSQL from a GIN index on the same words (``ix_documents_search``). Both index the words of
+PostgreSQL from a GIN index on the same words (``documents.search_words``, a generated column). Both index the words of
 ``identifier title creator`` split on anything that is not a letter or a digit, case-insensitively
 (accents count). The user's text never reaches SQL or the full-text query syntax as such: it is cut
 into words, each word becomes a quoted prefix term, and all must match. Results come in document
@@ -24,13 +24,13 @@ _FTS = table("documents_fts", column("rowid"))
 _WORD_CATEGORIES = {"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Mn", "Mc"}
 
 #: The PostgreSQL expression the GIN index is built on; queries must repeat it exactly.
-#: ASCII punctuation becomes spaces first, so that the parser sees words, not paths, hosts or e-mails.
-_PUNCTUATION = "!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~"
-_SPACES = " " * len(_PUNCTUATION.replace("''", "'"))
-PG_DOCUMENT_WORDS = (
-    "to_tsvector('simple'::regconfig, translate(coalesce(identifier, '') || ' ' || coalesce(title, '')"
-    f" || ' ' || coalesce(creator, ''), '{_PUNCTUATION}', '{_SPACES}'))"
-)
+#: PostgreSQL keeps each document's words in a generated column (``documents.search_words``, GIN-indexed;
+#: see migration 0003): identifier, title and creator with ASCII punctuation made spaces, so that its
+#: parser sees words, not paths, hosts or e-mail addresses.
+PG_WORDS_COLUMN = "search_words"
+#: A word this long or longer narrows a search enough to start from the index; shorter ones
+#: (``d``, ``de``) match so many documents that walking them in order finds a page sooner.
+SELECTIVE = 3
 
 
 def words(text: str) -> list[str]:
@@ -68,11 +68,14 @@ def search_documents(registry: Registry, *, query: str, after: int | None = None
         order: Any = _FTS.c.rowid
     else:
         tsquery = " & ".join(w + ":*" for w in words)
-        q = q.where(text(f"{PG_DOCUMENT_WORDS} @@ to_tsquery('simple'::regconfig, :tsq)").bindparams(tsq=tsquery))
-        order = Document.id
+        q = q.where(text(f"documents.{PG_WORDS_COLUMN} @@ to_tsquery('simple'::regconfig, :tsq)")
+                    .bindparams(tsq=tsquery))
+        # ``id + 0`` keeps the planner from walking the primary key for a selective word (it would test
+        # every document until enough match); a short word is better served in key order.
+        order = Document.id + 0 if any(len(w) >= SELECTIVE for w in words) else Document.id
     q = q.where(and_(Document.is_current.is_(True)))
     if after is not None:
-        q = q.where(order > after)
+        q = q.where(Document.id > after)
     with registry.session() as s:
         rows = s.execute(q.order_by(order).limit(limit + 1)).all()
     more = len(rows) > limit

@@ -15,8 +15,8 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
-#: the words of identifier, title and creator (ASCII punctuation made spaces); queries repeat it exactly
-#: (corpus_registry.registry.search.PG_DOCUMENT_WORDS)
+#: the words of identifier, title and creator (ASCII punctuation made spaces), kept by PostgreSQL in the
+#: generated column documents.search_words (corpus_registry.registry.search) and indexed
 PG_DOCUMENT_WORDS = (
     "to_tsvector('simple'::regconfig, translate(coalesce(identifier, '') || ' ' || coalesce(title, '')"
     " || ' ' || coalesce(creator, ''), '!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~', '" + " " * 32 + "'))"
@@ -132,7 +132,9 @@ def upgrade() -> None:
         for statement in SQLITE_SEARCH:
             op.execute(statement)
     else:
-        op.execute(f"CREATE INDEX ix_documents_search ON documents USING gin (({PG_DOCUMENT_WORDS}))")
+        op.execute(f"ALTER TABLE documents ADD COLUMN search_words tsvector GENERATED ALWAYS AS ({PG_DOCUMENT_WORDS})"
+                   " STORED")
+        op.execute("CREATE INDEX ix_documents_search ON documents USING gin (search_words)")
 
 
 def downgrade() -> None:
@@ -142,6 +144,7 @@ def downgrade() -> None:
         op.execute("DROP TABLE IF EXISTS documents_fts")
     else:
         op.execute("DROP INDEX IF EXISTS ix_documents_search")
+        op.execute("ALTER TABLE documents DROP COLUMN IF EXISTS search_words")
     op.drop_index("ix_release_documents_stage", table_name="release_documents")
     op.drop_index("ix_release_documents_document", table_name="release_documents")
     for table in ("web_rate_events", "web_takedowns", "web_proposals", "web_api_tokens", "web_sessions",

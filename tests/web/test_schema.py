@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 
 from corpus_registry.registry.db import engine as db
 from corpus_registry.registry.registry import Registry
-from corpus_registry.registry.search import PG_DOCUMENT_WORDS, search_documents
+from corpus_registry.registry.search import search_documents
 
 WEB_REVISION = "0003"
 
@@ -77,5 +77,5 @@ def test_postgresql_search_uses_its_index(make_db_url) -> None:  # noqa: ANN001
     with reg.engine.begin() as conn:
         conn.execute(text("SET LOCAL enable_seqscan = off"))
         plan = "\n".join(r[0] for r in conn.execute(text(
-            f"EXPLAIN SELECT id FROM documents WHERE {PG_DOCUMENT_WORDS} @@ to_tsquery('simple', 'zola:*')")))
+            "EXPLAIN SELECT id FROM documents WHERE search_words @@ to_tsquery('simple', 'zola:*')")))
     assert "ix_documents_search" in plan, plan
