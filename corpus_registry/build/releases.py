@@ -201,8 +201,8 @@ def release_fates(registry: Registry, name: str, version: str, query: FateQuery)
                           (Source.slug, query.source)):
         if value:
             q = q.where(column == value)
-    if query.after is not None:
-        q = q.where(ReleaseDocument.document_id > query.after)
+    if query.after is not None:  # said of both sides of the join, so that a merge join starts there too
+        q = q.where(ReleaseDocument.document_id > query.after, Document.id > query.after)
     with registry.session() as s:
         rows = s.execute(q.order_by(ReleaseDocument.document_id).limit(query.limit + 1)).all()
     more = len(rows) > query.limit
@@ -272,7 +272,7 @@ def diff_releases(registry: Registry, name: str, version: str, *, against: str |
          .join(Source, Source.id == Document.source_id)
          .where(ReleaseDocument.release_id == here.id, ReleaseDocument.status == "kept", ~kept_there))
     if after is not None:
-        q = q.where(ReleaseDocument.document_id > after)
+        q = q.where(ReleaseDocument.document_id > after, Document.id > after)
     with registry.session() as s:
         rows = s.execute(q.order_by(ReleaseDocument.document_id).limit(limit + 1)).all()
         more = len(rows) > limit

@@ -67,7 +67,10 @@ def source(call: Call) -> Result:
     record["languages"] = [{"language": k, "documents": d, "words": w}
                            for k, (d, w) in sorted(languages.items(), key=lambda kv: -kv[1][0])]
     record["documents"] = page
-    record["releases"] = releases.releases_containing(call.registry, source=slug)
+    built = tuple((r.name, r.version, r.built) for r in releases.list_releases(call.registry))
+    record["releases"] = call.web.caches.memo(  # a scan of the releases' fates: once per set of builds
+        ("containing", slug, built, tuple(call.web.caches.counts().fingerprint)),
+        lambda: releases.releases_containing(call.registry, source=slug), size=256)
     return Result({"source": record}, "source.html")
 
 
