@@ -7,7 +7,9 @@ million-document release costs what a page of a small one does.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -91,11 +93,14 @@ def previous_version(registry: Registry, name: str, version: str) -> str | None:
     return earlier[-1] if earlier else None
 
 
-def release_summary(registry: Registry, name: str, version: str) -> dict[str, Any]:
-    """A release's record: counts, funnel, licence mix, where it was pushed, its previous version."""
+def release_summary(registry: Registry, name: str, version: str, *,
+                    license_mix: Callable[[], tuple[list[dict[str, Any]], str]] | None = None) -> dict[str, Any]:
+    """A release's record: counts, funnel, licence mix, where it was pushed, its previous version.
+
+    ``license_mix`` may supply the mix (a caller that keeps it: recounting it reads every kept document)."""
     rel = _release(registry, name, version)
     counts = rel.counts or {}
-    mix, mix_from = _license_mix(registry, rel)
+    mix, mix_from = license_mix() if license_mix is not None else _license_mix(registry, rel)
     return {
         **asdict(_row(rel)),
         "spec": rel.spec, "executor": rel.executor, "out_dir": rel.out_dir,
@@ -103,6 +108,11 @@ def release_summary(registry: Registry, name: str, version: str) -> dict[str, An
         "funnel": counts.get("funnel", []), "license_mix": mix, "license_mix_from": mix_from,
         "previous_version": previous_version(registry, name, version),
     }
+
+
+def license_mix(registry: Registry, name: str, version: str) -> tuple[list[dict[str, Any]], str]:
+    """See :func:`_license_mix`."""
+    return _license_mix(registry, _release(registry, name, version))
 
 
 def _license_mix(registry: Registry, rel: Release) -> tuple[list[dict[str, Any]], str]:
@@ -114,8 +124,6 @@ def _license_mix(registry: Registry, rel: Release) -> tuple[list[dict[str, Any]]
             raw = path.read_bytes()
         except OSError:
             raw = b""
-        import hashlib
-
         if raw and hashlib.sha256(raw).hexdigest() == rel.manifest_sha256:
             try:
                 return list(json.loads(raw)["license_mix"]), "manifest"

@@ -11,6 +11,7 @@ by release and build time. A write through the web makes the next request look a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -109,6 +110,30 @@ class Caches:
             while len(self._memo) > size:
                 self._memo.popitem(last=False)
         return value
+
+    def kept(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` (a JSON value) once per ``key`` for every server: memoised here and kept in the
+        registry's settings, for answers that never change once made (a built release's licence mix)."""
+        name = "web:" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+        def load_or_compute() -> Any:
+            try:
+                with self.registry.session() as s:
+                    row = s.get(Setting, name)
+                    if row is not None:
+                        return json.loads(row.value)
+            except (CorpusRegistryError, ValueError):
+                pass
+            value = compute()
+            try:
+                with self.registry.session() as s:
+                    if s.get(Setting, name) is None:
+                        s.add(Setting(key=name, value=json.dumps(value)))
+            except CorpusRegistryError:
+                pass  # kept by another process meanwhile
+            return value
+
+        return self.memo(("kept", name), load_or_compute, size=256)
 
     def clear(self) -> None:
         """After a write: look at the fingerprint on the next request; forget memoised answers."""

@@ -19,8 +19,15 @@ def _funnel_bars(funnel: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def release(call: Call) -> Result:
     name, version = call.path["name"], call.path["version"]
-    summary = call.web.caches.memo(("summary", name, version, _built(call, name, version)),
-                                   lambda: releases.release_summary(call.registry, name, version))
+    built = _built(call, name, version)
+
+    def kept_mix() -> tuple[list[dict[str, Any]], str]:
+        kept = call.web.caches.kept(f"license_mix:{name}:{version}:{built}",
+                                    lambda: list(releases.license_mix(call.registry, name, version)))
+        return kept[0], kept[1]
+
+    summary = call.web.caches.memo(("summary", name, version, built),
+                                   lambda: releases.release_summary(call.registry, name, version, license_mix=kept_mix))
     filters = {k: v for k, v in call.params.items() if k in releases.FateQuery.model_fields and v != ""}
     query = releases.FateQuery.model_validate(filters)
     page = releases.release_fates(call.registry, name, version, query)
@@ -51,7 +58,8 @@ def diff(call: Call) -> Result:
     if after is not None and not (after.isdigit() and len(after) < 19):
         raise ValueError("after: not a cursor of this list (use the `next` of the previous page)")
     built = _built(call, name, version)
-    counts = call.web.caches.memo(("diff", name, version, against, built),
+    others = {r.version: r.built for r in releases.list_releases(call.registry) if r.name == name}
+    counts = call.web.caches.kept(f"diff:{name}:{version}:{built}:{against}:{others.get(against or '')}",
                                   lambda: releases.diff_counts(call.registry, name, version, against=against))
     listing = releases.diff_releases(call.registry, name, version, against=against, change=change,
                                      after=int(after) if after else None)
