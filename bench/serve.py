@@ -174,7 +174,7 @@ async def fetch(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path
 
 
 async def client(port: int, pages: Pages, start_at: float, stop_at: float,
-                 results: list[tuple[str, float, int]]) -> None:
+                 results: list[tuple[str, float, int, str, float]]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         while True:
@@ -189,13 +189,14 @@ async def client(port: int, pages: Pages, start_at: float, stop_at: float,
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
             if t0 >= start_at:
-                results.append((kind, (time.perf_counter() - t0) * 1000, status))
+                results.append((kind, (time.perf_counter() - t0) * 1000, status, path, t0 - start_at))
     finally:
         writer.close()
 
 
-async def load(port: int, n: int, clients: int, warmup: float, seconds: float) -> list[tuple[str, float, int]]:
-    results: list[tuple[str, float, int]] = []
+async def load(port: int, n: int, clients: int, warmup: float, seconds: float
+               ) -> list[tuple[str, float, int, str, float]]:
+    results: list[tuple[str, float, int, str, float]] = []
     now = time.perf_counter()
     await asyncio.gather(*(client(port, Pages(n, seed), now + warmup, now + warmup + seconds, results)
                            for seed in range(clients)))
@@ -273,17 +274,19 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     load_after = os.getloadavg()
-    lat = [ms for _, ms, _ in results]
-    errors = sum(1 for _, _, status in results if status != 200)
+    lat = [r[1] for r in results]
+    errors = sum(1 for r in results if r[2] != 200)
     print(f"{args.docs:,} documents, {args.clients} clients, {args.seconds:.0f} s, {args.workers} server workers, "
           f"{'PostgreSQL' if args.db else 'SQLite'}; {os.cpu_count()} cores, load average "
           f"{load_before[0]:.1f} before, {load_after[0]:.1f} after")
     for kind in ("list", "search", "document"):
-        ms = [m for k, m, _ in results if k == kind]
+        ms = [r[1] for r in results if r[0] == kind]
         print(f"  {kind:<9} {len(ms):>7,} requests  p50 {pct(ms, 50):6.1f} ms  p95 {pct(ms, 95):6.1f} ms  "
               f"p99 {pct(ms, 99):6.1f} ms  max {max(ms, default=0):7.1f} ms")
     print(f"  all       {len(lat):>7,} requests  mean {statistics.fmean(lat) if lat else 0:.1f} ms")
-    kinds = " ".join(f"p95_{k}_ms={pct([m for kk, m, _ in results if kk == k], 95):.1f}"
+    for kind, ms, status, path, at in sorted(results, key=lambda r: -r[1])[:3]:
+        print(f"  slowest: {ms:8.1f} ms at {at:5.1f} s  {status} {path}")
+    kinds = " ".join(f"p95_{k}_ms={pct([r[1] for r in results if r[0] == k], 95):.1f}"
                      for k in ("list", "search", "document"))
     print(f"RESULT p95_ms={pct(lat, 95):.1f} rps={len(lat) / args.seconds:.0f} errors={errors} {kinds} "
           f"docs={args.docs} clients={args.clients} workers={args.workers}")
