@@ -25,7 +25,7 @@ _WORD_CATEGORIES = {"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Mn", "Mc"}
 
 #: The PostgreSQL expression the GIN index is built on; queries must repeat it exactly.
 #: PostgreSQL keeps each document's words in a generated column (``documents.search_words``, GIN-indexed;
-#: see migration 0003): identifier, title and creator with ASCII punctuation made spaces, so that its
+#: see the web's migration): identifier, title and creator with ASCII punctuation made spaces, so that its
 #: parser sees words, not paths, hosts or e-mail addresses.
 PG_WORDS_COLUMN = "search_words"
 #: A word this long or longer narrows a search enough to start from the index; shorter ones

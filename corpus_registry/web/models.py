@@ -1,4 +1,4 @@
-"""The web application's own tables (migration 0003): accounts, sessions, API tokens, contribution
+"""The web application's own tables (the web's migration): accounts, sessions, API tokens, contribution
 proposals, takedown requests and the login rate limiter's memory.
 
 Review and withdrawal decisions are not kept here: they go through the registry's library calls and

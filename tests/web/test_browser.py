@@ -73,6 +73,11 @@ def share(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 24)
     return count(image, colour, tolerance) / (image.width * image.height)
 
 
+def changed_pixels(a: Image.Image, b: Image.Image) -> int:
+    diff = ImageChops.difference(a.convert("RGB"), b.convert("RGB")).convert("L")
+    return sum(n for n, level in (diff.getcolors(maxcolors=256) or []) if level > 24)
+
+
 def shoot(page, name: str, *, selector: str | None = None) -> Image.Image:  # noqa: ANN001
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -149,10 +154,9 @@ def run_scenario(browser, base: str) -> None:  # noqa: ANN001
     first = fates.nth(0).inner_text()
     assert RELEASE in first and "1.0.0" in first and "kept" in first
     after = shoot(reviewer, "05-document-after")
-    # the header is pixel-identical, the record (status) changed
-    assert ImageChops.difference(before.convert("RGB").crop((0, 0, 1280, 40)),
-                                 after.convert("RGB").crop((0, 0, 1280, 40))).getbbox() is None
-    assert ImageChops.difference(before.convert("RGB"), after.convert("RGB")).getbbox() is not None
+    # the header is the same (but for a caret's few pixels), the record (status) changed
+    assert changed_pixels(before.crop((0, 0, 1280, 40)), after.crop((0, 0, 1280, 40))) <= 16
+    assert changed_pixels(before, after) > 500
     status = shoot(reviewer, "06-status-withdrawn", selector="#doc-status")
     assert count(status, DROPPED, 60) > 40  # the word is drawn in the withdrawn red
     kept_cell = shoot(reviewer, "07-fate-kept", selector="#fates tbody tr:first-child .fate-status")
