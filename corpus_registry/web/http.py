@@ -34,6 +34,7 @@ from corpus_registry.errors import CorpusRegistryError, NotFoundError
 from corpus_registry.registry.registry import Registry
 from corpus_registry.web import auth
 from corpus_registry.web.auth import Account, Role
+from corpus_registry.web.caches import Caches
 from corpus_registry.web.settings import WebSettings
 
 log = logging.getLogger("corpus_registry.web")
@@ -92,7 +93,7 @@ class Web:
     settings: WebSettings
     signer: URLSafeTimedSerializer
     templates: Environment
-    caches: Any  # corpus_registry.web.views.Caches (kept loose to avoid an import cycle)
+    caches: Caches
 
 
 @dataclass
