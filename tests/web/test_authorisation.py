@@ -142,3 +142,17 @@ def test_a_disabled_account_loses_its_session_and_tokens(site: Site) -> None:
     assert script.get("/api/review").status_code == 401
     r = TestClient(api, headers={"Authorization": "Bearer crt_forged"}).get("/api/sources")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+def test_every_write_route_is_exercised() -> None:
+    """Each POST route is in the matrix above (sign-in and sign-out: test_security.py, test_flows.py)."""
+    from corpus_registry.web.app import ROUTES
+
+    posts = {path for path, _, _, methods, _ in ROUTES if "POST" in methods}
+    matrix = {"/sources/{slug}/{action}": "withdraw a source", "/documents/{source}/{rest:path}": "withdraw a document",
+              "/contribute/source": "propose a source", "/contribute/correction": "propose a correction",
+              "/proposals/{id:int}/{action}": "reject a proposal", "/takedown": "file a takedown",
+              "/takedowns/{id:int}/{action}": "accept a takedown", "/account/tokens": "create an API token",
+              "/admin/users": "add a user", "/admin/users/{name}": "change a role"}
+    assert posts == set(matrix) | {"/login", "/logout"}
+    assert set(matrix.values()) <= {name for name, *_ in ACTIONS}
