@@ -28,11 +28,6 @@ _WORD_CATEGORIES = {"Lu", "Ll", "Lt", "Lm", "Lo", "Nd", "Mn", "Mc"}
 #: see the web's migration): identifier, title and creator with ASCII punctuation made spaces, so that its
 #: parser sees words, not paths, hosts or e-mail addresses.
 PG_WORDS_COLUMN = "search_words"
-#: A word this long or longer narrows a search enough to start from the index; shorter ones
-#: (``d``, ``de``) match so many documents that walking them in order finds a page sooner.
-SELECTIVE = 3
-
-
 def words(text: str) -> list[str]:
     """``text`` (NFC) cut into runs of letters, decimal digits and combining marks, lower-cased: what
     both indexes call a word (other numbers such as ``¼`` or ``²``, punctuation and symbols separate)."""
@@ -70,9 +65,7 @@ def search_documents(registry: Registry, *, query: str, after: int | None = None
         tsquery = " & ".join(w + ":*" for w in words)
         q = q.where(text(f"documents.{PG_WORDS_COLUMN} @@ to_tsquery('simple'::regconfig, :tsq)")
                     .bindparams(tsq=tsquery))
-        # ``id + 0`` keeps the planner from walking the primary key for a selective word (it would test
-        # every document until enough match); a short word is better served in key order.
-        order = Document.id + 0 if any(len(w) >= SELECTIVE for w in words) else Document.id
+        order = Document.id if _common(registry, tsquery) else Document.id + 0
     q = q.where(and_(Document.is_current.is_(True)))
     if after is not None:
         q = q.where(Document.id > after)
@@ -81,3 +74,17 @@ def search_documents(registry: Registry, *, query: str, after: int | None = None
     more = len(rows) > limit
     rows = rows[:limit]
     return Page([row_of(r[1:]) for r in rows], str(rows[-1][0]) if more else None)
+
+
+def _common(registry: Registry, tsquery: str) -> bool:
+    """Whether PostgreSQL should walk the documents in key order testing each (the query matches so
+    many that a page is found soon) rather than read every match from the index and sort them (a
+    rare word). Walking costs about ``50 × documents / matches`` rows, reading ``matches``: they
+    cross near ``sqrt(50 × documents)``. The match count is the planner's estimate from the column's
+    statistics; ``id + 0`` in the query is what keeps the planner itself from walking."""
+    with registry.engine.connect() as conn:
+        plan: Any = conn.execute(text(f"EXPLAIN (FORMAT JSON) SELECT id FROM documents WHERE {PG_WORDS_COLUMN} @@ "
+                                 "to_tsquery('simple'::regconfig, :tsq)"), {"tsq": tsquery}).scalar()
+        documents = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'documents'::regclass")).scalar()
+    matches = float(plan[0]["Plan"]["Plan Rows"])
+    return matches * matches > 50 * max(float(documents or 0), 1.0)
