@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 
 from corpus_registry.errors import NotFoundError
-from corpus_registry.registry.db.models import Document, IngestRun, Source, Withdrawal
+from corpus_registry.registry.db.models import Decision, Document, IngestRun, Source, Withdrawal
 from corpus_registry.registry.licences import Tier
 from corpus_registry.registry.registry import Registry
 
@@ -157,11 +157,11 @@ def facet_rows(registry: Registry) -> list[FacetRow]:
 
 def fingerprint(registry: Registry) -> tuple[Any, ...]:
     """A cheap value that changes whenever counts may have changed: new documents or ingest runs,
-    withdrawals, re-synced sources (index look-ups only)."""
+    withdrawals, licence decisions, re-synced sources (index look-ups only)."""
     with registry.session() as s:
         return (s.scalar(select(func.max(Document.id))), s.scalar(select(func.max(IngestRun.id))),
                 s.scalar(select(func.count(Withdrawal.id))), s.scalar(select(func.max(Source.updated_at))),
-                s.scalar(select(func.count(Source.id))))
+                s.scalar(select(func.count(Source.id))), s.scalar(select(func.max(Decision.id))))
 
 
 @dataclass(frozen=True, slots=True)

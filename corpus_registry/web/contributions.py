@@ -90,10 +90,21 @@ class TakedownIn(_In):
 
 
 class DecisionIn(_In):
-    """A reviewer's answer: always with a reason."""
+    """A reviewer's answer: always with a reason; clearing may name the licence the evidence shows."""
 
     reason: str = Field(min_length=3, max_length=4000)
     evidence: str | None = Field(None, max_length=2048)
+    license: str | None = Field(None, max_length=512)
+
+    @field_validator("license")
+    @classmethod
+    def _license(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        try:
+            return licences.canonical(value)
+        except CorpusRegistryError as e:
+            raise ValueError(str(e)) from e
 
     @field_validator("evidence")
     @classmethod

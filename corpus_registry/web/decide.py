@@ -8,13 +8,19 @@ reviewers answering at once get one success and one 409.
 
 from __future__ import annotations
 
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import update
 
-from corpus_registry.build import releases
+from corpus_registry.errors import ConfigError
+from corpus_registry.registry import decisions
 from corpus_registry.registry.db.models import utcnow
 from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.sources import SyncResult, sync_sources
 from corpus_registry.registry.withdraw import withdraw
 from corpus_registry.web import contributions
 from corpus_registry.web.auth import Account
@@ -41,15 +47,29 @@ def _pending(view: contributions.ProposalView | contributions.TakedownView) -> N
 
 def withdraw_target(registry: Registry, *, source: str, identifier: str | None, decision: DecisionIn,
                     by: Account) -> dict[str, Any]:
-    """Withdraw a document or a whole source, and say which built releases contain it."""
+    """Withdraw a document (and, as the CLI does, every copy of its text) or a whole source; say what it
+    covered and which built or pushed releases hold those texts."""
     contributions.check_target(registry, source, identifier)
-    recorded = f"{decision.reason} (by {by.name})"
-    if identifier is None:
-        n = withdraw(registry, source=source, reason=recorded)
-    else:
-        n = withdraw(registry, ref=f"{source}/{identifier}", reason=recorded)
-    return {"source": source, "identifier": identifier, "withdrawn_documents": n,
-            "releases": releases.releases_containing(registry, source=source, identifier=identifier)}
+    result = withdraw(registry, ref=None if identifier is None else f"{source}/{identifier}",
+                      source=source if identifier is None else None, reason=decision.reason, by=by.name,
+                      evidence=decision.evidence)
+    return {"source": source, "identifier": identifier, "withdrawn_documents": result.count, **result.as_dict()}
+
+
+def clear_target(registry: Registry, *, source: str, identifier: str | None, decision: DecisionIn,
+                 by: Account) -> dict[str, Any]:
+    """Clear a document or source held for review (optionally under the licence the evidence shows)."""
+    made = decisions.clear(registry, source=source, identifier=identifier, license=decision.license,
+                           reason=decision.reason, evidence=decision.evidence, by=by.name)
+    return {"decision": made.as_dict()}
+
+
+def reject_target(registry: Registry, *, source: str, identifier: str | None, decision: DecisionIn,
+                  by: Account) -> dict[str, Any]:
+    """Reject a document or source: it enters no release until a later decision."""
+    made = decisions.reject(registry, source=source, identifier=identifier, license=decision.license,
+                            reason=decision.reason, evidence=decision.evidence, by=by.name)
+    return {"decision": made.as_dict()}
 
 
 def accept_takedown(registry: Registry, takedown_id: int, *, by: Account, decision: DecisionIn) -> dict[str, Any]:
@@ -73,3 +93,42 @@ def reject_proposal(registry: Registry, proposal_id: int, *, by: Account, decisi
     _pending(contributions.proposal(registry, proposal_id))
     _answer(registry, Proposal, proposal_id, status="rejected", by=by, reason=decision.reason)
     return {"proposal": contributions.proposal(registry, proposal_id)}
+
+
+def accept_proposal(registry: Registry, proposal_id: int, *, by: Account, decision: DecisionIn,
+                    catalogue_dir: Path) -> dict[str, Any]:
+    """A licence correction becomes a reviewer's ``clear`` under the proposed licence, with the
+    proposal's evidence; a proposed source is registered as ``sources sync`` registers a catalogue
+    (relative reader paths start at ``catalogue_dir``). Either way the registry records the decision."""
+    proposal = contributions.proposal(registry, proposal_id)
+    _pending(proposal)
+    why = f"proposal #{proposal.id} by {proposal.proposed_by}: {decision.reason}"[:4000]
+    done: dict[str, Any]
+    if proposal.kind == "correction":
+        assert proposal.identifier is not None
+        made = decisions.clear(registry, source=proposal.source, identifier=proposal.identifier,
+                               license=proposal.payload["license"], reason=why,
+                               evidence=decision.evidence or proposal.evidence, by=by.name)
+        done = {"decision": made.as_dict()}
+    else:
+        done = {"sync": asdict(register_source(registry, proposal, by=by, catalogue_dir=catalogue_dir))}
+    _answer(registry, Proposal, proposal_id, status="accepted", by=by, reason=decision.reason)
+    return {"proposal": contributions.proposal(registry, proposal_id), **done}
+
+
+def register_source(registry: Registry, proposal: contributions.ProposalView, *, by: Account,
+                    catalogue_dir: Path) -> SyncResult:
+    entry = dict(proposal.payload["source"])
+    reader = dict(entry.get("reader") or {})
+    if isinstance(reader.get("path"), str):
+        path = Path(reader["path"]) if Path(reader["path"]).is_absolute() else catalogue_dir / reader["path"]
+        if not path.exists():
+            raise ConfigError(f"proposal #{proposal.id}: reader.path: {path} is not on this server",
+                              hint="put the files there first (relative paths start at serve --catalogue-dir)")
+        reader["path"] = str(path.resolve())
+    entry["reader"] = reader
+    with tempfile.TemporaryDirectory(prefix="corpus-registry-proposal-") as folder:
+        catalogue = Path(folder) / f"proposal-{proposal.id}.yaml"
+        catalogue.write_text(yaml.safe_dump({"sources": [entry]}, allow_unicode=True, sort_keys=False),
+                             encoding="utf-8")
+        return sync_sources(registry, catalogue_path=catalogue, by=by.name)

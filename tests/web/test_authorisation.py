@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 
 from corpus_registry.web import contributions
 from corpus_registry.web.auth import PERMISSIONS, Role
-from corpus_registry.web.contributions import CorrectionIn, TakedownIn
+from corpus_registry.web.contributions import CorrectionIn, SourceProposalIn, TakedownIn
 
 from tests.web.site import PASSWORD, Site, csrf_of, login
 
@@ -42,6 +42,13 @@ def new_proposal(site: Site) -> int:
         source="hostile", identifier="a/b/c", license="CC0-1.0", evidence="https://example.org/licence"), by=user)
 
 
+def new_source_proposal(site: Site) -> int:
+    user = site.registry.engine.connect().execute(text("SELECT id FROM web_users WHERE name='contributor'")).scalar()
+    spec = {**SOURCE, "slug": f"proposed-{next(_numbers)}", "reader": {"kind": "jsonl", "path": str(site.folder / "hostile")}}
+    return contributions.propose_source(site.registry, SourceProposalIn.model_validate(
+        {"source": spec, "evidence": "https://example.org/cc0"}), by=user)
+
+
 def new_takedown(site: Site) -> int:
     return contributions.file_takedown(site.registry, TakedownIn(
         source="hostile", identifier="space and %41", contact="me@example.org", reason="my text"), by=None)
@@ -66,6 +73,16 @@ ACTIONS: list[tuple[str, str, str, Callable[[Site], str], dict[str, Any] | None]
      {"reason": "not the rights holder"}),
     ("accept a takedown", "review", "POST", lambda s: f"/api/takedowns/{new_takedown(s)}/accept",
      {"reason": "rights holder asked"}),
+    ("clear a document", "review", "POST", lambda s: "/api/documents/nltk-genesis/finnish/clear",
+     {"reason": "the 1938 translation is out of copyright", "evidence": "https://example.org/finnish"}),
+    ("reject a document", "review", "POST", lambda s: "/api/documents/nltk-genesis/lolcat/reject",
+     {"reason": "no licence found"}),
+    ("clear a source", "review", "POST", lambda s: "/api/sources/hostile/clear",
+     {"reason": "the records are CC-BY", "evidence": "https://example.org/cc-by"}),
+    ("accept a correction", "review", "POST", lambda s: f"/api/proposals/{new_proposal(s)}/accept",
+     {"reason": "the evidence shows CC0"}),
+    ("accept a source proposal", "review", "POST", lambda s: f"/api/proposals/{new_source_proposal(s)}/accept",
+     {"reason": "a public-domain collection"}),
     ("withdraw a document", "review", "POST", lambda s: "/api/documents/hostile/q?x=1#frag/withdraw".replace(
         "?", "%3F").replace("#", "%23"), {"reason": "withdrawn for the test"}),
     ("withdraw a source", "review", "POST", lambda s: "/api/sources/hostile/withdraw", {"reason": "whole source"}),
@@ -140,6 +157,8 @@ def test_a_disabled_account_loses_its_session_and_tokens(site: Site) -> None:
     auth.set_disabled(site.registry, name="temp")
     assert browser.get("/review").status_code == 401  # the session is gone: anonymous again
     assert script.get("/api/review").status_code == 401
+    r = TestClient(api, headers={"Authorization": "Bearer crt_forged"}).get("/api/sources")
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
     r = TestClient(api, headers={"Authorization": "Bearer crt_forged"}).get("/api/sources")
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
 

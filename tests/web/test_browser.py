@@ -117,6 +117,24 @@ def run_scenario(browser, base: str) -> None:  # noqa: ANN001
     assert home.size == (1280, 900)
     assert share(home.crop((0, 0, 1280, 40)), HEADER) > 0.6  # the header band is drawn
 
+    # the reviewer clears a document held for review, from the queue
+    reviewer.goto(f"{base}/review")
+    reviewer.click("#queue-documents a[href='/documents/nltk-genesis/finnish']")
+    assert "Held for review" in reviewer.inner_text("#review-actions")
+    held = shoot(reviewer, "01b-held-for-review", selector="#review-actions")
+    reviewer.fill("#clear-form input[name=reason]", "The 1938 revision is out of copyright.")
+    reviewer.fill("#clear-form input[name=evidence]", "https://example.org/finnish-1938")
+    reviewer.click("#clear-form button[type=submit]")
+    assert reviewer.inner_text("#done") == "Done: cleared."
+    assert "Held for review" not in reviewer.inner_text("#review-actions")
+    row = reviewer.locator("#decisions tr.decision-clear")
+    assert "reviewer" in row.inner_text() and "The 1938 revision is out of copyright." in row.inner_text()
+    cleared = shoot(reviewer, "01c-cleared", selector="#decisions tr.decision-clear")
+    assert count(cleared, (0x1B, 0x1F, 0x24), 60) > 100  # the row's text is drawn
+    assert count(held, (0xEF, 0x6C, 0x00), 60) > 40  # "held for review" in the review orange
+    reviewer.goto(f"{base}/review")
+    assert "nltk-genesis/finnish" not in reviewer.inner_text("#queue-documents")
+
     # the document page before: active, kept in both releases
     reviewer.goto(document_url)
     assert reviewer.inner_text("#doc-identifier") == "q?x=1#frag"

@@ -8,7 +8,7 @@ from typing import Any
 from starlette.responses import Response
 
 from corpus_registry.build import releases
-from corpus_registry.registry import browse, lookup
+from corpus_registry.registry import browse, decisions, lookup
 from corpus_registry.registry.search import MAX_TERMS, search_documents, terms
 from corpus_registry.web import contributions
 from corpus_registry.web.caches import FACETS, source_table
@@ -55,6 +55,7 @@ def _source_table(call: Call, selected: dict[str, str]) -> dict[str, Any]:
 def source(call: Call) -> Result:
     slug = call.path["slug"]
     record = browse.source_record(call.registry, slug)
+    record["decisions"] = [d.as_dict() for d in decisions.history(call.registry, source=slug)]
     counts = call.web.caches.counts()
     languages: dict[str, list[int]] = {}
     for row in counts.rows:

@@ -2,33 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
-from corpus_registry.registry import browse
-from corpus_registry.registry.licences import Tier
+from corpus_registry.registry import decisions
 from corpus_registry.web import contributions, decide
 from corpus_registry.web.contributions import DecisionIn
 from corpus_registry.web.http import Call, HTTPProblem, Result
 from corpus_registry.web.templating import doc_url, source_url
 
+QUEUE_MAX = 500
+
 
 def queue(call: Call) -> Result:
-    after = call.params.get("after") or None
-    if after is not None and not (after.isdigit() and len(after) < 19):
-        raise ValueError("after: not a cursor of this list (use the `next` of the previous page)")
-    documents = browse.list_documents(call.registry, browse.DocumentQuery(license_tier=Tier.REVIEW, after=after))
-    sources = [s for s in browse.list_source_summaries(call.registry) if s.license_tier == Tier.REVIEW.value]
+    """What waits for a reviewer: proposals, takedown requests, and the sources and documents the
+    registry's decisions hold for review (the same queue as `corpus-registry review list`)."""
+    key = ("queue", tuple(call.web.caches.counts().fingerprint))
+    held = call.web.caches.memo(key, lambda: decisions.review_queue(call.registry, limit=QUEUE_MAX + 1))
     return Result({
         "proposals": contributions.proposals(call.registry, status="pending"),
         "takedowns": contributions.takedowns(call.registry, status="pending"),
-        "documents": documents,
-        "sources": sources,
+        "sources": [i for i in held if i.identifier is None],
+        "documents": [i for i in held[:QUEUE_MAX] if i.identifier is not None],
+        "more": len(held) > QUEUE_MAX,
     }, "review.html")
 
 
 def _decision(call: Call) -> DecisionIn:
-    fields = ("reason", "evidence")
+    fields = ("reason", "evidence", "license")
     return DecisionIn.model_validate(call.body if call.api else {k: call.body[k] for k in fields if call.body.get(k)})
 
 
@@ -76,7 +78,8 @@ def _answer(call: Call, actions: dict[str, Callable[..., dict[str, Any]]], kind:
 
 
 def proposal_action(call: Call) -> Result:
-    return _answer(call, PROPOSAL_ACTIONS, "proposals")
+    accept = functools.partial(decide.accept_proposal, catalogue_dir=call.web.settings.catalogue_dir)
+    return _answer(call, {**PROPOSAL_ACTIONS, "accept": accept}, "proposals")
 
 
 def takedown_action(call: Call) -> Result:
@@ -84,7 +87,8 @@ def takedown_action(call: Call) -> Result:
 
 
 #: What a reviewer may do to a document (SOURCE/IDENTIFIER) or a whole source (identifier None).
-TARGET_ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {"withdraw": decide.withdraw_target}
+TARGET_ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "clear": decide.clear_target, "reject": decide.reject_target, "withdraw": decide.withdraw_target}
 PROPOSAL_ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {"reject": decide.reject_proposal}
 TAKEDOWN_ACTIONS: dict[str, Callable[..., dict[str, Any]]] = {"accept": decide.accept_takedown,
                                                                "reject": decide.reject_takedown}
