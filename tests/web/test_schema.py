@@ -12,7 +12,7 @@ from corpus_registry.registry.db import engine as db
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.search import search_documents
 
-WEB_REVISION = "0004"
+WEB_REVISION = "0005"
 
 
 def before_web() -> str:
