@@ -31,7 +31,7 @@ def test_documents_list_pages_filters_and_searches(site: Site) -> None:
     code, out = run(site, "documents", "list", "--limit", "2")
     assert "next page: --after" in out
     code, out = run(site, "documents", "list", "--source", "nope")
-    assert code == 1 and "no source 'nope'" in out
+    assert code == 2 and "no source 'nope'" in out
 
 
 def test_explain_says_why(site: Site) -> None:
@@ -45,7 +45,7 @@ def test_explain_says_why(site: Site) -> None:
     code, out = run(site, "explain", "nltk-genesis/lolcat")
     assert "dropped at licence: tier:review" in out
     code, out = run(site, "explain", "hostile/court", "--release", "nope")
-    assert code == 1 and "NAME@VERSION" in out
+    assert code == 2 and "NAME@VERSION" in out
 
 
 def test_releases_list_show_diff(site: Site) -> None:
@@ -62,18 +62,18 @@ def test_releases_list_show_diff(site: Site) -> None:
     code, out = run(site, "releases", "diff", f"{RELEASE}@1.0.0")
     assert "first version" in out
     code, out = run(site, "releases", "show", "web-test@9")
-    assert code == 1 and "no release web-test@9" in out
+    assert code == 2 and "no release web-test@9" in out
 
 
 def test_users_commands(site: Site) -> None:
     code, out = run(site, "users", "add", "cli-user", "--role", "reviewer", "--password-stdin", stdin=PASSWORD + "\n")
     assert code == 0 and "Added cli-user (reviewer)" in out
     code, out = run(site, "users", "add", "cli-user", "--role", "reviewer", "--password-stdin", stdin=PASSWORD + "\n")
-    assert code == 1 and "already exists" in out
+    assert code == 2 and "already exists" in out
     code, out = run(site, "users", "add", "bad name", "--role", "reviewer", "--password-stdin", stdin=PASSWORD + "\n")
-    assert code == 1 and "invalid user name" in out
+    assert code == 2 and "invalid user name" in out
     code, out = run(site, "users", "add", "short", "--role", "reviewer", "--password-stdin", stdin="abc\n")
-    assert code == 1 and "too short" in out
+    assert code == 2 and "too short" in out
     code, out = run(site, "users", "set-role", "cli-user", "contributor")
     assert code == 0
     code, out = run(site, "users", "token", "cli-user")
@@ -89,4 +89,4 @@ def test_users_commands(site: Site) -> None:
 
 def test_serve_refuses_an_uninitialised_registry(tmp_path) -> None:  # noqa: ANN001
     r = CliRunner().invoke(cli, ["--db", str(tmp_path / "none.db"), "serve"])
-    assert r.exit_code == 1 and "corpus-registry init" in r.output
+    assert r.exit_code == 2 and "corpus-registry init" in r.output
