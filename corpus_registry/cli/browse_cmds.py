@@ -9,10 +9,11 @@ import click
 from pydantic import ValidationError
 
 from corpus_registry.build import releases as api
-from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app
+from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app, say
 from corpus_registry.registry import browse, lookup
 from corpus_registry.registry.licences import Tier
 from corpus_registry.registry.search import search_documents
+from corpus_registry.terminal import one_line
 
 
 @cli.group()
@@ -57,24 +58,24 @@ def documents_list(app: AppContext, source: str | None, language: str | None, ti
         echo_json(page.as_dict())
         return
     if not page.items:
-        click.echo("No documents match.")
+        say("No documents match.")
         return
-    w = min(60, max(len(f"{d.source}/{d.identifier}") for d in page.items))
-    click.echo(f"{'DOCUMENT':<{w}}  {'LANG':<5} {'TIER':<13} {'STATUS':<9} {'WORDS':>8}  LICENCE")
+    w = min(60, max(len(one_line(f"{d.source}/{d.identifier}")) for d in page.items))
+    say(f"{'DOCUMENT':<{w}}  {'LANG':<5} {'TIER':<13} {'STATUS':<9} {'WORDS':>8}  LICENCE")
     for d in page.items:
-        click.echo(f"{d.source + '/' + d.identifier:<{w}}  {d.language:<5} {d.license_tier:<13} {d.status:<9} "
-                   f"{d.word_count:>8,}  {d.license}")
+        say(f"{one_line(d.source + '/' + d.identifier):<{w}}  {d.language:<5} {d.license_tier:<13} {d.status:<9} "
+            f"{d.word_count:>8,}  {one_line(d.license)}")
     if page.next:
-        click.echo(f"\nnext page: --after {page.next}")
+        say(f"\nnext page: --after {one_line(page.next)}")
 
 
 def _fate_line(f: api.Fate) -> str:
     where = f"{f.release}@{f.version}"
     if f.status == "kept":
         return f"{where}: kept (version {f.document_version})"
-    line = f"{where}: dropped at {f.stage}: {f.reason}"
+    line = f"{where}: dropped at {f.stage}: {one_line(f.reason)}"
     if f.duplicate_of:
-        line += f" — duplicates {f.duplicate_of['source']}/{f.duplicate_of['identifier']}"
+        line += f" — duplicates {one_line(f.duplicate_of['source'] + '/' + f.duplicate_of['identifier'])}"
         if f.similarity is not None:
             line += f" (similarity {f.similarity})"
     return line
@@ -97,11 +98,11 @@ def explain(app: AppContext, ref: str, release_ref: str | None, as_json: bool) -
         echo_json({"source": slug, "identifier": doc.identifier, "status": doc.status, "license": doc.license,
                    "license_tier": doc.license_tier, "fates": [asdict(f) for f in fates]})
         return
-    click.echo(f"{slug}/{doc.identifier} ({doc.license}, {doc.license_tier}, {doc.status})")
+    say(f"{one_line(slug + '/' + doc.identifier)} ({one_line(doc.license)}, {doc.license_tier}, {doc.status})")
     if not fates:
-        click.echo("  in no built release" + (f" named {release_ref}" if release_ref else ""))
+        say("  in no built release" + (f" named {release_ref}" if release_ref else ""))
     for f in fates:
-        click.echo("  " + _fate_line(f))
+        say("  " + _fate_line(f))
 
 
 @cli.group("releases")
@@ -119,13 +120,13 @@ def releases_list(app: AppContext, as_json: bool) -> None:
         echo_json([asdict(r) for r in rows])
         return
     if not rows:
-        click.echo("No release built yet: `corpus-registry build SPEC.yaml --out DIR`.")
+        say("No release built yet: `corpus-registry build SPEC.yaml --out DIR`.")
         return
     w = max(len(r.ref) for r in rows)
-    click.echo(f"{'RELEASE':<{w}}  {'BUILT':<19} {'CANDIDATES':>10} {'KEPT':>9}  PUSHED")
+    say(f"{'RELEASE':<{w}}  {'BUILT':<19} {'CANDIDATES':>10} {'KEPT':>9}  PUSHED")
     for r in rows:
         pushed = f"{r.hub_repo}@{r.hub_tag}" if r.hub_repo else "-"
-        click.echo(f"{r.ref:<{w}}  {r.built:<19} {r.candidates:>10,} {r.kept:>9,}  {pushed}")
+        say(f"{r.ref:<{w}}  {r.built:<19} {r.candidates:>10,} {r.kept:>9,}  {pushed}")
 
 
 @releases_group.command("show")
@@ -139,21 +140,21 @@ def releases_show(app: AppContext, ref: str, as_json: bool) -> None:
     if as_json:
         echo_json(data)
         return
-    click.echo(f"{name}@{version}: {data['kept']:,} of {data['candidates']:,} candidates kept, "
+    say(f"{name}@{version}: {data['kept']:,} of {data['candidates']:,} candidates kept, "
                f"{data['kept_words']:,} words (built {data['built']})")
     if data["hub_repo"]:
-        click.echo(f"pushed to {data['hub_repo']} tag {data['hub_tag']} commit {data['hub_commit']}")
-    click.echo(f"registry state {data['registry_state']}")
+        say(f"pushed to {data['hub_repo']} tag {data['hub_tag']} commit {data['hub_commit']}")
+    say(f"registry state {data['registry_state']}")
     if data["previous_version"]:
-        click.echo(f"previous version {data['previous_version']} "
+        say(f"previous version {data['previous_version']} "
                    f"(`corpus-registry releases diff {ref}`)")
-    click.echo(f"\n{'STAGE':<24} {'IN':>9} {'OUT':>9}  DROPPED BECAUSE")
+    say(f"\n{'STAGE':<24} {'IN':>9} {'OUT':>9}  DROPPED BECAUSE")
     for s in data["funnel"]:
         reasons = ", ".join(f"{r} {n:,}" for r, n in s.get("reasons", {}).items())
-        click.echo(f"{s['stage']:<24} {s['docs_in']:>9,} {s['docs_out']:>9,}  {reasons}")
-    click.echo(f"\nLicence mix ({data['license_mix_from']}):")
+        say(f"{s['stage']:<24} {s['docs_in']:>9,} {s['docs_out']:>9,}  {reasons}")
+    say(f"\nLicence mix ({data['license_mix_from']}):")
     for m in data["license_mix"]:
-        click.echo(f"  {m['license']:<24} {m['tier']:<14} {m['documents']:>9,} docs {m['words']:>12,} words")
+        say(f"  {m['license']:<24} {m['tier']:<14} {m['documents']:>9,} docs {m['words']:>12,} words")
 
 
 @releases_group.command("diff")
@@ -176,7 +177,7 @@ def releases_diff(app: AppContext, ref: str, against: str | None, change: str | 
         if as_json:
             echo_json(counts)
         else:
-            click.echo(f"{ref} is the first version of {name}: nothing to compare with.")
+            say(f"{ref} is the first version of {name}: nothing to compare with.")
         return
     changes = [change] if change else ["added", "removed"]
     lists: dict[str, Any] = {c: api.diff_releases(registry, name, version, against=counts["against"], change=c,
@@ -184,18 +185,18 @@ def releases_diff(app: AppContext, ref: str, against: str | None, change: str | 
     if as_json:
         echo_json({**counts, "lists": lists})
         return
-    click.echo(f"{name} {version} against {counts['against']}:")
+    say(f"{name} {version} against {counts['against']}:")
     for c in ("added", "removed"):
-        click.echo(f"  {c}: {counts[c]['documents']:,}")
+        say(f"  {c}: {counts[c]['documents']:,}")
         for g in counts[c]["why"]:
             why = "not a candidate" if g["status"] is None else f"{g['status']} at {g['stage']} ({g['reason']})"
-            click.echo(f"    {g['documents']:>8,}  {why}")
+            say(f"    {g['documents']:>8,}  {why}")
     for c, page in lists.items():
         if page["items"]:
-            click.echo(f"\n{c}:")
+            say(f"\n{c}:")
         for item in page["items"]:
             why = ("not a candidate" if item["other_status"] is None
                    else f"{item['other_status']} at {item['other_stage']}: {item['other_reason']}")
-            click.echo(f"  {item['source']}/{item['identifier']}  ({why})")
+            say(f"  {one_line(item['source'] + '/' + item['identifier'])}  ({one_line(why)})")
         if page["next"]:
-            click.echo(f"  next page: --change {c} --after {page['next']}")
+            say(f"  next page: --change {c} --after {page['next']}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app
+from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app, say
 
 
 @cli.command()
@@ -47,10 +47,10 @@ def serve(app: AppContext, host: str, port: int, workers: int, anonymous_read: b
         ENV_SETTINGS["secure_cookies"]: "1" if secure_cookies else "0",
         ENV_SETTINGS["catalogue_dir"]: str(catalogue_dir.resolve()),
     })
-    click.echo(f"Serving {registry.display_url} at http://{host}:{port}/ "
+    say(f"Serving {registry.display_url} at http://{host}:{port}/ "
                f"(anonymous reading {'on' if anonymous_read else 'off'}, {workers} worker{'s' * (workers > 1)})")
     if not any(u.role == "admin" and not u.disabled for u in users):
-        click.echo("No admin account yet: `corpus-registry users add NAME --role admin`.", err=True)
+        say("No admin account yet: `corpus-registry users add NAME --role admin`.", err=True)
     uvicorn.run("corpus_registry.web.app:app_from_env", factory=True, host=host, port=port, workers=workers,
                 log_level="warning", access_log=False, proxy_headers=forwarded_allow_ips is not None,
                 forwarded_allow_ips=forwarded_allow_ips, server_header=False)
@@ -83,7 +83,7 @@ def users_add(app: AppContext, name: str, role: str, password_stdin: bool) -> No
 
     registry = app.registry()
     account = auth.add_user(registry, name=name, role=role, password=_password(password_stdin))
-    click.echo(f"Added {account.name} ({account.role.label}).")
+    say(f"Added {account.name} ({account.role.label}).")
 
 
 @users.command("list")
@@ -98,9 +98,9 @@ def users_list(app: AppContext, as_json: bool) -> None:
         echo_json([asdict(r) for r in rows])
         return
     if not rows:
-        click.echo("No accounts yet: `corpus-registry users add NAME --role admin`.")
+        say("No accounts yet: `corpus-registry users add NAME --role admin`.")
     for r in rows:
-        click.echo(f"{r.name:<24} {r.role:<12} {'disabled' if r.disabled else 'enabled':<9} "
+        say(f"{r.name:<24} {r.role:<12} {'disabled' if r.disabled else 'enabled':<9} "
                    f"last login {r.last_login or 'never'}")
 
 
@@ -113,7 +113,7 @@ def users_set_role(app: AppContext, name: str, role: str) -> None:
     from corpus_registry.web import auth
 
     auth.set_role(app.registry(), name=name, role=role)
-    click.echo(f"{name} is now {role}.")
+    say(f"{name} is now {role}.")
 
 
 @users.command("disable")
@@ -125,7 +125,7 @@ def users_disable(app: AppContext, name: str, enable: bool) -> None:
     from corpus_registry.web import auth
 
     auth.set_disabled(app.registry(), name=name, disabled=not enable)
-    click.echo(f"{name} is {'enabled' if enable else 'disabled'}.")
+    say(f"{name} is {'enabled' if enable else 'disabled'}.")
 
 
 @users.command("password")
@@ -137,7 +137,7 @@ def users_password(app: AppContext, name: str, password_stdin: bool) -> None:
     from corpus_registry.web import auth
 
     auth.set_password(app.registry(), name=name, password=_password(password_stdin))
-    click.echo(f"Password of {name} changed.")
+    say(f"Password of {name} changed.")
 
 
 @users.command("token")
@@ -151,6 +151,6 @@ def users_token(app: AppContext, name: str, label: str, revoke_all: bool) -> Non
 
     registry = app.registry()
     if revoke_all:
-        click.echo(f"Revoked {auth.revoke_tokens(registry, name=name)} token(s) of {name}.")
+        say(f"Revoked {auth.revoke_tokens(registry, name=name)} token(s) of {name}.")
         return
-    click.echo(auth.create_token(registry, name=name, label=label))
+    say(auth.create_token(registry, name=name, label=label))
