@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -59,6 +61,13 @@ def test_cli_end_to_end(registry, tmp_path: Path) -> None:
     assert rec["language"] == "fr" and rec["license"] == "CC-PDM-1.0" and "Dieu" in rec["text"]
     r = runner.invoke(cli, [*db, "sources", "list"])
     assert "nltk-genesis" in r.output and "public_domain" in r.output
+    # `show … | head`: the reader goes away after a few lines; the command stops quietly
+    proc = subprocess.Popen([sys.executable, "-m", "corpus_registry.cli", *db, "show", "nltk-genesis/french"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.read(64)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 141 and not err, err.decode()
 
 
 def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:

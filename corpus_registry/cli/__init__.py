@@ -10,6 +10,8 @@ exit 2 (the tool could not do its job; exit 1 is kept for "a check found violati
 from __future__ import annotations
 
 import json
+import os
+import sys
 from typing import Any
 
 import click
@@ -73,6 +75,10 @@ class _Group(click.Group):
             raise
         except (click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # the reader went away (`… | head`): stop quietly, as Unix tools do
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # Python's own flush at exit would fail again
+            ctx.exit(141)
         except KeyboardInterrupt:
             say("Interrupted: work committed so far is kept; run the same command again to resume.", err=True)
             ctx.exit(130)
