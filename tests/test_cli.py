@@ -67,7 +67,7 @@ def test_cli_end_to_end(registry, tmp_path: Path) -> None:
     assert proc.stdout is not None and proc.stdout.read(64)
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 141 and not err, err.decode()
+    assert proc.returncode in (0, 141) and not err, err.decode()  # 141 when a write meets the closed pipe
 
 
 def test_errors_are_one_line_with_a_hint(tmp_path: Path) -> None:
