@@ -112,7 +112,8 @@ def render_card(manifest: dict[str, Any], *, funnel_table: str) -> str:
         "card.md.j2",
         meta=meta, spec=spec, manifest=manifest,
         description=[p for p in (spec.get("description") or "").split("\n\n") if p.strip()],
-        fields=[(name, str(type_), doc.description) for name, type_, doc in column_docs()],
+        fields=[(name, str(type_), doc.description)
+                for name, type_, doc in column_docs(tokenizer=manifest.get("tokenizer"))],
         licences=[{**m, "url": licence_url(m["license"])} for m in manifest["license_mix"]],
         repo=repo, hub_repo=spec.get("hub_repo"), load_lines=Md("\n".join(loads)),
         load_fence=fence_for("\n".join(loads)),

@@ -1,0 +1,135 @@
+"""Token counts: the tokenizer a build spec names (``tokenizer:``), found without the network, and
+the number of tokens of each kept row's text.
+
+A spec names a Hugging Face ``tokenizers`` JSON file (``tokenizer.json``) by its path (relative to
+the spec file's folder; a folder holding a ``tokenizer.json`` will do) or by a Hub model id
+(``OWNER/NAME``, optionally ``@REVISION``), which is looked up in the local Hugging Face cache only:
+a build never downloads. ``token_count`` is ``len(tokenizer.encode(text, add_special_tokens=False).ids)``
+with the file's truncation and padding switched off: every token of the text, none added by a
+chat or model template, so that the counts of a document's parts add up and a trainer adds its
+own special tokens once per sequence. The manifest names the tokenizer and the sha256 of its
+file, so a count can be checked by anyone holding the same file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from corpus_registry.errors import BuildError, ConfigError
+
+#: Special tokens (BOS, EOS, CLS, SEP...) are never added: the count is the text's own tokens.
+ADD_SPECIAL_TOKENS = False
+#: Texts encoded in one ``encode_batch`` call at most (by characters, and by count): bounds the
+#: memory the encodings take (offsets, tokens, masks per token) while keeping the batch parallel.
+BATCH_CHARS = 1 << 20
+BATCH_DOCS = 256
+_HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]{0,95}(?:/[A-Za-z0-9][\w.-]{0,95})?)(?:@(?P<rev>[\w./-]{1,200}))?$")
+_FILE = "tokenizer.json"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizerRef:
+    """A resolved tokenizer: what the spec said, the local file and its sha256 (what the manifest records)."""
+
+    name: str
+    path: str
+    sha256: str
+    kind: str  # file | hub
+    revision: str | None = None  # the cached commit, for a Hub id
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest's ``tokenizer`` entry (no local path: the release does not depend on where it was built)."""
+        entry: dict[str, Any] = {"name": self.name, "kind": self.kind, "sha256": self.sha256,
+                                 "add_special_tokens": ADD_SPECIAL_TOKENS}
+        if self.revision:
+            entry["revision"] = self.revision
+        return entry
+
+
+def resolve_tokenizer(name: str, *, base_dir: Path | None, origin: str) -> TokenizerRef:
+    """Find the tokenizer ``name`` (a path, or a Hub id in the local cache) and check that it loads;
+    :class:`ConfigError` naming ``origin``'s ``tokenizer`` field otherwise."""
+    from corpus_registry.build.release import sha256_file
+
+    def fail(problem: str, hint: str) -> ConfigError:
+        return ConfigError(f"{origin}: tokenizer: {problem}", file=origin, field="tokenizer", hint=hint)
+
+    raw = Path(name).expanduser()
+    path = raw if raw.is_absolute() or base_dir is None else base_dir / raw
+    if path.is_dir():
+        path = path / _FILE
+    kind, revision = "file", None
+    if not path.is_file():
+        m = _HUB_ID.match(name)
+        if m is None or name.endswith(".json") or name.startswith((".", "~")):
+            raise fail(f"{name!r}: no such file", "give the path of a tokenizers JSON file (relative to the "
+                                                  "spec's folder) or a Hub id whose tokenizer.json is cached")
+        cached = _from_hub_cache(m["repo"], m["rev"])
+        if cached is None:
+            raise fail(f"{name!r} is not a file, and no tokenizer.json of Hub repo {m['repo']!r} is in the "
+                       "local Hugging Face cache (a build never downloads)",
+                       f"fetch it once: `hf download {m['repo']} {_FILE}`, or give the path of a tokenizer.json")
+        path, kind = cached, "hub"
+        revision = cached.parent.name if cached.parent.parent.name == "snapshots" else None
+    try:
+        load_tokenizer(str(path))
+    except (OSError, ValueError, Exception) as e:  # noqa: BLE001 - tokenizers raises a bare Exception on bad JSON
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise fail(f"{name!r} does not load as a tokenizers JSON file ({first})",
+                   "save the tokenizer with tokenizer.save('tokenizer.json') (tokenizers) or "
+                   "save_pretrained (transformers), and name that file") from e
+    return TokenizerRef(name=name, path=str(path), sha256=sha256_file(path), kind=kind, revision=revision)
+
+
+def _from_hub_cache(repo: str, revision: str | None) -> Path | None:
+    """The cached ``tokenizer.json`` of Hub model ``repo`` (at ``revision``), or None: never the network."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(repo, _FILE, revision=revision, repo_type="model")
+    return Path(found) if isinstance(found, str) and Path(found).is_file() else None
+
+
+@lru_cache(maxsize=2)
+def load_tokenizer(path: str) -> Any:
+    """The tokenizer of ``path`` with truncation and padding off (every token of a text counts)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(path)
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def worker_tokenizer(path: str, sha256: str) -> Any:
+    """The tokenizer where a shard is written, refused if its file changed since the build resolved it."""
+    if _checked(path) != sha256:
+        raise BuildError(f"tokenizer file {path} changed while the build ran (sha256 {_checked(path)[:12]}…, "
+                         f"expected {sha256[:12]}…)", hint="run the build again once the file is final")
+    return load_tokenizer(path)
+
+
+@lru_cache(maxsize=4)
+def _checked(path: str) -> str:
+    from corpus_registry.build.release import sha256_file
+
+    return sha256_file(Path(path))
+
+
+def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+    """The number of tokens of each text (no special tokens), encoded in batches of bounded size."""
+    counts: list[int] = []
+    start = 0
+    while start < len(texts):
+        end, size = start, 0
+        while end < len(texts) and end - start < BATCH_DOCS and (end == start or size + len(texts[end]) <= BATCH_CHARS):
+            size += len(texts[end])
+            end += 1
+        encodings = tokenizer.encode_batch(list(texts[start:end]), add_special_tokens=ADD_SPECIAL_TOKENS)
+        counts.extend(len(e.ids) for e in encodings)
+        start = end
+    return counts
