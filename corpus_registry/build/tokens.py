@@ -44,11 +44,8 @@ class TokenizerRef:
 
     def manifest(self) -> dict[str, Any]:
         """The manifest's ``tokenizer`` entry (no local path: the release does not depend on where it was built)."""
-        entry: dict[str, Any] = {"name": self.name, "kind": self.kind, "sha256": self.sha256,
-                                 "add_special_tokens": ADD_SPECIAL_TOKENS}
-        if self.revision:
-            entry["revision"] = self.revision
-        return entry
+        return {"name": self.name, "kind": self.kind, "revision": self.revision, "sha256": self.sha256,
+                "add_special_tokens": ADD_SPECIAL_TOKENS}
 
 
 def resolve_tokenizer(name: str, *, base_dir: Path | None, origin: str) -> TokenizerRef:
@@ -71,8 +68,8 @@ def resolve_tokenizer(name: str, *, base_dir: Path | None, origin: str) -> Token
                                                   "spec's folder) or a Hub id whose tokenizer.json is cached")
         cached = _from_hub_cache(m["repo"], m["rev"])
         if cached is None:
-            raise fail(f"{name!r} is not a file, and no tokenizer.json of Hub repo {m['repo']!r} is in the "
-                       "local Hugging Face cache (a build never downloads)",
+            raise fail(f"{name!r} is neither a file nor a Hub model whose tokenizer.json is in the local "
+                       "Hugging Face cache (a build never downloads)",
                        f"fetch it once: `hf download {m['repo']} {_FILE}`, or give the path of a tokenizer.json")
         path, kind = cached, "hub"
         revision = cached.parent.name if cached.parent.parent.name == "snapshots" else None
@@ -120,13 +117,13 @@ def _checked(path: str) -> str:
     return sha256_file(Path(path))
 
 
-def count_tokens(tokenizer: Any, texts: Sequence[str]) -> list[int]:
+def count_tokens(tokenizer: Any, texts: Sequence[str], *, batch_chars: int = BATCH_CHARS) -> list[int]:
     """The number of tokens of each text (no special tokens), encoded in batches of bounded size."""
     counts: list[int] = []
     start = 0
     while start < len(texts):
         end, size = start, 0
-        while end < len(texts) and end - start < BATCH_DOCS and (end == start or size + len(texts[end]) <= BATCH_CHARS):
+        while end < len(texts) and end - start < BATCH_DOCS and (end == start or size + len(texts[end]) <= batch_chars):
             size += len(texts[end])
             end += 1
         encodings = tokenizer.encode_batch(list(texts[start:end]), add_special_tokens=ADD_SPECIAL_TOKENS)
