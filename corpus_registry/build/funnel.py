@@ -152,15 +152,15 @@ def chart_data(stages: list[dict[str, Any]], reasons: dict[str, dict[str, int]] 
         fates.append(LanguageFate(lang, c["docs_in"], {k: v for k, v in removed.items() if v}, kept))
     fates.sort(key=lambda f: (-f.candidates, f.language))
     if len(fates) > TOP_LANGUAGES:
-        rest = fates[TOP_LANGUAGES - 1:]
+        others = fates[TOP_LANGUAGES - 1:]
         merged: dict[str, int] = {}
-        for f in rest:
+        for f in others:
             for stage, n in f.removed.items():
                 merged[stage] = merged.get(stage, 0) + n
         order = [s["stage"] for s in stages]
         fates = [*fates[:TOP_LANGUAGES - 1],
-                 LanguageFate(f"{len(rest)} more", sum(f.candidates for f in rest),
-                              {k: merged[k] for k in order if k in merged}, sum(f.kept for f in rest))]
+                 LanguageFate(f"{len(others)} more", sum(f.candidates for f in others),
+                              {k: merged[k] for k in order if k in merged}, sum(f.kept for f in others))]
     return ChartData(first["docs_in"], last["docs_out"], steps, fates)
 
 
@@ -211,7 +211,7 @@ def _draw_waterfall(ax: Any, data: ChartData, colours: dict[str, str]) -> None:
             ax.barh(y, n, left=left, color=colours[step.stage], alpha=shade, edgecolor="white", linewidth=0.5)
             left += n
         named = ", ".join(f"{_short(r)} {n:,}" for r, n in step.reasons)
-        text = f"−{step.removed:,}" + (f": {named}" if named else "")
+        text = f"−{step.removed:,}: {named}" if step.removed else "none removed"
         ax.text(1.02, y, _short(text, 64), transform=ax.get_yaxis_transform(), va="center")
     end = len(labels) - 1
     ax.barh(end, data.kept, color=_KEPT)
@@ -229,15 +229,15 @@ def _draw_languages(ax: Any, data: ChartData, colours: dict[str, str]) -> None:
     if not langs:
         ax.set_axis_off()
         return
-    drawn: set[str] = set()
+    from matplotlib.patches import Patch
+
     for y, f in enumerate(langs):
         total = f.candidates or 1
-        ax.barh(y, 100.0 * f.kept / total, color=_KEPT, label="kept" if y == 0 else None)
+        ax.barh(y, 100.0 * f.kept / total, color=_KEPT)
         left = 100.0 * f.kept / total
         for stage, n in f.removed.items():
             width = 100.0 * n / total
-            ax.barh(y, width, left=left, color=colours[stage], label=None if stage in drawn else stage)
-            drawn.add(stage)
+            ax.barh(y, width, left=left, color=colours[stage])
             left += width
         ax.text(1.02, y, f"{f.kept:,} of {f.candidates:,} kept", transform=ax.get_yaxis_transform(), va="center")
     ax.set_yticks(range(len(langs)), [f.language for f in langs])
@@ -245,4 +245,8 @@ def _draw_languages(ax: Any, data: ChartData, colours: dict[str, str]) -> None:
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of the language's candidates (%)")
     ax.set_title("Per language: kept, and removed by each stage", loc="left", fontsize=10)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.25, 1.0), fontsize=8, frameon=False)
+    removing = {stage for f in langs for stage in f.removed}
+    handles = [Patch(color=_KEPT, label="kept"),
+               *(Patch(color=colour, label=f"removed by {stage}") for stage, colour in colours.items()
+                 if stage in removing)]  # in build order
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.25, 1.0), fontsize=8, frameon=False)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -74,14 +74,14 @@ COLUMN_DOCS: dict[str, Column] = {
 }
 
 
-def column_docs(schema: pa.Schema = SCHEMA, *, tokenizer: dict[str, Any] | None | bool = False
+def column_docs(schema: pa.Schema = SCHEMA, *, tokenizer: dict[str, Any] | None | Literal[False] = False
                 ) -> list[tuple[str, pa.DataType, Column]]:
     """(name, type, meaning) of every column of ``schema``; a column nobody described yet is
     still listed, by its name. ``tokenizer``: the manifest's entry (None: the release has none),
     to say exactly what ``token_count`` holds; False: describe it in general."""
     docs = dict(COLUMN_DOCS)
     if tokenizer is not False:
-        docs["token_count"] = Column(token_count_doc(tokenizer or None), COLUMN_DOCS["token_count"].role)
+        docs["token_count"] = Column(token_count_doc(tokenizer), COLUMN_DOCS["token_count"].role)
     return [(f.name, f.type, docs.get(f.name) or Column(f"{f.name} ({f.type}).", "sc:value"))
             for f in schema]
 
