@@ -4,9 +4,11 @@ Hub id in the local cache) counts every kept row's tokens; without one the colum
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -123,10 +125,45 @@ def test_rebuild_with_a_tokenizer_is_byte_identical(tokenized: tuple, tmp_path: 
 
 
 def test_audit_accepts_a_tokenized_release(tokenized: tuple) -> None:
-    reg, _spec, result = tokenized
+    """Its tokenizer file named relative to the spec, the audit cannot find it alone: a warning; given
+    the file, every row's count is recounted and agrees."""
+    reg, spec_path, result = tokenized
     report = audit(reg, result.out_dir, progress=False)
-    assert report.ok and report.problem_counts == {}, render_text(report)
+    assert report.ok and report.problem_counts == {"token_count_unchecked": 1}, render_text(report)
     assert report.rows == result.rows
+    assert "--tokenizer" in next(p.message for p in report.problems if p.kind == "token_count_unchecked")
+    report = audit(reg, result.out_dir, progress=False, tokenizer=str(spec_path.parent / "tok" / "tokenizer.json"))
+    assert report.ok and report.problem_counts == {}, render_text(report)
+
+
+def test_audit_recounts_token_count(tokenized: tuple, tokenizer: Tokenizer, tmp_path: Path) -> None:
+    reg, spec_path, result = tokenized
+    copy = tmp_path / "copy"
+    shutil.copytree(result.out_dir, copy)
+    shard = next((copy / "data").rglob("*.parquet"))
+    table = pq.read_table(shard)
+    counts = table["token_count"].to_pylist()
+    counts[0] += 1
+    pq.write_table(table.set_column(table.schema.get_field_index("token_count"), "token_count",
+                                    pa.array(counts, pa.int64())), shard)
+    path = str(spec_path.parent / "tok" / "tokenizer.json")
+    code, out = run_audit(reg, str(copy), "--tokenizer", path)
+    assert code == 1 and "token_count_mismatch" in out, out
+    report = audit(reg, copy, progress=False, tokenizer=path)
+    assert report.problem_counts["token_count_mismatch"] == 1
+    bad = next(p for p in report.problems if p.kind == "token_count_mismatch")
+    assert f"token_count {counts[0]} but the tokenizer gives {counts[0] - 1} tokens" in bad.message
+    other = tmp_path / "other.json"
+    retrained = Tokenizer.from_str(tokenizer.to_str())
+    retrained.add_tokens(["zzzz-not-in-the-release"])
+    retrained.save(str(other))
+    code, out = run_audit(reg, str(result.out_dir), "--tokenizer", str(other))
+    assert code == 2 and "is not that of the tokenizer the manifest names" in out, out
+
+
+def run_audit(reg: Registry, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["--db", reg.url, "audit", *args, "--no-progress"])
+    return result.exit_code, result.output
 
 
 def test_without_a_tokenizer_the_column_is_null(tokenized: tuple, tmp_path: Path) -> None:
@@ -174,7 +211,7 @@ def test_an_unusable_tokenizer_is_one_line_exit_2(tokenized: tuple, tmp_path: Pa
     assert "Traceback" not in out and not (tmp_path / "out").exists()
 
 
-def test_a_hub_id_is_found_in_the_local_cache_only(tokenizer: Tokenizer, tmp_path: Path,
+def test_a_hub_id_is_found_in_the_local_cache_only(tokenizer: Tokenizer, tokenized: tuple, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """The Hub cache layout (models--OWNER--NAME/snapshots/COMMIT, refs/main): found without the network."""
     from huggingface_hub import constants
@@ -193,6 +230,14 @@ def test_a_hub_id_is_found_in_the_local_cache_only(tokenizer: Tokenizer, tmp_pat
     assert resolve_tokenizer(f"someone/tiny-bpe@{commit}", base_dir=None, origin="s").path == ref.path
     with pytest.raises(ConfigError, match=r"s: tokenizer: .*someone/other"):
         resolve_tokenizer("someone/other", base_dir=None, origin="s")
+    reg = tokenized[0]
+    built = build_release(reg, parse_spec({**SPEC, "version": "2.0.0", "tokenizer": "someone/tiny-bpe"}),
+                          out_dir=tmp_path / "release", progress=False)
+    manifest = read_manifest(built.out_dir)
+    assert manifest["tokenizer"]["kind"] == "hub" and manifest["tokenizer"]["revision"] == commit
+    assert "revision `" + commit in (built.out_dir / "README.md").read_text(encoding="utf-8")
+    report = audit(reg, built.out_dir, progress=False)  # found in the cache by the manifest's Hub id
+    assert report.ok and report.problem_counts == {}, render_text(report)
 
 
 def test_a_folder_holding_tokenizer_json_will_do(tokenizer: Tokenizer, tmp_path: Path) -> None:
