@@ -124,6 +124,19 @@ def test_rebuild_with_a_tokenizer_is_byte_identical(tokenized: tuple, tmp_path: 
     assert again.files == result.files
 
 
+def test_two_workers_count_the_same_tokens(tokenized: tuple, tmp_path: Path) -> None:
+    """Counted in spawned worker processes (each loads the file and checks its sha256): same files."""
+    from corpus_registry.executors import LocalExecutor
+
+    reg, spec_path, result = tokenized
+    ex = LocalExecutor(2)
+    try:
+        again = build_release(reg, load_spec(spec_path), out_dir=tmp_path / "two", progress=False, executor=ex)
+    finally:
+        ex.close()
+    assert again.files == result.files
+
+
 def test_audit_accepts_a_tokenized_release(tokenized: tuple) -> None:
     """Its tokenizer file named relative to the spec, the audit cannot find it alone: a warning; given
     the file, every row's count is recounted and agrees."""
