@@ -13,10 +13,10 @@ file, so a count can be checked by anyone holding the same file.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,6 @@ class TokenizerRef:
 def resolve_tokenizer(name: str, *, base_dir: Path | None, origin: str) -> TokenizerRef:
     """Find the tokenizer ``name`` (a path, or a Hub id in the local cache) and check that it loads;
     :class:`ConfigError` naming ``origin``'s ``tokenizer`` field otherwise."""
-    from corpus_registry.build.release import sha256_file
-
     def fail(problem: str, hint: str) -> ConfigError:
         return ConfigError(f"{origin}: tokenizer: {problem}", file=origin, field="tokenizer", hint=hint)
 
@@ -73,48 +71,62 @@ def resolve_tokenizer(name: str, *, base_dir: Path | None, origin: str) -> Token
                        f"fetch it once: `hf download {m['repo']} {_FILE}`, or give the path of a tokenizer.json")
         path, kind = cached, "hub"
         revision = cached.parent.name if cached.parent.parent.name == "snapshots" else None
+    from tokenizers import Tokenizer
+
     try:
-        load_tokenizer(str(path))
-    except (OSError, ValueError, Exception) as e:  # noqa: BLE001 - tokenizers raises a bare Exception on bad JSON
+        data = path.read_bytes()
+        Tokenizer.from_str(data.decode("utf-8"))
+    except Exception as e:  # OSError, UnicodeDecodeError, and the bare Exception tokenizers raises on bad JSON
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise fail(f"{name!r} does not load as a tokenizers JSON file ({first})",
+        raise fail(f"{name!r} does not load as a tokenizers JSON file ({first[:200]})",
                    "save the tokenizer with tokenizer.save('tokenizer.json') (tokenizers) or "
                    "save_pretrained (transformers), and name that file") from e
-    return TokenizerRef(name=name, path=str(path), sha256=sha256_file(path), kind=kind, revision=revision)
+    return TokenizerRef(name=name, path=str(path), sha256=hashlib.sha256(data).hexdigest(), kind=kind,
+                        revision=revision)
 
 
 def _from_hub_cache(repo: str, revision: str | None) -> Path | None:
     """The cached ``tokenizer.json`` of Hub model ``repo`` (at ``revision``), or None: never the network."""
     from huggingface_hub import try_to_load_from_cache
 
-    found = try_to_load_from_cache(repo, _FILE, revision=revision, repo_type="model")
+    try:
+        found = try_to_load_from_cache(repo, _FILE, revision=revision, repo_type="model")
+    except ValueError:  # not a valid repo id or revision for the Hub
+        return None
     return Path(found) if isinstance(found, str) and Path(found).is_file() else None
 
 
-@lru_cache(maxsize=2)
 def load_tokenizer(path: str) -> Any:
     """The tokenizer of ``path`` with truncation and padding off (every token of a text counts)."""
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(path)
+    return _counting(Tokenizer.from_file(path))
+
+
+def _counting(tokenizer: Any) -> Any:
     tokenizer.no_truncation()
     tokenizer.no_padding()
     return tokenizer
 
 
+_LOADED: dict[str, Any] = {}  # sha256 of a tokenizer file -> its tokenizer, in this process
+
+
 def worker_tokenizer(path: str, sha256: str) -> Any:
-    """The tokenizer where a shard is written, refused if its file changed since the build resolved it."""
-    if _checked(path) != sha256:
-        raise BuildError(f"tokenizer file {path} changed while the build ran (sha256 {_checked(path)[:12]}…, "
+    """The tokenizer where rows are counted, refused if its file changed since the build resolved it
+    (kept per sha256: a file edited between two builds is read again)."""
+    from tokenizers import Tokenizer
+
+    data = Path(path).read_bytes()
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise BuildError(f"tokenizer file {path} changed while the build ran (sha256 {actual[:12]}…, "
                          f"expected {sha256[:12]}…)", hint="run the build again once the file is final")
-    return load_tokenizer(path)
-
-
-@lru_cache(maxsize=4)
-def _checked(path: str) -> str:
-    from corpus_registry.build.release import sha256_file
-
-    return sha256_file(Path(path))
+    if sha256 not in _LOADED:
+        if len(_LOADED) >= 2:
+            _LOADED.clear()
+        _LOADED[sha256] = _counting(Tokenizer.from_str(data.decode("utf-8")))
+    return _LOADED[sha256]
 
 
 def count_tokens(tokenizer: Any, texts: Sequence[str], *, batch_chars: int = BATCH_CHARS) -> list[int]:

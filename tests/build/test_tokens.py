@@ -286,3 +286,23 @@ def test_loaded_tokenizer_never_truncates_or_pads(tokenizer: Tokenizer, tmp_path
     loaded = load_tokenizer(str(tmp_path / "t.json"))
     assert count_tokens(loaded, [text, "a"]) == [len(tokenizer.encode(t, add_special_tokens=False).ids)
                                                  for t in (text, "a")]
+
+
+def test_a_tokenizer_file_edited_between_builds_is_read_again(tokenizer: Tokenizer, tmp_path: Path) -> None:
+    """Workers keep tokenizers by sha256: an edited file is never counted with the old one, and a file
+    changed while a build runs stops it."""
+    from corpus_registry.build.tokens import worker_tokenizer
+    from corpus_registry.errors import BuildError
+
+    path = tmp_path / "tokenizer.json"
+    tokenizer.save(str(path))
+    first = resolve_tokenizer(str(path), base_dir=None, origin="spec")
+    assert worker_tokenizer(first.path, first.sha256).get_vocab_size() == tokenizer.get_vocab_size()
+    edited = Tokenizer.from_str(tokenizer.to_str())
+    edited.add_tokens(["brand-new-token"])
+    edited.save(str(path))
+    second = resolve_tokenizer(str(path), base_dir=None, origin="spec")
+    assert second.sha256 != first.sha256
+    assert worker_tokenizer(second.path, second.sha256).get_vocab_size() == tokenizer.get_vocab_size() + 1
+    with pytest.raises(BuildError, match="changed while the build ran"):
+        worker_tokenizer(first.path, first.sha256)
