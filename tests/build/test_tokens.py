@@ -306,3 +306,21 @@ def test_a_tokenizer_file_edited_between_builds_is_read_again(tokenizer: Tokeniz
     assert worker_tokenizer(second.path, second.sha256).get_vocab_size() == tokenizer.get_vocab_size() + 1
     with pytest.raises(BuildError, match="changed while the build ran"):
         worker_tokenizer(first.path, first.sha256)
+
+
+def test_the_training_summary_sizes_by_tokens(tokenized: tuple) -> None:
+    """The EU training-content summary takes its size range from the counted tokens."""
+    from corpus_registry.build.summary import training_summary
+
+    reg, _spec, result = tokenized
+    summary = training_summary(reg, [result.out_dir])
+    size = json.loads(json.dumps(summary, default=str))
+    found = [v for v in _walk(size) if isinstance(v, dict) and v.get("basis") == "token counts"]
+    assert found and found[0]["tokens"] == read_manifest(result.out_dir)["counts"]["kept_tokens"]
+
+
+def _walk(node: object) -> Iterator[object]:
+    yield node
+    children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else []
+    for child in children:
+        yield from _walk(child)
