@@ -212,7 +212,7 @@ def _draw_waterfall(ax: Any, data: ChartData, colours: dict[str, str]) -> None:
             left += n
         named = ", ".join(f"{_short(r)} {n:,}" for r, n in step.reasons)
         text = f"−{step.removed:,}: {named}" if step.removed else "none removed"
-        ax.text(1.02, y, _short(text, 64), transform=ax.get_yaxis_transform(), va="center")
+        ax.text(1.02, y, _short(text, 60), transform=ax.get_yaxis_transform(), va="center")
     end = len(labels) - 1
     ax.barh(end, data.kept, color=_KEPT)
     share = 100.0 * data.kept / data.candidates if data.candidates else 0.0
