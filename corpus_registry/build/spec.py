@@ -106,7 +106,6 @@ class BuildSpec(_Strict):
         """The spec as JSON-ready data, defaults filled in (goes into the manifest)."""
         return self.model_dump(mode="json")
 
-
     def origin(self) -> tuple[str, Path | None]:
         """What the spec was read from (for errors) and the folder its relative paths start from."""
         return self._origin, self._base_dir
