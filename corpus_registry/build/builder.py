@@ -58,14 +58,15 @@ from corpus_registry.build.release import (
     write_shard,
 )
 from corpus_registry.build.spec import BuildSpec
-from corpus_registry.errors import BuildError
+from corpus_registry.errors import BuildError, StoreError
 from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source, utcnow
 from corpus_registry.registry.decisions import decisions_by_id
+from corpus_registry.registry.lookup import documents_with_text
 from corpus_registry.registry.registry import Registry
-from corpus_registry.registry.store import DocumentStore
+from corpus_registry.registry.store import DocumentStore, naming
 
 META_STAGES = ("selected", "licence", "withdrawn", "language")
 
@@ -208,8 +209,9 @@ def filter_and_sign(task: SignTask) -> SignResult:
     texts: list[str] = []
     items = task.items
     columns = [items[name].to_pylist() for name in ("index", "sha256", "shard", "words", "language", "date", "sign")]
-    for index, sha, shard, words, lang, date, sign in zip(*columns):
-        text = store.get(sha, shard)
+    by_sha = dict(store.get_many(zip(columns[1], columns[2])))  # each shard read once, each text checked
+    for index, sha, _shard, words, lang, date, sign in zip(*columns):
+        text = by_sha[sha]
         bd = BuildDoc(key=str(index), text=text, sha256=sha, word_count=words, language=lang, date=date)
         for f in filters:
             verdict = f.filter(bd)
@@ -321,7 +323,10 @@ def build_release(
     anything else is refused before the work starts. One build of a name and version at a time.
     """
     with registry.exclusive(f"build {spec.name} {spec.version}"), out_folder(registry, spec, out_dir) as staged:
-        return _build(registry, spec, staged, progress=progress, record=record, executor=executor)
+        try:
+            return _build(registry, spec, staged, progress=progress, record=record, executor=executor)
+        except StoreError as e:  # a text that does not read back as registered: never shipped
+            raise naming(e, documents_with_text(registry, str(e.fields.get("sha256", "")))) from e
 
 
 def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progress: bool, record: bool,

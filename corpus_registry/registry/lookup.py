@@ -7,11 +7,12 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from corpus_registry.errors import NotFoundError
+from corpus_registry.errors import NotFoundError, StoreError
 from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, Withdrawal
 from corpus_registry.registry.decisions import history
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import load_standings, withdrawn_texts
+from corpus_registry.registry.store import naming
 
 
 def stats(registry: Registry) -> dict[str, Any]:
@@ -156,6 +157,18 @@ def record(registry: Registry, doc: Document, *, with_text: bool = True) -> dict
         "extra": doc.extra,
         "shard": blob.shard if blob else None,
     }
-    if with_text and blob is not None:
-        record["text"] = registry.store.get(doc.sha256, blob.shard)
+    if with_text:
+        try:
+            record["text"] = registry.store.get(doc.sha256, blob.shard if blob else None)
+        except StoreError as e:
+            raise naming(e, [f"{src.slug}/{doc.identifier}"]) from e
     return record
+
+
+def documents_with_text(registry: Registry, sha256: str, *, limit: int = 20) -> list[str]:
+    """SOURCE/IDENTIFIER of the current documents whose text is ``sha256`` (to name them in errors)."""
+    with registry.session() as s:
+        rows = s.execute(select(Source.slug, Document.identifier).join(Source, Source.id == Document.source_id)
+                         .where(Document.sha256 == sha256, Document.is_current.is_(True))
+                         .order_by(Source.slug, Document.identifier).limit(limit)).all()
+    return [f"{slug}/{ident}" for slug, ident in rows]

@@ -10,6 +10,7 @@ import pytest
 from corpus_registry.build.builder import build_release
 from corpus_registry.build.spec import parse_spec
 from corpus_registry.registry import lookup
+from corpus_registry.registry.documents import text_sha256
 from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.sources import sync_sources
@@ -20,11 +21,12 @@ from tests.conftest import DATA
 
 def test_shards_are_content_addressed(tmp_path: Path) -> None:
     store = DocumentStore(str(tmp_path / "s"))
-    items = [("b" * 64, "deux"), ("a" * 64, "un")]
+    un, deux = text_sha256("un"), text_sha256("deux")
+    items = [(deux, "deux"), (un, "un")]
     first = store.put(items)
     assert store.put(list(reversed(items))) == first  # same content, same shard, written once
-    assert store.get("a" * 64, first) == "un"
-    assert dict(store.get_many([("b" * 64, first)])) == {"b" * 64: "deux"}
+    assert store.get(un, first) == "un"
+    assert dict(store.get_many([(deux, first)])) == {deux: "deux"}
     assert len(list((tmp_path / "s").rglob("*.parquet"))) == 1
     assert not list((tmp_path / "s").rglob("*.tmp"))
 
