@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
@@ -13,6 +14,8 @@ from corpus_registry.registry.decisions import history
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import load_standings, withdrawn_texts
 from corpus_registry.registry.store import naming
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def stats(registry: Registry) -> dict[str, Any]:
@@ -64,6 +67,8 @@ def find_document(registry: Registry, ref: str) -> Document:
     """A current document by ``identifier``, ``source/identifier`` or sha256 (prefix ≥ 8); the
     reference may be in any Unicode normal form (identifiers are registered in NFC)."""
     ref = unicodedata.normalize("NFC", ref.strip())
+    if _UNSTORABLE.search(ref):  # no identifier holds one (PostgreSQL could not even compare it)
+        raise NotFoundError(f"no document {ref!r} in the registry", hint="identifiers hold no control characters")
     conds = [Document.identifier == ref]
     if "/" in ref:
         slug, ident = ref.split("/", 1)
@@ -94,6 +99,9 @@ def show(registry: Registry, ref: str, *, with_text: bool = True) -> dict[str, A
 
 def exact_document(registry: Registry, *, source: str, identifier: str) -> Document:
     """The current version of ``identifier`` in ``source`` (no other reading of the names)."""
+    if _UNSTORABLE.search(source) or _UNSTORABLE.search(identifier):
+        raise NotFoundError(f"no document {identifier!r} in source {source!r}",
+                            hint="identifiers hold no control characters")
     with registry.session() as s:
         doc = s.scalar(select(Document).join(Source, Source.id == Document.source_id)
                        .where(Source.slug == source, Document.identifier == identifier)
