@@ -208,7 +208,7 @@ def test_show_exits_cleanly_every_time(tmp_path: Path) -> None:
     reg.init(store=str(tmp_path / "store"))
     _udhr(reg, tmp_path)
     reg.dispose()
-    runs = int(os.environ.get("SHOW_RUNS", "8"))
+    runs = int(os.environ.get("SHOW_RUNS", "6"))
     env = {**os.environ, "CORPUS_REGISTRY_DB": str(db)}
     for _ in range(runs):
         p = subprocess.run([sys.executable, "-m", "corpus_registry.cli", "show", DOC], env=env,
