@@ -145,7 +145,11 @@ def show(app: AppContext, ref: str, no_text: bool, as_json: bool) -> None:
         say("\n" + text)
 
 
-@cli.command()
+VERIFY_EXIT = ("Exit status: 0 every text reads back as registered; 1 missing or damaged texts found (listed); "
+               "2 could not run (a one-line error on stderr, --debug for the traceback).")
+
+
+@cli.command(epilog=VERIFY_EXIT)
 @click.option("--source", metavar="SOURCE", help="Only the texts of this source's documents.")
 @click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
 @json_option
@@ -155,8 +159,6 @@ def verify(app: AppContext, source: str | None, no_progress: bool, as_json: bool
 
     Lists each document whose text is missing or damaged (a deleted, truncated or edited store
     shard); `ingest --repair SOURCE` rewrites them from the source.
-
-    Exit status: 0 the store is intact; 1 missing or damaged texts found; 2 could not run.
     """
     report = verify_store(app.registry(), source=source, progress=not no_progress)
     if as_json:
@@ -172,7 +174,7 @@ def verify(app: AppContext, source: str | None, no_progress: bool, as_json: bool
             f"{len(report.damaged):,} missing or damaged"
             + (f"; repair with `corpus-registry ingest --repair {' '.join(sources)}`" if sources else ""))
     if not report.clean:
-        raise click.exceptions.Exit(EXIT_VIOLATIONS)
+        click.get_current_context().exit(EXIT_VIOLATIONS)
 
 
 @cli.command()

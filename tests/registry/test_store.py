@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -214,3 +215,16 @@ def test_show_exits_cleanly_every_time(tmp_path: Path) -> None:
         p = subprocess.run([sys.executable, "-m", "corpus_registry.cli", "show", DOC], env=env,
                            capture_output=True, text=True)
         assert p.returncode == 0 and "Déclaration universelle" in p.stdout, (p.returncode, p.stderr[-500:])
+
+
+def test_audit_refuses_a_text_that_differs_from_the_store(registry: Registry, tmp_path: Path) -> None:
+    """What a build from a tampered store once shipped (the registry's sha256 beside an altered text)
+    is a violation for the audit, which hashes every row it reads."""
+    _udhr(registry, tmp_path)
+    rec = lookup.show(registry, DOC)
+    row = {"identifier": rec["identifier"], "source": "udhr", "license": "public-domain", "sha256": rec["sha256"],
+           "text": rec["text"].replace("Déclaration universelle", "Déclaration falsifiée")}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    r = _cli(registry, "audit", str(tmp_path / "rows.jsonl"), "--format", "json")
+    assert r.exit_code == 1, r.output
+    assert "text_altered" in r.output
