@@ -52,27 +52,22 @@ class _Shard:
         text = table.column("text").combine_chunks()
         if not isinstance(text, pa.LargeStringArray):
             text = text.cast(pa.large_string())
-        self.rows = {sha: i for i, sha in enumerate(shas)}
+        nulls = set(np.flatnonzero(np.asarray(text.is_null())).tolist()) if text.null_count else set()
+        self.rows = {sha: i for i, sha in enumerate(shas) if i not in nulls}
         offsets, data = text.buffers()[1], text.buffers()[2]
-        self.offsets = np.frombuffer(offsets, dtype=np.int64)[text.offset:text.offset + len(text) + 1] \
-            if offsets is not None else np.zeros(1, dtype=np.int64)
+        self.offsets: list[int] = (np.frombuffer(offsets, dtype=np.int64)[text.offset:text.offset + len(text) + 1]
+                                   .tolist() if offsets is not None else [0])
         self.data = memoryview(data) if data is not None else memoryview(b"")
-        self.nulls = set(np.flatnonzero(np.asarray(text.is_null())).tolist()) if text.null_count else set()
 
-    def problem(self, sha: str) -> Problem | None:
-        """Why ``sha`` cannot be read from this shard (None: it reads back right)."""
+    def read(self, sha: str) -> str | Problem:
+        """The text of ``sha``, checked against it; or why it cannot be read back."""
         row = self.rows.get(sha)
-        if row is None or row in self.nulls:
+        if row is None:
             return Problem("missing_text", "the text is not in its shard")
-        if hashlib.sha256(self._bytes(row)).hexdigest() != sha:
+        raw = self.data[self.offsets[row]:self.offsets[row + 1]]
+        if hashlib.sha256(raw).hexdigest() != sha:
             return Problem("damaged_text", "the text no longer matches its sha256")
-        return None
-
-    def text(self, sha: str) -> str:
-        return str(self._bytes(self.rows[sha]), "utf-8")
-
-    def _bytes(self, row: int) -> memoryview:
-        return self.data[int(self.offsets[row]):int(self.offsets[row + 1])]
+        return str(raw, "utf-8")
 
 
 class DocumentStore:
@@ -122,10 +117,10 @@ class DocumentStore:
             if isinstance(loaded, Problem):
                 raise _error(shas[0], shard, loaded)
             for sha in shas:
-                problem = loaded.problem(sha)
-                if problem is not None:
-                    raise _error(sha, shard, problem)
-                yield sha, loaded.text(sha)
+                text = loaded.read(sha)
+                if isinstance(text, Problem):
+                    raise _error(sha, shard, text)
+                yield sha, text
 
     def get(self, sha256: str, shard: str | None) -> str:
         """One text, checked against its sha256."""
@@ -139,7 +134,7 @@ class DocumentStore:
         self._cache.pop(shard, None)  # a whole-store check must not keep shards alive
         if isinstance(loaded, Problem):
             return dict.fromkeys(shas, loaded)
-        return {sha: p for sha in shas if (p := loaded.problem(sha)) is not None}
+        return {sha: p for sha in shas if isinstance(p := loaded.read(sha), Problem)}
 
     def _shard(self, shard: str) -> _Shard | Problem:
         """``shard`` read (a few recent ones kept, while their file is unchanged), or why it cannot be."""
