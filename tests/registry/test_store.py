@@ -228,3 +228,19 @@ def test_audit_refuses_a_text_that_differs_from_the_store(registry: Registry, tm
     r = _cli(registry, "audit", str(tmp_path / "rows.jsonl"), "--format", "json")
     assert r.exit_code == 1, r.output
     assert "text_altered" in r.output
+
+
+def test_the_web_never_serves_a_damaged_text(registry: Registry, tmp_path: Path) -> None:
+    """The text page answers 500 with the one-line message (the server's store is at fault), and the
+    document page, which shows no text, still works."""
+    from starlette.testclient import TestClient
+
+    from corpus_registry.web.app import create_app
+
+    _udhr(registry, tmp_path)
+    _damage(registry, "edit")
+    client = TestClient(create_app(registry), raise_server_exceptions=False)
+    ident = DOC.split("/", 1)[1]
+    r = client.get(f"/texts/udhr/{ident}")
+    assert r.status_code == 500 and "falsifiée" not in r.text and "no longer matches its sha256" in r.text
+    assert client.get(f"/documents/udhr/{ident}").status_code == 200
