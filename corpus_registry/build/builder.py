@@ -59,14 +59,15 @@ from corpus_registry.build.release import (
 )
 from corpus_registry.build.spec import BuildSpec
 from corpus_registry.build.tokens import TokenizerRef, count_tokens, resolve_tokenizer, worker_tokenizer
-from corpus_registry.errors import BuildError
+from corpus_registry.errors import BuildError, StoreError
 from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source, utcnow
 from corpus_registry.registry.decisions import decisions_by_id
+from corpus_registry.registry.lookup import documents_with_text
 from corpus_registry.registry.registry import Registry
-from corpus_registry.registry.store import DocumentStore
+from corpus_registry.registry.store import DocumentStore, naming
 
 META_STAGES = ("selected", "licence", "withdrawn", "language")
 
@@ -209,8 +210,12 @@ def filter_and_sign(task: SignTask) -> SignResult:
     texts: list[str] = []
     items = task.items
     columns = [items[name].to_pylist() for name in ("index", "sha256", "shard", "words", "language", "date", "sign")]
-    for index, sha, shard, words, lang, date, sign in zip(*columns):
-        text = store.get(sha, shard)
+    if not filters and (task.minhash is None or not any(columns[6])):  # no text needed: read once, when written
+        result.passed = columns[0]
+        return result
+    by_sha = dict(store.get_many(zip(columns[1], columns[2])))  # each shard read once, each text checked
+    for index, sha, _shard, words, lang, date, sign in zip(*columns):
+        text = by_sha[sha]
         bd = BuildDoc(key=str(index), text=text, sha256=sha, word_count=words, language=lang, date=date)
         for f in filters:
             verdict = f.filter(bd)
@@ -343,8 +348,11 @@ def build_release(
     origin, base_dir = spec.origin()
     tokenizer = resolve_tokenizer(spec.tokenizer, base_dir=base_dir, origin=origin) if spec.tokenizer else None
     with registry.exclusive(f"build {spec.name} {spec.version}"), out_folder(registry, spec, out_dir) as staged:
-        return _build(registry, spec, staged, progress=progress, record=record, executor=executor,
-                      tokenizer=tokenizer)
+        try:
+            return _build(registry, spec, staged, progress=progress, record=record, executor=executor,
+                          tokenizer=tokenizer)
+        except StoreError as e:  # a text that does not read back as registered: never shipped
+            raise naming(e, documents_with_text(registry, str(e.fields.get("sha256", "")))) from e
 
 
 def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progress: bool, record: bool,
