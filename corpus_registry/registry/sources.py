@@ -103,7 +103,7 @@ def sync_sources(registry: Registry, *, catalogue_path: Path, by: str | None = N
     base_dir = catalogue_path.parent
     for spec in catalogue.sources:  # reader options are checked before anything is written
         try:
-            get_reader(spec.reader.kind, base_dir=base_dir, options=spec.reader.options)
+            get_reader(spec.reader.kind, base_dir=base_dir, options=spec.reader.options).check_inside()
         except CorpusRegistryError as e:
             raise ConfigError(
                 f"{catalogue_path}: sources[{spec.slug}].reader: {e}", file=str(catalogue_path),

@@ -14,7 +14,7 @@ from corpus_registry.errors import ReaderError
 from corpus_registry.registry.documents import RawDocument
 from corpus_registry.registry.readers.base import FileOptions, FileSetReader, default_identifier
 from corpus_registry.registry.readers.encoding import AUTO
-from corpus_registry.registry.readers.records import RecordOptions, record_to_document
+from corpus_registry.registry.readers.records import RecordOptions, record_identifier, record_to_document
 
 
 class JsonlOptions(FileOptions, RecordOptions):
@@ -41,9 +41,20 @@ class JsonlReader(FileSetReader):
             encoding = encodings.get(relpath, self.options.encoding)
             yield from self._read_file(file, relpath=relpath, encoding=encoding)
 
-    def _read_file(self, file: Path, *, relpath: str, encoding: str) -> Iterator[RawDocument]:
+    def identifiers(self) -> Iterator[tuple[str, str]]:
+        files = self.files()
+        encodings = self._resolve_encodings(self.options.encodings, [relpath for _, relpath in files])
+        self._unit = 0
+        for file, relpath in files:
+            base = default_identifier(relpath.removesuffix(".gz"))
+            for number, record, where in self._records(file, relpath=relpath,
+                                                       encoding=encodings.get(relpath, self.options.encoding)):
+                yield record_identifier(record, options=self.options, where=where,
+                                        fallback_id=f"{base}/{number}"), where
+
+    def _records(self, file: Path, *, relpath: str, encoding: str) -> Iterator[tuple[int, dict[str, object], str]]:
+        """``(line number, record, where)`` of this partition's records in ``file``."""
         encoding = "utf-8-sig" if encoding == AUTO else encoding
-        base = default_identifier(relpath.removesuffix(".gz"))
         with _open(file, relpath=relpath) as stream:
             for number, raw in enumerate(stream, start=1):
                 if not raw.strip():
@@ -58,19 +69,25 @@ class JsonlReader(FileSetReader):
                     where=where,
                     relpath=relpath,
                 )
+                del raw
                 if not line.strip():
                     continue
-                record = _parse(line, where=where)
-                document = record_to_document(
-                    record,
-                    options=self.options,
-                    where=where,
-                    relpath=relpath,
-                    fallback_id=f"{base}/{number}",
-                )
-                document.extra["line"] = number
-                if self._keep(document, where=where):
-                    yield document
+                yield number, _parse(line, where=where), where
+
+    def _read_file(self, file: Path, *, relpath: str, encoding: str) -> Iterator[RawDocument]:
+        base = default_identifier(relpath.removesuffix(".gz"))
+        for number, record, where in self._records(file, relpath=relpath, encoding=encoding):
+            document = record_to_document(
+                record,
+                options=self.options,
+                where=where,
+                relpath=relpath,
+                fallback_id=f"{base}/{number}",
+            )
+            del record
+            document.extra["line"] = number
+            if self._keep(document, where=where):
+                yield document
 
 
 def _open(file: Path, *, relpath: str) -> IO[bytes]:
