@@ -25,7 +25,7 @@ from corpus_registry.config import env_int
 from corpus_registry.errors import ConfigError, NotFoundError, ReaderError
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal, utcnow
-from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_sha256
+from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_digest
 from corpus_registry.registry.ingest_pool import Pool, report
 from corpus_registry.registry.ingest_runs import count_batch, finish_run, start_run
 from corpus_registry.registry.langid import LanguageIdentifier, get_identifier
@@ -118,13 +118,14 @@ class _SourceIngest:
             )
         self.seen_ids.add(key)
         text = normalize_text(raw.text)
+        raw.text = ""  # only the normalised text is kept from here on (one copy of a long text, not two)
         if not text:
             raise ReaderError(
                 f"{self.source.slug}: document {raw.identifier!r} ({raw.path or 'record'}) is empty",
                 hint="remove it from the source or exclude it with the reader's glob",
             )
-        return _Prepared(raw=raw, text=text, sha256=text_sha256(text), size=len(text.encode("utf-8")),
-                         meta=self._meta(raw))
+        sha256, size = text_digest(text)
+        return _Prepared(raw=raw, text=text, sha256=sha256, size=size, meta=self._meta(raw))
 
     def _meta(self, raw: RawDocument) -> dict[str, Any]:
         """The row's metadata; its licence standing is evaluated when the batch is written, from

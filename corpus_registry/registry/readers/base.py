@@ -7,6 +7,7 @@ what they yield and what they skip in ``stats`` so the ingest funnel can show it
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator
@@ -305,10 +306,22 @@ def default_identifier(relpath: str) -> str:
     return PurePosixPath(relpath).with_suffix("").as_posix()
 
 
+_TITLE_START = re.compile(r"[^\s\ufeff]")
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_TITLE_END = re.compile(r"[\s\ufeff]+$")
+
+
 def first_line(text: str, *, limit: int = 200) -> str | None:
-    """First non-empty line, stripped and cut to ``limit`` characters (a fallback title)."""
-    for line in text.splitlines():
-        line = line.strip().strip("\ufeff").strip()
-        if line:
-            return line[:limit]
-    return None
+    """First non-empty line, stripped and cut to ``limit`` characters (a fallback title).
+
+    Found by searching, not by splitting the text into lines: a text of one 100 MB line costs
+    ``limit`` characters, not a copy of itself."""
+    found = _TITLE_START.search(text)
+    if found is None:
+        return None
+    start = found.start()
+    brk = _LINE_BREAK.search(text, start)
+    end = brk.start() if brk else len(text)
+    if end - start > limit and _TITLE_START.search(text, start + limit, end):
+        return text[start : start + limit]  # the line goes on past the cut: its first ``limit`` characters
+    return _TITLE_END.sub("", text[start : min(end, start + limit)])

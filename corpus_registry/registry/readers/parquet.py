@@ -94,8 +94,8 @@ def _row_groups(parquet: pq.ParquetFile) -> Iterator[Any]:
 
 
 def _damaged(relpath: str, error: BaseException, *, row: int | None = None) -> ReaderError:
-    at = f" near row {row}" if row is not None else ""
+    at = f" (after row {row})" if row else ""
     detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-    return ReaderError(f"{relpath}: not a readable Parquet file{at} ({detail})", file=relpath,
+    return ReaderError(f"{relpath}: not a readable Parquet file{at}: {detail}", file=relpath,
                        hint="the file is damaged or truncated: fetch it again, or exclude it with the reader's "
                             "glob or exclude option")
