@@ -107,7 +107,7 @@ def sync_sources(registry: Registry, *, catalogue_path: Path, by: str | None = N
         except CorpusRegistryError as e:
             raise ConfigError(
                 f"{catalogue_path}: sources[{spec.slug}].reader: {e}", file=str(catalogue_path),
-                field=f"sources[{spec.slug}].reader",
+                field=f"sources[{spec.slug}].reader", hint=e.hint,
             ) from e
     who = decisions.reviewer(by)
     where = catalogue_path.name

@@ -22,7 +22,6 @@ from corpus_registry.registry.db.models import Document, IngestRun, Source
 from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.sources import sync_sources
-
 from tests.conftest import DATA
 
 GERMINAL = DATA / "gutenberg-fr/pg5711-germinal/5711-8.txt"
