@@ -289,3 +289,47 @@ def test_a_parquet_source_with_a_duplicate_id_reads_only_the_id_column_first(reg
         with pytest.raises(ReaderError, match=r"duplicate identifier 'c7' \(a\.parquet row 7 and a\.parquet row 119\)"):
             ingest(registry, progress=False, workers=workers)
     assert identifiers(registry) == []
+
+
+# --- fuzz: every file reader on mutated real files ------------------------------------------------
+
+def _real_files(folder: Path) -> dict[str, bytes]:
+    words = (DATA / "gutenberg-fr/pg4650-candide/4650-8.txt").read_text(encoding="latin-1").split()
+    rows = [{"id": f"c{i}", "text": " ".join(words[i * 40:(i + 1) * 40])} for i in range(60)]
+    jsonl = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode("utf-8")
+    table = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows), table, row_group_size=20)
+    return {"book.txt": (DATA / "gutenberg-fr/pg4650-candide/4650-8.txt").read_bytes()[:20_000],
+            "utf8.txt": UTF8_BOOK.read_bytes()[:20_000], "records.jsonl": jsonl,
+            "records.jsonl.gz": gzip.compress(jsonl), "records.parquet": table.getvalue()}
+
+
+READER_OF = {"book.txt": "text", "utf8.txt": "text", "records.jsonl": "jsonl", "records.jsonl.gz": "jsonl",
+             "records.parquet": "parquet"}
+
+
+@bounded(120)
+@given(name=st.sampled_from(sorted(READER_OF)), cut=st.integers(0, 100), workers=st.sampled_from([1, 2]),
+       edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=12))
+def test_readers_on_mutated_real_files_raise_only_reader_errors(tmp_path_factory: pytest.TempPathFactory, name: str,
+                                                                 cut: int, workers: int,
+                                                                 edits: list[tuple[float, int]]) -> None:
+    from corpus_registry.errors import CorpusRegistryError
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    data = bytearray(_real_files(folder)[name])
+    for where, value in edits:
+        data[int(where * len(data))] = value
+    if cut:
+        data = data[: len(data) * (100 - cut) // 100]
+    (folder / name).write_bytes(bytes(data))
+    for index in range(workers):
+        reader = get_reader(READER_OF[name], base_dir=folder, options={"path": name, "skip_empty": True})
+        try:
+            ids = list(reader.partitioned(index, workers).identifiers())
+            reader = get_reader(READER_OF[name], base_dir=folder, options={"path": name, "skip_empty": True})
+            docs = list(reader.partitioned(index, workers).read())
+        except CorpusRegistryError as e:
+            assert "\n" not in str(e)
+            continue
+        assert len(ids) >= len(docs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, ClassVar, cast
@@ -56,7 +57,7 @@ class JsonlReader(FileSetReader):
         """``(line number, record, where)`` of this partition's records in ``file``."""
         encoding = "utf-8-sig" if encoding == AUTO else encoding
         with _open(file, relpath=relpath) as stream:
-            for number, raw in enumerate(stream, start=1):
+            for number, raw in _lines(stream, relpath=relpath):
                 if not raw.strip():
                     continue
                 self._unit += 1
@@ -97,6 +98,18 @@ def _open(file: Path, *, relpath: str) -> IO[bytes]:
         return file.open("rb")
     except OSError as e:
         raise ReaderError(f"{relpath}: cannot open ({e.strerror})", file=str(file)) from e
+
+
+def _lines(stream: IO[bytes], *, relpath: str) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines; a damaged or truncated gzip file is a ReaderError naming the file and line."""
+    number = 0
+    try:
+        for number, raw in enumerate(stream, start=1):  # noqa: B007 - number is read after the loop
+            yield number, raw
+    except (OSError, EOFError, zlib.error) as e:
+        raise ReaderError(f"{relpath}: cannot read past line {number} ({str(e) or type(e).__name__})",
+                          hint="the file is damaged or truncated: fetch it again, or exclude it with the reader's "
+                               "glob or exclude option", file=relpath) from e
 
 
 def _no_sig(encoding: str) -> str:
