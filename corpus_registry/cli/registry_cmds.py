@@ -13,10 +13,10 @@ from corpus_registry.cli import (
     AppContext,
     cli,
     echo_json,
+    executor_options,
     json_option,
     pass_app,
     say,
-    workers_option,
 )
 from corpus_registry.errors import StoreError
 from corpus_registry.registry import lookup
@@ -53,24 +53,32 @@ def init(app: AppContext, store: str | None) -> None:
 @click.option("--break-lock", is_flag=True,
               help="Clear the lock of an ingest of the same source whose process is gone (e.g. on another "
                    "machine) before starting. Dead processes on this machine are noticed without it.")
-@workers_option
+@executor_options
 @json_option
 @pass_app
 def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_progress: bool, repair: bool,
-           break_lock: bool, workers: int, as_json: bool) -> None:
+           break_lock: bool, workers: int, executor: str, ray_address: str | None, as_json: bool) -> None:
     """Ingest the named SOURCEs (default: all registered sources).
 
     Idempotent: unchanged documents are skipped, changed texts become new versions. An
     interrupted ingest keeps what it committed; run it again to resume. Identifiers are checked
     for duplicates before anything is written; one ingest per source runs at a time. With
     --repair, texts the store lost or damaged are rewritten from the source (exit 2 if some
-    cannot be).
+    cannot be). With --executor ray, each source's files, runs of lines or row groups become Ray
+    tasks that commit their own batches (a task that dies is retried, nothing is written twice);
+    the registry ends up the same.
     """
     if repair:
         _repair(app.registry(), sources, progress=not no_progress, as_json=as_json)
         return
-    results = run_ingest(app.registry(), list(sources), langid=get_identifier(langid),
-                         progress=not no_progress, workers=workers, break_lock=break_lock)
+    if executor == "ray":
+        from corpus_registry.executors.ray_ingest import ray_ingest
+
+        results = ray_ingest(app.registry(), list(sources), langid=langid, address=ray_address,
+                             workers=workers, progress=not no_progress, break_lock=break_lock)
+    else:
+        results = run_ingest(app.registry(), list(sources), langid=get_identifier(langid),
+                             progress=not no_progress, workers=workers, break_lock=break_lock)
     if as_json:
         echo_json([asdict(r) | {"docs_per_s": r.docs_per_s} for r in results])
         return

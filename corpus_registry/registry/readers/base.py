@@ -84,6 +84,7 @@ class Reader(ABC):
         self.root = options.path if options.path.is_absolute() else base_dir / options.path
         self.stats: Counter[str] = Counter()
         self.partition: tuple[int, int] = (0, 1)
+        self.unit_range: tuple[int, int] | None = None
 
     def partitioned(self, index: int, count: int) -> Reader:
         """Read only partition ``index`` of ``count`` (files, lines or rows dealt round-robin),
@@ -93,10 +94,25 @@ class Reader(ABC):
         self.partition = (index, count)
         return self
 
+    def ranged(self, start: int, stop: int) -> Reader:
+        """Read only units ``start`` <= unit < ``stop`` (files, lines or rows, in reading order): a
+        contiguous slice, so a Ray ingest task reads one file, a run of lines or of row groups."""
+        if not 0 <= start < stop:
+            raise ValueError(f"unit range {start}..{stop}")
+        self.unit_range = (start, stop)
+        return self
+
     def _mine(self, unit: int) -> bool:
         """True when the ``unit``-th file/line/row (0-based) belongs to this reader's partition."""
+        if self.unit_range is not None and not self.unit_range[0] <= unit < self.unit_range[1]:
+            return False
         index, count = self.partition
         return count == 1 or unit % count == index
+
+    def _counts_source_wide(self) -> bool:
+        """True for the one partition or slice that counts what is skipped over the whole source
+        (binary files, symlinks leading outside), so the counts of all of them add up once."""
+        return self.partition[0] == 0 and (self.unit_range is None or self.unit_range[0] == 0)
 
     @abstractmethod
     def read(self) -> Iterator[RawDocument]:
@@ -173,7 +189,7 @@ class FileSetReader(Reader):
                     outside.add(relpath)  # a symlink (of the file or a folder on its way) leading outside
                     continue
                 found[relpath] = file
-        if outside and self.partition[0] == 0:  # counted once, however many partitions list the files
+        if outside and self._counts_source_wide():  # counted once, however many partitions list the files
             self.stats["skipped_symlink_outside"] += len(outside)
         return [(found[relpath], relpath) for relpath in sorted(found)]
 
@@ -255,7 +271,7 @@ class FileReader(FileSetReader):
             except OSError as e:
                 raise ReaderError(f"{relpath}: cannot read ({e.strerror})", file=str(file)) from e
             if binary_kind(head, encoding=self._encodings.get(relpath, self.options.encoding)) is not None:
-                if self.partition[0] == 0:
+                if self._counts_source_wide():
                     self.stats["skipped_binary"] += 1
                 continue
             yield file, relpath
