@@ -14,6 +14,7 @@ is reported as the local executor reports it. The registry ends up as a local in
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from corpus_registry.registry.ingest_runs import finish_run, start_run
 from corpus_registry.registry.ingest_tasks import Slice, check_identifiers, ingest_slice, plan_slices, scan_slice
 from corpus_registry.registry.langid import get_identifier
 from corpus_registry.registry.registry import Registry
-from corpus_registry.terminal import say
+from corpus_registry.terminal import one_line
 
 MAX_RETRIES = 3  # a task whose worker or node dies runs again up to this many times
 TASKS_PER_CPU = 4  # slices per CPU of the cluster: small enough to balance, few enough to amortise
@@ -125,7 +126,7 @@ def _gather(slug: str, slices: list[Slice], refs: list[Any], *, what: str, bar: 
             if not ok:
                 errors[i] = value
                 if progress:
-                    say(f"{slug}: {what} task {i + 1}/{len(refs)} ({_describe(slices[i])}) failed")
+                    _say(f"{slug}: {what} task {i + 1}/{len(refs)} ({_describe(slices[i])}) failed: {value}")
                 for other in pending:
                     ray.cancel(other)
                 continue
@@ -134,12 +135,17 @@ def _gather(slug: str, slices: list[Slice], refs: list[Any], *, what: str, bar: 
                 bar.update(value.seen)
                 if progress:
                     resumed = value.skipped.get("resumed", 0)
-                    bar.write(f"{slug}: task {i + 1}/{len(refs)} ({_describe(slices[i])}): {value.seen} documents, "
+                    _say(f"{slug}: task {i + 1}/{len(refs)} ({_describe(slices[i])}): {value.seen} documents, "
                               f"{value.added} added, {value.unchanged} unchanged"
                               + (f", {resumed} already committed by an earlier attempt" if resumed else ""))
     if errors:
         raise errors[min(errors)]
     return results
+
+
+def _say(line: str) -> None:
+    """One progress line on stderr, above the progress bar (control characters escaped)."""
+    tqdm.write(one_line(line), file=sys.stderr)
 
 
 def _describe(piece: Slice) -> str:
@@ -156,7 +162,7 @@ def _totals(registry: Registry, run_id: int, stats: IngestStats, parts: list[Ing
         stats.unchanged, stats.bytes = run.unchanged, run.bytes
         stats.languages = {lang: n for lang, n in s.execute(
             select(Document.language, func.count()).where(Document.ingest_run_id == run_id)
-            .group_by(Document.language).order_by(Document.language)).tuples() if lang is not None}
+            .group_by(Document.language).order_by(Document.language)) if lang is not None}
     for part in parts:
         stats.metadata_updated += part.metadata_updated
         for key, n in part.skipped.items():

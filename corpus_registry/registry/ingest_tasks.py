@@ -143,8 +143,7 @@ def _committed_by_run(session: Session, source_id: int, run_id: int, batch: Sequ
     """True when this run already wrote every document of ``batch`` with the same text: the batch
     was committed by an earlier attempt of the task (a batch commits whole or not at all)."""
     ids = [p.raw.identifier for p in batch]
-    written = dict(session.execute(
+    written: dict[str, str] = {ident: sha for ident, sha in session.execute(
         select(Document.identifier, Document.sha256).where(
-            Document.source_id == source_id, Document.ingest_run_id == run_id, Document.identifier.in_(ids))
-    ).tuples())
+            Document.source_id == source_id, Document.ingest_run_id == run_id, Document.identifier.in_(ids)))}
     return len(written) == len(batch) and all(written.get(p.raw.identifier) == p.sha256 for p in batch)
