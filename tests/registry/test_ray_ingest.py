@@ -19,7 +19,6 @@ from corpus_registry.registry.ingest_tasks import END, plan_slices
 from corpus_registry.registry.readers import get_reader
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.sources import sync_sources
-
 from tests.conftest import CATALOGUE, REPO
 
 pytestmark = pytest.mark.filterwarnings(r"ignore::DeprecationWarning:ray\.")
