@@ -131,3 +131,25 @@ def test_slices_cover_the_source_once() -> None:
                                       options={"path": "data/nltk-udhr/udhr", "glob": "*.txt"}).ranged(*piece)
                .identifiers()]
         assert ids == [i for i, _ in reader.identifiers()]
+
+
+def test_parquet_slices_are_whole_row_groups(tmp_path: Path) -> None:
+    """Parquet slices end on row-group boundaries and read every row once, in order; JSONL slices
+    are runs of lines that read every record once."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    for name, rows in (("a.parquet", 250), ("b.parquet", 130)):
+        table = pa.table({"id": [f"{name}-{i}" for i in range(rows)], "text": [f"text {i}" for i in range(rows)]})
+        pq.write_table(table, tmp_path / name, row_group_size=50)
+    (tmp_path / "c.jsonl").write_text("".join(f'{{"id": "j{i}", "text": "t {i}"}}\n' for i in range(120)))
+    opts = {"path": ".", "id_field": "id", "text_field": "text"}
+    for kind in ("parquet", "jsonl"):
+        reader = get_reader(kind, base_dir=tmp_path, options=opts)
+        slices = plan_slices(reader, max_tasks=4, rows_per_task=60)
+        assert len(slices) > 1
+        if kind == "parquet":  # boundaries at multiples of 50 within a.parquet, or at its end (250)
+            assert all(stop in {100, 150, 200, 250, 300, 350} for _, stop in slices[:-1]), slices
+        ids = [i for piece in slices for i, _ in get_reader(kind, base_dir=tmp_path, options=opts).ranged(*piece)
+               .identifiers()]
+        assert ids == [i for i, _ in reader.identifiers()] and len(ids) == (380 if kind == "parquet" else 120)
