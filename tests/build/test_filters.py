@@ -249,6 +249,7 @@ def test_config_switches_and_thresholds() -> None:
         "length",
         "symbol_ratio",
         "digit_ratio",
+        "markup",
         "repetition",
         "ocr_noise",
     ]
@@ -260,10 +261,10 @@ def test_config_switches_and_thresholds() -> None:
         }
     )
     filters = build_filters(config)
-    assert [f.name for f in filters] == ["length", "symbol_ratio", "digit_ratio", "repetition"]
+    assert [f.name for f in filters] == ["length", "symbol_ratio", "digit_ratio", "markup", "repetition"]
     assert isinstance(filters[0], LengthFilter) and filters[0].min_words == 3
-    assert isinstance(filters[3], RepetitionFilter)
-    assert filters[3].dup_ngram_char_frac == {5: 0.5}
+    assert isinstance(filters[4], RepetitionFilter)
+    assert filters[4].dup_ngram_char_frac == {5: 0.5}
     with pytest.raises(pydantic.ValidationError, match="min_word"):
         FilterConfig.model_validate({"length": {"min_word": 3}})
     with pytest.raises(pydantic.ValidationError, match="spam"):
