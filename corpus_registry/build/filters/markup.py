@@ -1,4 +1,4 @@
-"""Markup left in the text: HTML/XML tags, comments and character entities, from any reader.
+"""Markup left in the text: HTML/XML tags, comments and doctypes, from any reader.
 
 A reader that knows its format strips markup at ingest (the Markdown reader does, by default); this
 filter catches what slips through other readers (a JSONL field that holds HTML, a text file saved
@@ -14,25 +14,20 @@ from corpus_registry.build.filters.base import BuildDoc, FilterResult, QualityFi
 __all__ = ["MarkupFilter", "count_markup"]
 
 # A tag needs a name right after "<" or "</" (so "a < b", "<>", "<<" and "<-" are not tags), then
-# attributes, then ">"; a comment, a doctype or a CDATA section; a named or numeric character entity.
-_TAG = re.compile(
-    r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>"
-    r"|<!--.*?-->|<![A-Za-z\[][^<>]*>"
-    r"|&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});",
-    re.DOTALL,
-)
+# attributes, then ">"; a comment, a doctype or a CDATA section. Character entities (``&szlig;``,
+# which the German Genesis writes for ß) are not tags: they are left to a reader that decodes them.
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>|<!--.*?-->|<![A-Za-z\[][^<>]*>", re.DOTALL)
 
 
 def count_markup(text: str) -> int:
-    """Tags, comments, doctypes and character entities in ``text``."""
-    if "<" not in text and "&" not in text:
+    """Tags, comments and doctypes in ``text``."""
+    if "<" not in text:
         return 0
     return len(_TAG.findall(text))
 
 
 class MarkupFilter(QualityFilter):
-    """Too much markup: tag-like tokens (``<p>``, ``</a>``, ``<br/>``, ``<!-- -->``, ``&nbsp;``)
-    above ``max_tag_ratio`` of the whitespace tokens. 0.01 drops a Légifrance article that still
+    """Too much markup: tag-like tokens (``<p>``, ``</a>``, ``<br/>``, ``<!-- -->``) above ``max_tag_ratio`` of the whitespace tokens. 0.01 drops a Légifrance article that still
     wraps its 60 words in ``<p>…</p>``; set 0 to drop any document with a single tag."""
 
     name = "markup"
