@@ -19,10 +19,10 @@ from corpus_registry.build.filters import (
     SymbolRatioFilter,
     build_filters,
 )
-from corpus_registry.registry.documents import normalize_text
-
 from corpus_registry.build.filters.markup import MarkupFilter, count_markup
+from corpus_registry.registry.documents import normalize_text
 from corpus_registry.registry.readers.markup import markdown_to_text
+
 from tests.texts import DATA, make_doc, read_body
 
 # (path under data/, encoding) of every bundled book, one edition per work
