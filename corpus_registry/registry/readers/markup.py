@@ -28,12 +28,13 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-__all__ = ["MARKUP_MODES", "Markup", "html_to_text", "markdown_to_text"]
+__all__ = ["MARKUP_MODES", "Markup", "has_markup", "html_to_text", "markdown_to_text", "text_without_markup"]
 
 Markup = Literal["keep", "strip"]
 MARKUP_MODES: tuple[Markup, ...] = ("keep", "strip")
 # "<", a tag name, anything but angle brackets, ">": what an HTML parser takes for a tag
 _LOOSE_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
+_ENTITY = re.compile(r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6});")
 # C0 controls but tab and newlines, DEL, lone surrogates and the two non-characters XML forbids
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
@@ -90,3 +91,17 @@ def markdown_to_text(markdown: str) -> str:
     if not markdown.strip():
         return ""
     return html_to_text(_markdown().render(markdown))
+
+
+def has_markup(text: str) -> bool:
+    """True when ``text`` holds a tag-like run or a character entity."""
+    return ("<" in text and _LOOSE_TAG.search(text) is not None) or ("&" in text and _ENTITY.search(text) is not None)
+
+
+def text_without_markup(text: str) -> str:
+    """A plain text file that carries HTML fragments (a page saved as text: ``<h3>``, ``</P>``,
+    ``&szlig;``), as text: rendered by the HTML parser with its line breaks kept. A text without
+    tags or entities is returned as it is, so plain texts never pass through the HTML parser."""
+    if not has_markup(text):
+        return text
+    return html_to_text(text.replace("\n", "<br>\n"))
