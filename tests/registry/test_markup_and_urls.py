@@ -243,3 +243,18 @@ def test_markup_keep_then_strip_makes_a_new_version(tmp_path: Path) -> None:
                                                    Document.is_current.is_(True))).one()
         assert current.version == 2 and current.extra["markup"] == "strip"
     reg.dispose()
+
+
+def test_text_reader_strips_html_fragments_only_where_there_are_some() -> None:
+    options = {"path": "data/nltk-genesis/genesis", "encodings": {"swedish.txt": "cp865"}}
+    raw = {d.identifier: d for d in get_reader("text", base_dir=REPO, options=options).read()}
+    clean = {d.identifier: d for d in get_reader("text", base_dir=REPO, options={**options, "markup": "strip"}).read()}
+    german, was = clean["german"].text, raw["german"].text
+    assert "</P><hr><h3>2. Kapitel</h3>" in was and "&szlig;" in was
+    assert not TAG.search(german) and "&szlig;" not in german
+    assert "\n2. Kapitel\n" in german and "daß das Licht gut war" in german
+    assert german.count("\n") >= was.count("\n") * 0.9  # one verse a line, as written
+    assert abs(len(german.split()) - len(was.split())) < len(was.split()) * 0.01
+    assert clean["german"].extra["markup"] == "strip" and clean["german"].title == "Am Anfang schuf Gott Himmel und Erde."
+    for ident in ("english-kjv", "french", "swedish", "finnish"):  # no markup: not touched
+        assert clean[ident].text == raw[ident].text and "markup" not in clean[ident].extra
