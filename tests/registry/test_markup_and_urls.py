@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from pathlib import Path
@@ -184,7 +185,7 @@ def test_catalogue_markup_and_url_template_are_checked(tmp_path: Path) -> None:
             reader: {{kind: REPLACE, path: {CODE_CIVIL}}}
         """
     for kind, extra, match in [
-        ("text", "markup: strip\n", "a text reader carries no markup"),
+        ("gutenberg", "markup: strip\n", "a gutenberg reader carries no markup"),
         ("markdown", "markup: html\n", "markup"),
         ("markdown", "url_template: legifrance/{identifier}\n", "https://"),
     ]:
@@ -258,3 +259,20 @@ def test_text_reader_strips_html_fragments_only_where_there_are_some() -> None:
     assert clean["german"].extra["markup"] == "strip" and clean["german"].title == "Am Anfang schuf Gott Himmel und Erde."
     for ident in ("english-kjv", "french", "swedish", "finnish"):  # no markup: not touched
         assert clean[ident].text == raw[ident].text and "markup" not in clean[ident].extra
+
+
+def test_record_readers_strip_html_in_text_fields_when_told(tmp_path: Path) -> None:
+    # two real articles as a crawl would carry them: the text field holds the article's HTML
+    articles = [ARTICLE_202_1, next(p for p in _articles() if p.name == "495-2.md")]
+    lines = [json.dumps({"id": p.stem, "text": p.read_text("utf-8").split("\n", 2)[2]}, ensure_ascii=False)
+             for p in articles]
+    lines.append(json.dumps({"id": "plain", "text": "Sans balise : a < b, x & y.\nDeuxième ligne."}))
+    (tmp_path / "crawl.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    kept = list(get_reader("jsonl", base_dir=tmp_path, options={"path": "crawl.jsonl"}).read())
+    clean = list(get_reader("jsonl", base_dir=tmp_path, options={"path": "crawl.jsonl", "markup": "strip"}).read())
+    assert all(TAG.search(d.text) for d in kept[:2])
+    assert not any(TAG.search(d.text) for d in clean)
+    assert "au sens de l'article 146 et du premier alinéa de l'article 180." in clean[0].text
+    assert "prévu à l'article L. 271-6 du code de l'action sociale" in clean[1].text
+    assert clean[2].text == kept[2].text and "markup" not in clean[2].extra  # nothing to strip: untouched
+    assert [d.extra.get("markup") for d in clean] == ["strip", "strip", None]
