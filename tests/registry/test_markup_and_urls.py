@@ -276,3 +276,33 @@ def test_record_readers_strip_html_in_text_fields_when_told(tmp_path: Path) -> N
     assert "prévu à l'article L. 271-6 du code de l'action sociale" in clean[1].text
     assert clean[2].text == kept[2].text and "markup" not in clean[2].extra  # nothing to strip: untouched
     assert [d.extra.get("markup") for d in clean] == ["strip", "strip", None]
+
+
+def test_reingest_moves_an_old_release_date_out_of_date(tmp_path: Path) -> None:
+    """A registry ingested before works' dates: ``date`` held PG's release date and ``extra`` had no
+    ``distribution_date``. Re-ingesting the same files fixes both in place (same text, no new version)."""
+    from sqlalchemy import update
+
+    reg = Registry(f"sqlite:///{tmp_path / 'r.db'}")
+    reg.init(store=str(tmp_path / "store"))
+    catalogue = _catalogue(tmp_path, f"""\
+        sources:
+          - slug: boule
+            name: Boule de suif
+            collection: OpenCulture
+            license: public-domain
+            reader: {{kind: gutenberg, path: {REPO / "data" / "gutenberg-fr" / "pg10746-boule-de-suif"}}}
+            documents:
+              pg10746: {{date: "1880"}}
+        """)
+    sync_sources(reg, catalogue_path=catalogue)
+    ingest(reg, progress=False)
+    with reg.session() as s:  # as the previous version of the reader left it
+        s.execute(update(Document).values(date="2004-01-01", extra={"encoding": "iso8859-1"}))
+    stats = ingest(reg, progress=False)[0]
+    assert (stats.unchanged, stats.metadata_updated, stats.added, stats.updated) == (1, 1, 0, 0)
+    with reg.session() as s:
+        doc = s.scalars(select(Document)).one()
+        assert (doc.version, doc.date, doc.extra["distribution_date"]) == (1, "1880", "2004-01-01")
+    assert ingest(reg, progress=False)[0].metadata_updated == 0  # nothing left to change
+    reg.dispose()
