@@ -110,11 +110,11 @@ def sync_sources(registry: Registry, *, catalogue_path: Path, by: str | None = N
                 hint=f"remove 'markup'; readers that can carry markup: {carry}", file=str(catalogue_path),
                 field=f"sources[{spec.slug}].markup")
         try:
-            get_reader(spec.reader.kind, base_dir=base_dir, options=spec.reader_options())
+            get_reader(spec.reader.kind, base_dir=base_dir, options=spec.reader_options()).check_inside()
         except CorpusRegistryError as e:
             raise ConfigError(
                 f"{catalogue_path}: sources[{spec.slug}].reader: {e}", file=str(catalogue_path),
-                field=f"sources[{spec.slug}].reader",
+                field=f"sources[{spec.slug}].reader", hint=e.hint,
             ) from e
     who = decisions.reviewer(by)
     where = catalogue_path.name
