@@ -231,7 +231,7 @@ def test_markup_keep_then_strip_makes_a_new_version(tmp_path: Path) -> None:
             name: Code civil (chapitre du mariage)
             collection: OpenGovernment
             license: etalab-2.0
-            reader: {{kind: markdown, path: {ARTICLE_202_1.parent}}}
+            reader: {{kind: markdown, path: {ARTICLE_202_1.parent}, allow_outside: true}}
             markup: MODE
         """
     sync_sources(reg, catalogue_path=_catalogue(tmp_path, body.replace("MODE", "keep")))
@@ -291,7 +291,8 @@ def test_reingest_moves_an_old_release_date_out_of_date(tmp_path: Path) -> None:
             name: Boule de suif
             collection: OpenCulture
             license: public-domain
-            reader: {{kind: gutenberg, path: {REPO / "data" / "gutenberg-fr" / "pg10746-boule-de-suif"}}}
+            reader: {{kind: gutenberg, path: {REPO / "data" / "gutenberg-fr" / "pg10746-boule-de-suif"},
+                      allow_outside: true}}
             documents:
               pg10746: {{date: "1880"}}
         """)
