@@ -367,6 +367,8 @@ class EnsembleIdentifier(LanguageIdentifier):
     unsure_below: ClassVar[float] = 0.7
     #: a runner-up counts from this probability on
     runner_up_from: ClassVar[float] = 0.05
+    #: runner-ups are looked at only below this top probability (fastText's k=4 costs 2x its k=1)
+    runner_ups_below: ClassVar[float] = 0.9
     #: runner-ups that fastText under-ranks: one of them close behind asks for a second opinion
     UNDER_RANKED: ClassVar[frozenset[str]] = frozenset({"la", "ca", "oc", "gl"})
     #: answers that are more often a neighbour misread than the language itself
@@ -419,9 +421,12 @@ class EnsembleIdentifier(LanguageIdentifier):
         allowed = self.languages
         out: list[tuple[str, float]] = []
         for window in windows:
-            ranked = _fasttext_ranked(models.fasttext, window, 4 if allowed is None else -1)
-            if allowed is not None:
-                ranked = [pair for pair in ranked if pair[0] in allowed]
+            if allowed is None:
+                ranked = _fasttext_ranked(models.fasttext, window, 1)
+                if ranked and ranked[0][1] < self.runner_ups_below:
+                    ranked = _fasttext_ranked(models.fasttext, window, 4)
+            else:
+                ranked = [pair for pair in _fasttext_ranked(models.fasttext, window, -1) if pair[0] in allowed]
             if not ranked:  # fastText saw none of the declared languages: py3langid among them
                 candidates = allowed if allowed is not None else frozenset()
                 try:
