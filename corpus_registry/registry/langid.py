@@ -344,6 +344,8 @@ class _EnsembleModels:
     # py3langid restricted to one candidate set, built on first use (a column slice of the model)
     restricted: dict[frozenset[str], Any]
     labels: frozenset[str]
+    # py3langid restricted to the declared languages, when it knows them all (it then decides alone)
+    declared: Any = None
 
 
 def _has_kana(text: str) -> bool:
@@ -360,6 +362,10 @@ class EnsembleIdentifier(LanguageIdentifier):
     its answer. For them py3langid, restricted to fastText's answer, its runner-ups and their
     relatives (``GROUPS``), decides. The thresholds were chosen on the tuning half of
     ``bench/data/langid-heldout.tsv.gz``; the bench reports the other half.
+
+    With declared languages that py3langid all knows, py3langid restricted to them decides
+    alone: restricted, it was as accurate as the ensemble on the tuning half (99.9 % on the 21
+    languages) and faster, as fastText must then rank all its labels to find the declared ones.
     """
 
     name: ClassVar[str] = "ensemble"
@@ -392,8 +398,11 @@ class EnsembleIdentifier(LanguageIdentifier):
         # (fasttext-predict does not list fastText's labels; a declared language that only
         # fastText knows is still found by it)
         nb = _load_py3langid()
-        return _EnsembleModels(fasttext=_load_fasttext(), py3langid=nb, restricted={},
-                               labels=frozenset(nb.labels))
+        models = _EnsembleModels(fasttext=_load_fasttext(), py3langid=nb, restricted={}, labels=frozenset(nb.labels))
+        if self.languages is not None and self.languages <= models.labels:
+            models.declared = copy.copy(nb)
+            models.declared.set_languages(sorted(self.languages))
+        return models
 
     def _relatives(self, code: str) -> frozenset[str]:
         out = frozenset({code})
@@ -413,11 +422,17 @@ class EnsembleIdentifier(LanguageIdentifier):
             nb = copy.copy(models.py3langid)
             nb.set_languages(sorted(key))
             models.restricted[key] = nb
+        return self._classify(nb, window)
+
+    @staticmethod
+    def _classify(nb: Any, window: str) -> tuple[str, float]:
         code, prob = nb.classify(window)
         return normalize_code(code), min(1.0, max(0.0, float(prob)))
 
     def _predict(self, windows: Sequence[str]) -> list[tuple[str, float]]:
         models: _EnsembleModels = self._model
+        if models.declared is not None:
+            return [self._classify(models.declared, window) for window in windows]
         allowed = self.languages
         out: list[tuple[str, float]] = []
         for window in windows:
