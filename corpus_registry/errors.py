@@ -8,7 +8,8 @@ enter, ``raise ... from e``); the CLI formats them once, as one line plus a hint
     ├── LicenseError         an SPDX expression does not parse or names an unknown licence
     ├── ReaderError          a source document cannot be read or decoded
     ├── RegistryError        the registry database is missing, outdated or unreachable
-    │   └── NotFoundError    a source, document or release is not in the registry
+    │   ├── NotFoundError    a source, document or release is not in the registry
+    │   └── StoreError       a text in the document store is missing or damaged (its sha256 differs)
     ├── DecisionError        a licence decision cannot be recorded as asked (no reason, bad URL...)
     ├── BuildError           a build cannot run (empty selection, ...)
     ├── HubError             the Hub is unreachable, the token is missing, a push failed
@@ -57,6 +58,15 @@ class RegistryError(CorpusRegistryError):
 
 class NotFoundError(RegistryError):
     """A source, document or release is not in the registry."""
+
+
+class StoreError(RegistryError):
+    """A text of the document store cannot be read back as registered: its shard is missing or
+    unreadable, or the text is absent from it or no longer hashes to its sha256. ``sha256`` and
+    ``shard`` name the blob; callers that know the document add ``document`` (SOURCE/IDENTIFIER)."""
+
+    hint = ("run `corpus-registry verify` to list every damaged text, then "
+            "`corpus-registry ingest --repair SOURCE` to rewrite them from the source")
 
 
 class DecisionError(CorpusRegistryError):

@@ -59,8 +59,9 @@ from corpus_registry.audit.rows import UNLABELLED as UNLABELLED  # re-exported, 
 from corpus_registry.audit.rows import UNREGISTERED_SOURCE, AuditSettings, AuditTask, Partial, _Checker, audit_task
 from corpus_registry.audit.rows import _normalized as _normalized  # re-exported, as before the split
 from corpus_registry.audit.targets import Slice, Target, card_licences, check_readable, plan_slices, resolve_target
-from corpus_registry.build.release import CROISSANT, REMOVED
-from corpus_registry.errors import CorpusRegistryError
+from corpus_registry.build.release import CROISSANT, MANIFEST, REMOVED
+from corpus_registry.build.tokens import resolve_tokenizer
+from corpus_registry.errors import AuditError, CorpusRegistryError
 from corpus_registry.executors import Executor
 from corpus_registry.registry import licences
 from corpus_registry.registry.registry import Registry
@@ -83,7 +84,8 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
           policy: Policy | None = None, revision: str | None = None, progress: bool = True,
           endpoint: str | None = None, token: str | None = None, batch_size: int = 5000,
           max_problems: int = 1000, collect_attribution: bool = False, executor: Executor | None = None,
-          inline_below: int | None = None, license_field: str | None = None) -> AuditReport:
+          inline_below: int | None = None, license_field: str | None = None,
+          tokenizer: str | None = None) -> AuditReport:
     """Audit ``target`` (release folder, Parquet/JSONL files, folder, glob or ``hf://datasets/…``).
 
     ``max_problems`` bounds how many problems of each kind are kept for the report (all are
@@ -93,11 +95,14 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
     counting as several rows), the audit runs in this process, in one read transaction.
     ``license_field`` names the field (a dotted path such as ``metadata.license``) holding each
     row's licence label; by default a ``license``/``licence`` column, else dolma's
-    ``metadata.license``.
+    ``metadata.license``. ``tokenizer`` (a tokenizer.json path or a cached Hub id): recount every
+    row's ``token_count`` with it; by default with the tokenizer a release's manifest names, when it
+    is a Hub id in the local cache or an absolute path of a local release, with the same sha256.
     """
     started = time.perf_counter()
     resolved = resolve_target(target, revision=revision, endpoint=endpoint, token=token)
     check_readable(resolved.files)
+    counting, unchecked = _tokenizer_for(resolved, tokenizer)
     policy = policy or DEFAULT_POLICY
     workers = 1 if executor is None or _in_memory(registry) else executor.workers
     slices = plan_slices(resolved, parts=None if workers == 1 else workers * _SLICES_PER_WORKER,
@@ -107,7 +112,7 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
                              credits=str(credits) if credits else None, max_problems=max_problems,
                              collect_attribution=collect_attribution, batch_size=batch_size,
                              unreadable_is_problem=is_release_folder(resolved) and resolved.manifest is not None,
-                             license_field=check_field_path(license_field))
+                             license_field=check_field_path(license_field), tokenizer=counting)
     tasks = [AuditTask(settings, group) for group in _groups(slices, min_rows=batch_size)]
     rows = sum(s.rows for s in slices)
     work = rows + sum(s.bytes for s in slices) // _BYTES_PER_ROW
@@ -116,6 +121,8 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
                disable=not progress, leave=False)
     findings = _Findings(resolved, policy, registry, max_problems=max_problems,
                          collect_attribution=collect_attribution)
+    if unchecked:
+        findings.problem("token_count_unchecked", unchecked)
     if executor is None or workers == 1 or len(tasks) < 2 or work < (
             INLINE_BELOW if inline_below is None else inline_below):
         checker = _Checker(registry, settings)
@@ -132,6 +139,43 @@ def audit(registry: Registry, target: str | os.PathLike[str] | Sequence[str | os
     report = findings.finish()
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _tokenizer_for(target: Target, given: str | None) -> tuple[tuple[str, str] | None, str | None]:
+    """(path, sha256) of the tokenizer that recounts ``token_count``, else None; and, when the
+    manifest names a tokenizer that cannot be used here, why (a warning).
+
+    A manifest from a Hub repo is not trusted with local paths: only a Hub id it names is looked up
+    (in the local cache, never downloaded)."""
+    named: Any = None
+    if target.manifest is not None:
+        try:
+            named = parse_manifest(target.manifest.read_bytes()).get("tokenizer")
+        except (OSError, ValueError):
+            named = None  # reported as manifest_invalid
+    if not (isinstance(named, dict) and isinstance(named.get("name"), str) and isinstance(named.get("sha256"), str)):
+        named = None
+    if given is not None:
+        ref = resolve_tokenizer(given, base_dir=None, origin="--tokenizer")
+        if named is not None and ref.sha256 != named["sha256"]:
+            raise AuditError(f"--tokenizer {given}: its sha256 {ref.sha256[:12]}… is not that of the tokenizer the "
+                             f"manifest names ({named['name']}, {named['sha256'][:12]}…)",
+                             hint="give the tokenizer.json the release was built with")
+        return (ref.path, ref.sha256), None
+    if named is None:
+        return None, None
+    name = named["name"]
+    usable = named.get("kind") == "hub" or (target.kind != "hub" and Path(name).is_absolute())
+    why = f"{MANIFEST} names tokenizer {name!r} (sha256 {named['sha256'][:12]}…)"
+    if not usable:
+        return None, f"{why}: give its file with --tokenizer to check token counts"
+    try:
+        ref = resolve_tokenizer(name, base_dir=None, origin=MANIFEST)
+    except CorpusRegistryError:
+        return None, f"{why}, not found here: give its file with --tokenizer to check token counts"
+    if ref.sha256 != named["sha256"]:
+        return None, f"{why}, but the one found here differs (sha256 {ref.sha256[:12]}…)"
+    return (ref.path, ref.sha256), None
 
 
 def _in_memory(registry: Registry) -> bool:

@@ -40,12 +40,15 @@ KINDS: dict[str, tuple[str, str]] = {
     "row_count_mismatch": (ERROR, "a shard, or the release, holds another number of rows than the manifest says"),
     "manifest_mismatch": (ERROR, "the manifest's licence mix differs from what the rows carry"),
     "release_record_mismatch": (ERROR, "the manifest is not the one the registry recorded for this release"),
+    "token_count_mismatch": (ERROR, "the row's token_count is not what the release's tokenizer gives for its text"),
     "card_licence_mismatch": (WARNING, "the card's declared licence differs from what the rows carry"),
     "licence_mismatch": (WARNING, "licence label differs from the registry's (not more permissive)"),
     "outdated_version": (WARNING, "text is an older version of the document"),
     "sha256_mismatch": (WARNING, "the row's sha256 column does not match its text"),
     "release_unknown": (WARNING, "the registry has no record of the release the manifest names"),
     "file_extra": (WARNING, "a file in the release folder that the manifest does not list (not a data file)"),
+    "token_count_unchecked": (WARNING, "the manifest names a tokenizer that is not available here: token "
+                                       "counts were not checked"),
 }
 
 

@@ -30,6 +30,7 @@ from sqlalchemy import Connection, bindparam, select
 from corpus_registry.audit.policy import Policy
 from corpus_registry.audit.report import Problem, severity
 from corpus_registry.audit.targets import Batch, Slice, read_credits, slice_batches
+from corpus_registry.build.tokens import count_tokens, worker_tokenizer
 from corpus_registry.errors import AuditError, CorpusRegistryError
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Source, Withdrawal
@@ -84,6 +85,7 @@ class AuditSettings:
     batch_size: int
     unreadable_is_problem: bool = False  # a release with a manifest: a damaged shard is a violation, not a stop
     license_field: str | None = None  # where rows keep their licence label (a dotted path), if not found alone
+    tokenizer: tuple[str, str] | None = None  # (path, sha256): recount each row's token_count with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +150,7 @@ class _Checker:
         self.batch_size = settings.batch_size
         self.unreadable_is_problem = settings.unreadable_is_problem
         self.license_field = settings.license_field
+        self.tokenizer = worker_tokenizer(*settings.tokenizer) if settings.tokenizer else None
         with registry.session() as s:
             self.sources = {sid: (slug, name, attribution, status) for sid, slug, name, attribution, status
                             in s.execute(select(Source.id, Source.slug, Source.name, Source.attribution,
@@ -263,6 +266,8 @@ class _Checker:
                 {declared[i] for i in misses if ids[i] is None and isinstance(declared[i], str)})
         self.part.rows += n
         self._identify(b, shas, ids, srcs)
+        if self.tokenizer is not None and b.token_count is not None:
+            self._token_counts(b, shas, ids, srcs)
         best, known = self._best, self._known
         for i in range(n):
             sha, ident, src = shas[i], ids[i], srcs[i]
@@ -289,6 +294,15 @@ class _Checker:
                 known(reg, labels[i], b, i, sha)
                 continue
             self._unknown(norms[i], sha, ident, src, labels[i], b, i)
+
+    def _token_counts(self, b: Batch, shas: list[str], ids: list[Any], srcs: list[Any]) -> None:
+        """Each row's token_count against what the release's tokenizer gives for its text."""
+        assert b.token_count is not None
+        for i, (claimed, actual) in enumerate(zip(b.token_count, count_tokens(self.tokenizer, b.text))):
+            if claimed != actual:
+                self.problem("token_count_mismatch", f"token_count {claimed} but the tokenizer gives {actual} tokens",
+                             where=b.where(i), identifier=None if ids[i] is None else str(ids[i]),
+                             source=None if srcs[i] is None else str(srcs[i]), sha256=shas[i])
 
     def _identify(self, b: Batch, shas: list[str], ids: list[Any], srcs: list[Any]) -> None:
         """Each row's key (its source and identifier, else its text) and place, for the driver to

@@ -51,6 +51,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "sha256": ("sha256",),
     "language": ("language", "lang"),
     "word_count": ("word_count",),
+    "token_count": ("token_count",),
 }
 DATA_SUFFIXES = (".parquet", ".jsonl", ".jsonl.gz", ".json.gz")
 HUB_PATTERNS = ("*.parquet", "*.jsonl", "*.jsonl.gz", "*.json.gz", CARD, ATTRIBUTION, MANIFEST, CROISSANT, REMOVED)
@@ -121,6 +122,7 @@ class Batch:
     sha256: list[Any] | None = None
     language: list[Any] | None = None
     word_count: list[Any] | None = None
+    token_count: list[Any] | None = None
     lines: list[int] | None = None  # JSONL: the line number of each row
     license_field: str | None = None  # the field that must hold every row's licence label, if the file has one
 

@@ -58,14 +58,16 @@ from corpus_registry.build.release import (
     write_shard,
 )
 from corpus_registry.build.spec import BuildSpec
-from corpus_registry.errors import BuildError
+from corpus_registry.build.tokens import TokenizerRef, count_tokens, resolve_tokenizer, worker_tokenizer
+from corpus_registry.errors import BuildError, StoreError
 from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source, utcnow
 from corpus_registry.registry.decisions import decisions_by_id
+from corpus_registry.registry.lookup import documents_with_text
 from corpus_registry.registry.registry import Registry
-from corpus_registry.registry.store import DocumentStore
+from corpus_registry.registry.store import DocumentStore, naming
 
 META_STAGES = ("selected", "licence", "withdrawn", "language")
 
@@ -208,8 +210,12 @@ def filter_and_sign(task: SignTask) -> SignResult:
     texts: list[str] = []
     items = task.items
     columns = [items[name].to_pylist() for name in ("index", "sha256", "shard", "words", "language", "date", "sign")]
-    for index, sha, shard, words, lang, date, sign in zip(*columns):
-        text = store.get(sha, shard)
+    if not filters and (task.minhash is None or not any(columns[6])):  # no text needed: read once, when written
+        result.passed = columns[0]
+        return result
+    by_sha = dict(store.get_many(zip(columns[1], columns[2])))  # each shard read once, each text checked
+    for index, sha, _shard, words, lang, date, sign in zip(*columns):
+        text = by_sha[sha]
         bd = BuildDoc(key=str(index), text=text, sha256=sha, word_count=words, language=lang, date=date)
         for f in filters:
             verdict = f.filter(bd)
@@ -247,29 +253,45 @@ def _hasher(params: tuple[int, int, int]) -> MinHasher:
 class ShardTask:
     """One output shard: its rows without text (texts are read from the store where it runs).
 
-    ``rows`` has the release columns but ``text``, plus ``_shard`` (where the store keeps each text).
-    ``dolma``: where to write the same rows in dolma's layout too (``added``: each source's date)."""
+    ``rows`` has the release columns but ``text`` and ``token_count``, plus ``_shard`` (where the
+    store keeps each text). ``dolma``: where to write the same rows in dolma's layout too (``added``:
+    each source's date). ``tokenizer``: (path, sha256) of the tokenizer that counts tokens, if any."""
 
     store_url: str
     path: str
     rows: pa.Table
     dolma: str | None = None
     added: dict[str, str | None] = field(default_factory=dict)
+    tokenizer: tuple[str, str] | None = None
 
 
 def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
     """Write one output shard (and its dolma copy), fetching texts a row group at a time (each
-    store shard opened once per group), so a worker's memory does not depend on the shard's size."""
+    store shard opened once per group), so a worker's memory does not depend on the shard's size.
+
+    With a tokenizer, each row's ``token_count`` is counted here (null without one); the shard's
+    info then has ``tokens``: [language, source, tokens] per pair present in it."""
     store = _store(task.store_url)
     dolma = DolmaWriter(Path(task.dolma), added=task.added) if task.dolma else None
+    tokenizer = worker_tokenizer(*task.tokenizer) if task.tokenizer else None
+    tokens: dict[tuple[str, str], int] = {}
 
     def groups() -> Iterator[pa.Table]:
         for start in range(0, task.rows.num_rows, ROW_GROUP):
             chunk = task.rows.slice(start, ROW_GROUP)
             shas = chunk["sha256"].to_pylist()
             texts = dict(store.get_many(zip(shas, chunk["_shard"].to_pylist())))
-            text = pa.array([texts[s] for s in shas], pa.large_string())
-            table = chunk.drop_columns(["_shard"]).append_column("text", text).select(COLUMNS)
+            ordered = [texts[s] for s in shas]
+            text = pa.array(ordered, pa.large_string())
+            if tokenizer is not None:
+                counts = count_tokens(tokenizer, ordered)
+                token_count = pa.array(counts, pa.int64())
+                for key, n in zip(zip(chunk["language"].to_pylist(), chunk["source"].to_pylist()), counts):
+                    tokens[key] = tokens.get(key, 0) + n
+            else:
+                token_count = pa.nulls(chunk.num_rows, pa.int64())
+            table = (chunk.drop_columns(["_shard"]).append_column("token_count", token_count)
+                     .append_column("text", text).select(COLUMNS))
             if dolma is not None:
                 dolma.write(table)
             yield table
@@ -280,6 +302,8 @@ def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
         copy = dolma.close() if dolma is not None else None
     if copy is not None:
         info["dolma"] = {"path": task.dolma, **copy}
+    if tokenizer is not None:
+        info["tokens"] = [[lang, src, n] for (lang, src), n in sorted(tokens.items())]
     return task.path, info
 
 
@@ -319,13 +343,20 @@ def build_release(
     leaves ``out_dir`` as it was. ``out_dir`` may be new, empty or a release folder a build wrote
     (every file listed in its manifest, unchanged), but not the folder of another pushed release:
     anything else is refused before the work starts. One build of a name and version at a time.
+    The spec's tokenizer, if it names one, is found (never downloaded) and loaded first.
     """
+    origin, base_dir = spec.origin()
+    tokenizer = resolve_tokenizer(spec.tokenizer, base_dir=base_dir, origin=origin) if spec.tokenizer else None
     with registry.exclusive(f"build {spec.name} {spec.version}"), out_folder(registry, spec, out_dir) as staged:
-        return _build(registry, spec, staged, progress=progress, record=record, executor=executor)
+        try:
+            return _build(registry, spec, staged, progress=progress, record=record, executor=executor,
+                          tokenizer=tokenizer)
+        except StoreError as e:  # a text that does not read back as registered: never shipped
+            raise naming(e, documents_with_text(registry, str(e.fields.get("sha256", "")))) from e
 
 
 def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progress: bool, record: bool,
-           executor: Executor | None) -> BuildResult:
+           executor: Executor | None, tokenizer: TokenizerRef | None) -> BuildResult:
     started = time.perf_counter()
     clock = _Clock()
     executor = executor or LocalExecutor(1)
@@ -366,11 +397,11 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
 
         added = {slug: src["retrieved"] for slug, src in sources.items()}
         files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress, added=added,
-                                       meanwhile=record_fates if record else None)
+                                       tokenizer=tokenizer, meanwhile=record_fates if record else None)
         clock.lap("write_shards")  # includes recording the fates when record is on
         removed = _write_removed(cands, fates, out_dir)
         result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir,
-                                 sources=sources, removed=removed)
+                                 sources=sources, removed=removed, tokenizer=tokenizer)
         result.rows = kept.num_rows
         clock.lap("metadata")
         if record:
@@ -522,15 +553,17 @@ def _check_languages(cands: Candidates, fates: _Fates) -> None:
 
 
 def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path, executor: Executor, *,
-                  progress: bool, added: dict[str, str | None], meanwhile: Callable[[], None] | None = None
+                  progress: bool, added: dict[str, str | None], tokenizer: TokenizerRef | None = None,
+                  meanwhile: Callable[[], None] | None = None
                   ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     """Plan every shard from metadata alone, then write them (in parallel where the executor can),
     running ``meanwhile`` in this process once the tasks are handed out.
 
     Rows go to their language's config (share-alike ones to their own), sorted by language and key;
     with the dolma format, each shard's rows are also written in dolma's layout (``added``: the
-    date each source was retrieved)."""
+    date each source was retrieved); with a ``tokenizer``, each row's tokens are counted there."""
     dolma = "dolma" in spec.output.formats
+    counting = (tokenizer.path, tokenizer.sha256) if tokenizer is not None else None
     config = pc.if_else(pc.equal(kept["tier"], licences.Tier.SHARE_ALIKE.value), SHARE_ALIKE_CONFIG,
                         kept["language"])
     order = pc.sort_indices(pa.table({"config": config, "language": kept["language"], "key": kept["key"]}),
@@ -561,7 +594,7 @@ def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path
                 copy = str(out_dir / dolma_path(name, index, len(plan))) if dolma else None
                 yield ShardTask(store_url, str(out_dir / shard_path(name, index, len(plan))),
                                 rows.take(order[start:start + n]),  # taken: a copy of just these rows
-                                dolma=copy, added=added)
+                                dolma=copy, added=added, tokenizer=counting)
                 start += n
 
     files: dict[str, dict[str, Any]] = {}
@@ -636,15 +669,30 @@ def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int
 
 def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept_rows: np.ndarray, funnel: Funnel,
                     files: dict[str, dict[str, Any]], configs: dict[str, list[str]], out_dir: Path, *,
-                    sources: dict[str, dict[str, Any]], removed: dict[str, Any]) -> BuildResult:
+                    sources: dict[str, dict[str, Any]], removed: dict[str, Any],
+                    tokenizer: TokenizerRef | None = None) -> BuildResult:
     """Everything beside the shards, each derived from the manifest: croissant.json, the card,
-    ATTRIBUTION.md, the funnel chart; then the manifest itself, listing every file's sha256."""
+    ATTRIBUTION.md, the funnel chart; then the manifest itself, listing every file's sha256.
+
+    With a tokenizer, the shards' token counts are summed per language and per source (the
+    manifest's ``counts.kept_tokens``, ``counts.tokens_by_language``, each source's ``tokens`` and
+    the funnel's last stage); without one these are null."""
     candidates, state = len(cands), cands.state
     kept = cands.table.take(kept_rows)
+    by_language: dict[str, int] | None = None
+    by_source: dict[str, int] | None = None
+    if tokenizer is not None:
+        by_language, by_source = {}, {}
+        for info in files.values():
+            for lang, src, n in info.get("tokens", []):
+                by_language[lang] = by_language.get(lang, 0) + n
+                by_source[src] = by_source.get(src, 0) + n
+        funnel.tokens = dict(sorted(by_language.items()))
     license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
                    for (lic, tier), n, w in _counts(kept, ["license", "tier"])]
     languages = sorted(pc.unique(kept["language"]).to_pylist())
-    kept_sources = [{**{k: v for k, v in sources[slug].items()}, "documents": n, "words": w}
+    kept_sources = [{**{k: v for k, v in sources[slug].items()}, "documents": n, "words": w,
+                     "tokens": None if by_source is None else by_source.get(slug, 0)}
                     for (slug,), n, w in _counts(kept, ["source"])]
     config_rows = {name: sum(files[p]["rows"] for p in files if any(
         Path(p).match(g) for g in globs)) for name, globs in configs.items()}
@@ -659,7 +707,11 @@ def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept
         "registry_state": state,
         "counts": {"candidates": candidates, "kept": kept.num_rows,
                    "kept_words": int(pc.sum(kept["words"]).as_py() or 0),
-                   "kept_bytes": int(pc.sum(kept["bytes"]).as_py() or 0), "funnel": funnel.as_dict()["stages"]},
+                   "kept_bytes": int(pc.sum(kept["bytes"]).as_py() or 0),
+                   "kept_tokens": None if by_language is None else sum(by_language.values()),
+                   "tokens_by_language": None if by_language is None else dict(sorted(by_language.items())),
+                   "funnel": funnel.as_dict()["stages"]},
+        "tokenizer": tokenizer.manifest() if tokenizer is not None else None,
         "license_mix": license_mix,
         "languages": languages,
         "sources": kept_sources,

@@ -108,16 +108,23 @@ def render_card(manifest: dict[str, Any], *, funnel_table: str) -> str:
              for config in manifest["configs"]]
     removed = manifest.get("removed") or {}
     bib = citation(manifest)
+    tokenizer = manifest.get("tokenizer")
+    kept = (manifest["counts"]["funnel"] or [{}])[-1].get("by_language", {})
+    tokens_by_language = [{"language": lang, "documents": kept.get(lang, {}).get("docs_out", 0),
+                           "words": kept.get(lang, {}).get("words_out", 0), "tokens": n}
+                          for lang, n in (manifest["counts"].get("tokens_by_language") or {}).items()]
     return render(
         "card.md.j2",
         meta=meta, spec=spec, manifest=manifest,
         description=[p for p in (spec.get("description") or "").split("\n\n") if p.strip()],
-        fields=[(name, str(type_), doc.description) for name, type_, doc in column_docs()],
+        fields=[(name, str(type_), doc.description)
+                for name, type_, doc in column_docs(tokenizer=manifest.get("tokenizer"))],
         licences=[{**m, "url": licence_url(m["license"])} for m in manifest["license_mix"]],
         repo=repo, hub_repo=spec.get("hub_repo"), load_lines=Md("\n".join(loads)),
         load_fence=fence_for("\n".join(loads)),
         funnel_table=Md(funnel_table), funnel_fence=fence_for(funnel_table),
-        removed=removed, limitations=_limitations(manifest), citation=Md(bib), citation_fence=fence_for(bib),
+        removed=removed, limitations=_limitations(manifest), tokenizer=tokenizer,
+        tokens_by_language=tokens_by_language, citation=Md(bib), citation_fence=fence_for(bib),
         share_alike=SHARE_ALIKE_CONFIG in manifest["configs"], share_alike_config=SHARE_ALIKE_CONFIG,
         files={"attribution": ATTRIBUTION, "manifest": MANIFEST, "croissant": CROISSANT, "removed": REMOVED,
                "funnel": FUNNEL_PNG},

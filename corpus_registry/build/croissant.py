@@ -120,7 +120,7 @@ def croissant(manifest: dict[str, Any]) -> dict[str, Any]:
                             f"(load_dataset(REPO, {config!r}))."),
             "key": [{"@id": f"{config}/source"}, {"@id": f"{config}/identifier"}],
             "field": [_field(config, name, type_, doc.description, {"fileSet": {"@id": file_set}}, doc.role)
-                      for name, type_, doc in column_docs()],
+                      for name, type_, doc in column_docs(tokenizer=manifest.get("tokenizer"))],
         })
     if REMOVED in files:
         record_sets.append({

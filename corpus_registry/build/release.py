@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -31,6 +31,7 @@ SCHEMA = pa.schema([
     ("creator", pa.string()),
     ("language", pa.string()),
     ("word_count", pa.int64()),
+    ("token_count", pa.int64()),
     ("text", pa.large_string()),
     ("source", pa.string()),
     ("url", pa.string()),
@@ -64,6 +65,8 @@ COLUMN_DOCS: dict[str, Column] = {
     "creator": Column("The document's author or creator when known.", "sc:creator"),
     "language": Column("The language of the text (ISO 639 code), identified by the registry.", "sc:inLanguage"),
     "word_count": Column("The number of words of the text.", "sc:wordCount"),
+    "token_count": Column("The number of tokens of the text by the tokenizer the manifest names (no special "
+                          "tokens added, no truncation); null when the build spec named no tokenizer.", "sc:value"),
     "text": Column("The text, normalised (Unicode NFC, \\n line ends, no byte-order marks).", "sc:text"),
     "source": Column("Provenance: the registry source the document was ingested from.", "sc:isBasedOn"),
     "url": Column("Provenance: where the document can be found at its origin, when known.", "sc:url"),
@@ -71,11 +74,25 @@ COLUMN_DOCS: dict[str, Column] = {
 }
 
 
-def column_docs(schema: pa.Schema = SCHEMA) -> list[tuple[str, pa.DataType, Column]]:
+def column_docs(schema: pa.Schema = SCHEMA, *, tokenizer: dict[str, Any] | None | Literal[False] = False
+                ) -> list[tuple[str, pa.DataType, Column]]:
     """(name, type, meaning) of every column of ``schema``; a column nobody described yet is
-    still listed, by its name."""
-    return [(f.name, f.type, COLUMN_DOCS.get(f.name) or Column(f"{f.name} ({f.type}).", "sc:value"))
+    still listed, by its name. ``tokenizer``: the manifest's entry (None: the release has none),
+    to say exactly what ``token_count`` holds; False: describe it in general."""
+    docs = dict(COLUMN_DOCS)
+    if tokenizer is not False:
+        docs["token_count"] = Column(token_count_doc(tokenizer), COLUMN_DOCS["token_count"].role)
+    return [(f.name, f.type, docs.get(f.name) or Column(f"{f.name} ({f.type}).", "sc:value"))
             for f in schema]
+
+
+def token_count_doc(tokenizer: dict[str, Any] | None) -> str:
+    """What ``token_count`` holds in a release with this manifest ``tokenizer`` entry."""
+    if not tokenizer:
+        return "Null in this release: its build spec named no tokenizer (the spec's tokenizer field sets one)."
+    special = "with" if tokenizer.get("add_special_tokens") else "without"
+    return (f"The number of tokens of the text by the tokenizer {tokenizer['name']} (tokenizer.json sha256 "
+            f"{tokenizer['sha256']}), {special} special tokens and without truncation.")
 
 
 #: Every candidate a build did not keep: why (the stage and reason that dropped it) and, for a

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from corpus_registry.build.dedup import DedupConfig
 from corpus_registry.build.filters import FilterConfig
@@ -87,6 +87,13 @@ class BuildSpec(_Strict):
     filters: FilterConfig = Field(default_factory=FilterConfig)
     dedup: DedupConfig = Field(default_factory=DedupConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
+    tokenizer: str | None = Field(
+        None, min_length=1, max_length=1000,
+        description="a tokenizers JSON file (path, relative to the spec's folder) or a Hub model id found in "
+                    "the local Hugging Face cache: rows then carry token_count; None: token_count is null")
+    #: where the spec was read from: its folder resolves a relative ``tokenizer`` path; errors name it
+    _origin: str = PrivateAttr("spec")
+    _base_dir: Path | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _dates(self) -> BuildSpec:
@@ -99,18 +106,27 @@ class BuildSpec(_Strict):
         """The spec as JSON-ready data, defaults filled in (goes into the manifest)."""
         return self.model_dump(mode="json")
 
+    def origin(self) -> tuple[str, Path | None]:
+        """What the spec was read from (for errors) and the folder its relative paths start from."""
+        return self._origin, self._base_dir
+
 
 def load_spec(path: Path) -> BuildSpec:
-    return parse_spec(read_yaml(path, what="build spec"), origin=str(path))
+    return parse_spec(read_yaml(path, what="build spec"), origin=str(path), base_dir=Path(path).parent)
 
 
-def parse_spec(data: Any, *, origin: str = "spec") -> BuildSpec:
-    return validate(BuildSpec, data, origin=origin,
+def parse_spec(data: Any, *, origin: str = "spec", base_dir: Path | None = None) -> BuildSpec:
+    """Validate a spec; ``base_dir``: where a relative ``tokenizer`` path is found (default: the current folder)."""
+    spec = validate(BuildSpec, data, origin=origin,
                     expected="a build spec mapping (name, version, select, filters, dedup)")
+    spec._origin, spec._base_dir = origin, base_dir
+    return spec
 
 
 def with_formats(spec: BuildSpec, formats: list[str]) -> BuildSpec:
     """``spec`` writing ``formats`` (validated as in a spec file; Parquet is always written)."""
     data = spec.canonical()
     data["output"]["formats"] = formats
-    return parse_spec(data, origin="--format")
+    out = parse_spec(data, origin="--format")
+    out._origin, out._base_dir = spec.origin()
+    return out

@@ -47,13 +47,17 @@ AUDIT_EXIT = ("Exit status: 0 clean (warnings allowed); 1 violations found (the 
               help="The field holding each row's licence label, a dotted path into nested records "
                    "(e.g. metadata.license). Default: a license/licence column, else dolma's metadata.license. "
                    "A row without a label there is a problem (missing_licence_label).")
+@click.option("--tokenizer", metavar="PATH|ID",
+              help="Recount each row's token_count with this tokenizer.json (a path, or a Hub id in the local "
+                   "cache); default: the tokenizer a release's manifest names, when it is found here with the "
+                   "same sha256. A count that differs is a problem (token_count_mismatch).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 @executor_options
 @pass_app
 def audit(app: AppContext, targets: tuple[str, ...], hub_repo: str | None, revision: str | None,
           endpoint: str | None, token: str | None, policy_path: Path | None, fmt: str, output: Path | None,
-          attribution_path: Path | None, max_problems: int, license_field: str | None, no_progress: bool,
-          workers: int, executor: str, ray_address: str | None) -> None:
+          attribution_path: Path | None, max_problems: int, license_field: str | None, tokenizer: str | None,
+          no_progress: bool, workers: int, executor: str, ray_address: str | None) -> None:
     """Check a dataset's licensing provenance document by document against the registry.
 
     TARGET is a release folder, Parquet/JSONL files (or a folder or glob of them) or a Hub
@@ -88,7 +92,7 @@ def audit(app: AppContext, targets: tuple[str, ...], hub_repo: str | None, revis
         report = audit_api(registry, list(targets), policy=policy, revision=revision, progress=not no_progress,
                            endpoint=endpoint, token=token, max_problems=max_problems,
                            collect_attribution=attribution_path is not None, executor=ex,
-                           license_field=license_field)
+                           license_field=license_field, tokenizer=tokenizer)
     finally:
         ex.close()
     rendered = {"text": render_text, "json": render_json, "html": render_html}[fmt](report)

@@ -59,6 +59,9 @@ def build(app: AppContext, spec_path: Path, out_dir: Path, formats: tuple[str, .
     say(f"Built {result.name} {result.version}: {result.rows:,} documents in {result.out_dir} "
         f"({result.seconds:.1f} s)\n")
     say(result.funnel.table())
+    if result.funnel.tokens is not None:
+        per_language = ", ".join(f"{lang} {n:,}" for lang, n in result.funnel.tokens.items())
+        say(f"\n{sum(result.funnel.tokens.values()):,} tokens kept ({per_language})")
     say(f"\nregistry state {result.registry_state[:16]}…, manifest sha256 {result.manifest_sha256[:16]}…")
 
 

@@ -8,13 +8,25 @@ from typing import Any
 
 import click
 
-from corpus_registry.cli import AppContext, cli, echo_json, json_option, pass_app, say, workers_option
+from corpus_registry.cli import (
+    EXIT_VIOLATIONS,
+    AppContext,
+    cli,
+    echo_json,
+    json_option,
+    pass_app,
+    say,
+    workers_option,
+)
+from corpus_registry.errors import StoreError
 from corpus_registry.registry import lookup
 from corpus_registry.registry import sources as sources_api
 from corpus_registry.registry.catalogue import bundled_sample
 from corpus_registry.registry.decisions import describe
 from corpus_registry.registry.ingest import ingest as run_ingest
 from corpus_registry.registry.langid import BACKENDS, DEFAULT_BACKEND, get_identifier
+from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.verify import active_sources, describe_damage, repair_source, verify_store
 from corpus_registry.terminal import mask, one_line
 
 
@@ -35,16 +47,23 @@ def init(app: AppContext, store: str | None) -> None:
 @click.option("--langid", type=click.Choice(sorted(BACKENDS)), default=None,
               help=f"Language identification backend (default: {DEFAULT_BACKEND}, chosen by measurement).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@click.option("--repair", is_flag=True,
+              help="Only rewrite the texts of these sources that are missing or damaged in the document "
+                   "store (see `verify`), read again from the source; nothing else changes.")
 @workers_option
 @json_option
 @pass_app
-def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_progress: bool,
+def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_progress: bool, repair: bool,
            workers: int, as_json: bool) -> None:
     """Ingest the named SOURCEs (default: all registered sources).
 
     Idempotent: unchanged documents are skipped, changed texts become new versions. An
-    interrupted ingest keeps what it committed; run it again to resume.
+    interrupted ingest keeps what it committed; run it again to resume. With --repair, texts the
+    store lost or damaged are rewritten from the source (exit 2 if some cannot be).
     """
+    if repair:
+        _repair(app.registry(), sources, progress=not no_progress, as_json=as_json)
+        return
     results = run_ingest(app.registry(), list(sources), langid=get_identifier(langid),
                                 progress=not no_progress, workers=workers)
     if as_json:
@@ -53,6 +72,23 @@ def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_pro
     for r in results:
         say(f"{r.source}: {r.seen} documents read, {r.added} added, {r.updated} new versions, "
             f"{r.unchanged} unchanged ({r.bytes / 1e6:.1f} MB, {r.docs_per_s:.0f} docs/s)")
+
+
+def _repair(registry: Registry, sources: tuple[str, ...], *, progress: bool, as_json: bool) -> None:
+    slugs = list(sources) or active_sources(registry)
+    reports = [repair_source(registry, slug, progress=progress) for slug in slugs]
+    unrepaired = [d for r in reports for d in r.unrepaired]
+    if as_json:
+        echo_json([asdict(r) for r in reports])
+    else:
+        for r in reports:
+            say(f"{r.source}: {r.damaged} damaged or missing text(s), {r.repaired} rewritten from the source"
+                + (f", {len(r.unrepaired)} not found in it" if r.unrepaired else ""))
+        for line in describe_damage(unrepaired)[:50]:
+            say(f"  not repaired: {one_line(line)}")
+    if unrepaired:
+        raise StoreError(f"{len(unrepaired)} damaged text(s) are no longer in their source and could not be "
+                         "rewritten", hint="restore the store from a backup, or withdraw the documents named above")
 
 
 def _print_stats(data: dict[str, Any]) -> None:
@@ -107,6 +143,38 @@ def show(app: AppContext, ref: str, no_text: bool, as_json: bool) -> None:
             say(f"  {one_line(describe(d))}")
     if text is not None:
         say("\n" + text)
+
+
+VERIFY_EXIT = ("Exit status: 0 every text reads back as registered; 1 missing or damaged texts found (listed); "
+               "2 could not run (a one-line error on stderr, --debug for the traceback).")
+
+
+@cli.command(epilog=VERIFY_EXIT)
+@click.option("--source", metavar="SOURCE", help="Only the texts of this source's documents.")
+@click.option("--no-progress", is_flag=True, help="Do not draw a progress bar.")
+@json_option
+@pass_app
+def verify(app: AppContext, source: str | None, no_progress: bool, as_json: bool) -> None:
+    """Check the document store: every text a document refers to is read back and hashed.
+
+    Lists each document whose text is missing or damaged (a deleted, truncated or edited store
+    shard); `ingest --repair SOURCE` rewrites them from the source.
+    """
+    report = verify_store(app.registry(), source=source, progress=not no_progress)
+    if as_json:
+        echo_json({**asdict(report), "clean": report.clean})
+    else:
+        lines = describe_damage(report.damaged)
+        for line in lines[:200]:
+            say(f"DAMAGED {one_line(line)}")
+        if len(lines) > 200:
+            say(f"… and {len(lines) - 200} more (--json lists all)")
+        sources = sorted({doc.split("/", 1)[0] for d in report.damaged for doc in d.documents})
+        say(f"Store {mask(report.store)}: {report.texts:,} texts in {report.shards:,} shards checked, "
+            f"{len(report.damaged):,} missing or damaged"
+            + (f"; repair with `corpus-registry ingest --repair {' '.join(sources)}`" if sources else ""))
+    if not report.clean:
+        click.get_current_context().exit(EXIT_VIOLATIONS)
 
 
 @cli.command()

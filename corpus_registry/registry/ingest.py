@@ -10,7 +10,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from corpus_registry.errors import NotFoundError, ReaderError
 from corpus_registry.registry import licences
 from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, Withdrawal, utcnow
 from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_sha256
+from corpus_registry.registry.fields import check_identifier, check_metadata
 from corpus_registry.registry.langid import LanguageIdentifier, get_identifier
 from corpus_registry.registry.languages import canonical_language
 from corpus_registry.registry.readers import get_reader
@@ -108,7 +108,8 @@ class _SourceIngest:
         self.stats = IngestStats(source=source.slug)
 
     def prepare(self, raw: RawDocument) -> _Prepared:
-        raw.identifier = unicodedata.normalize("NFC", raw.identifier)  # one document, however it is spelt
+        where = raw.path or "record"  # NFC: one document, however it is spelt; same limits on every backend
+        raw.identifier = check_identifier(raw.identifier, source=self.source.slug, where=where)
         key = xxhash.xxh64_intdigest(raw.identifier.encode("utf-8"))
         if key in self.seen_ids:
             raise ReaderError(
@@ -123,8 +124,10 @@ class _SourceIngest:
                 f"{self.source.slug}: document {raw.identifier!r} ({raw.path or 'record'}) is empty",
                 hint="remove it from the source or exclude it with the reader's glob",
             )
+        meta = self._meta(raw)
+        check_metadata(raw.identifier, meta, source=self.source.slug, where=where)
         return _Prepared(raw=raw, text=text, sha256=text_sha256(text), size=len(text.encode("utf-8")),
-                         meta=self._meta(raw))
+                         meta=meta)
 
     def _meta(self, raw: RawDocument) -> dict[str, Any]:
         """The row's metadata; its licence standing is evaluated when the batch is written, from

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from corpus_registry.errors import NotFoundError
+from corpus_registry.errors import NotFoundError, StoreError
 from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, Withdrawal
 from corpus_registry.registry.decisions import history
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import load_standings, withdrawn_texts
+from corpus_registry.registry.store import naming
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def stats(registry: Registry) -> dict[str, Any]:
@@ -63,6 +67,8 @@ def find_document(registry: Registry, ref: str) -> Document:
     """A current document by ``identifier``, ``source/identifier`` or sha256 (prefix ≥ 8); the
     reference may be in any Unicode normal form (identifiers are registered in NFC)."""
     ref = unicodedata.normalize("NFC", ref.strip())
+    if _UNSTORABLE.search(ref):  # no identifier holds one (PostgreSQL could not even compare it)
+        raise NotFoundError(f"no document {ref!r} in the registry", hint="identifiers hold no control characters")
     conds = [Document.identifier == ref]
     if "/" in ref:
         slug, ident = ref.split("/", 1)
@@ -93,6 +99,9 @@ def show(registry: Registry, ref: str, *, with_text: bool = True) -> dict[str, A
 
 def exact_document(registry: Registry, *, source: str, identifier: str) -> Document:
     """The current version of ``identifier`` in ``source`` (no other reading of the names)."""
+    if _UNSTORABLE.search(source) or _UNSTORABLE.search(identifier):
+        raise NotFoundError(f"no document {identifier!r} in source {source!r}",
+                            hint="identifiers hold no control characters")
     with registry.session() as s:
         doc = s.scalar(select(Document).join(Source, Source.id == Document.source_id)
                        .where(Source.slug == source, Document.identifier == identifier)
@@ -156,6 +165,18 @@ def record(registry: Registry, doc: Document, *, with_text: bool = True) -> dict
         "extra": doc.extra,
         "shard": blob.shard if blob else None,
     }
-    if with_text and blob is not None:
-        record["text"] = registry.store.get(doc.sha256, blob.shard)
+    if with_text:
+        try:
+            record["text"] = registry.store.get(doc.sha256, blob.shard if blob else None)
+        except StoreError as e:
+            raise naming(e, [f"{src.slug}/{doc.identifier}"]) from e
     return record
+
+
+def documents_with_text(registry: Registry, sha256: str, *, limit: int = 20) -> list[str]:
+    """SOURCE/IDENTIFIER of the current documents whose text is ``sha256`` (to name them in errors)."""
+    with registry.session() as s:
+        rows = s.execute(select(Source.slug, Document.identifier).join(Source, Source.id == Document.source_id)
+                         .where(Document.sha256 == sha256, Document.is_current.is_(True))
+                         .order_by(Source.slug, Document.identifier).limit(limit)).all()
+    return [f"{slug}/{ident}" for slug, ident in rows]

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from corpus_registry.config import field_path
-from corpus_registry.errors import CorpusRegistryError, NotFoundError
+from corpus_registry.errors import CorpusRegistryError, NotFoundError, StoreError
 from corpus_registry.registry.registry import Registry
 from corpus_registry.web import auth
 from corpus_registry.web.auth import Account, Role
@@ -223,6 +223,9 @@ def _respond(web: Web, request: Request, handler: Handler, permission: str, api:
         response = _problem_response(web, request, visitor, api, 404, e.message, e.hint)
     except ValidationError as e:
         response = _problem_response(web, request, visitor, api, 400, validation_message(e, body))
+    except StoreError as e:  # the registry's own store is damaged: the server's fault, not the request's
+        log.error("document store: %s", e.message)
+        response = _problem_response(web, request, visitor, api, 500, e.message, e.hint)
     except CorpusRegistryError as e:
         response = _problem_response(web, request, visitor, api, 400, e.message, e.hint)
     except ValueError as e:

@@ -224,8 +224,9 @@ def test_cli_build_then_push_and_load(demo_registry: Registry, hub, tmp_path: Pa
     assert proc.returncode == 0, proc.stderr[-3000:]
     got, columns = (json.loads(line) for line in proc.stdout.strip().splitlines()[-2:])
     assert [tuple(x) for x in got] == expected
-    assert columns[:10] == ["identifier", "collection", "open_type", "license", "date", "title", "creator",
-                            "language", "word_count", "text"]
+    # Common Corpus's order (token_count between word_count and text, as there)
+    assert columns[:11] == ["identifier", "collection", "open_type", "license", "date", "title", "creator",
+                            "language", "word_count", "token_count", "text"]
 
 
 def test_two_workers_build_identical_files(demo_registry: Registry, fr_build: BuildResult, tmp_path: Path) -> None:

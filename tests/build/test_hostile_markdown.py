@@ -188,7 +188,7 @@ def test_a_release_of_hostile_metadata_renders_safely_and_passes_its_own_audit(m
             pretty = one_line(meta["pretty"].strip()) if meta["pretty"].strip() else "hostile"  # else the name
             assert [_plain(h) for h in _headings(tokens, "h1")] == [_plain(f"{pretty} (1)")]
             assert _headings(tokens, "h2") == CARD_SECTIONS
-            assert _headings(tokens, "h3") == ["Data fields", "Licences", "Sources"]
+            assert _headings(tokens, "h3") == ["Data fields", "Tokens", "Licences", "Sources"]
             sources = next(t for t in _tables(tokens) if t[0][0] == "source")
             assert all(len(row) == 7 for row in sources)
             assert sources[1][0] == _plain(f"hostile {one_line(meta['name'].strip())}")

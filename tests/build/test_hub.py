@@ -47,6 +47,7 @@ def _row(path: Path, *, source: str, language: str, licence: str, collection: st
         "creator": None,
         "language": language,
         "word_count": count_words(text),
+        "token_count": None,
         "text": text,
         "source": source,
         "url": path.relative_to(DATA).as_posix(),
