@@ -7,7 +7,7 @@ answer). The document language is the score-weighted vote of its windows; ``mixe
 two windows confidently disagree (a bilingual edition, a translation with its original, an
 English licence appended to a French book).
 
-Backends (``BACKENDS``), chosen by measurement (``bench/langid.py``: 21,000 held-out sentences
+Backends (``BACKENDS``), chosen by measurement (``bench/langid.py``: 20,996 held-out sentences
 in 21 languages, one core):
 
 - ``ensemble`` (default): fastText first; ``py3langid`` gives a second opinion, limited to the
