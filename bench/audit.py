@@ -92,6 +92,7 @@ sources:
     reader:
       kind: jsonl
       path: {src}
+      allow_outside: true
       id_field: id
       license_field: license
 """, encoding="utf-8")

@@ -273,7 +273,7 @@ def side_project(input_dir: Path, work: Path) -> dict[str, Any]:
     catalogue = work / "sources.yaml"
     catalogue.write_text(
         "sources:\n  - slug: bench\n    name: bench/build.py input\n    collection: OpenCulture\n"
-        f"    license: public-domain\n    reader: {{kind: jsonl, path: {input_dir}, glob: '*.jsonl'}}\n",
+        f"    license: public-domain\n    reader: {{allow_outside: true, kind: jsonl, path: {input_dir}, glob: '*.jsonl'}}\n",
         encoding="utf-8")
     registry = Registry(str(work / "registry.db"))
     registry.init()

@@ -98,7 +98,7 @@ def run_size(n: int, workers: int, work: Path) -> dict[str, float]:
     (root / "sources.yaml").write_text(
         "sources:\n  - slug: passages\n    name: Passages of the bundled real texts\n"
         "    collection: OpenCulture\n    license: public-domain\n"
-        f"    reader: {{kind: jsonl, path: {data}}}\n", encoding="utf-8")
+        f"    reader: {{allow_outside: true, kind: jsonl, path: {data}}}\n", encoding="utf-8")
     (root / "fr.yaml").write_text(
         "name: scale-fr\nversion: 1.0.0\nselect: {languages: [fr]}\nfilters: {length: {min_words: 20}}\n",
         encoding="utf-8")

@@ -45,7 +45,7 @@ def test_cli_end_to_end(registry, tmp_path: Path) -> None:
     db = ["--db", registry.url]
     catalogue = tmp_path / "sources.yaml"
     # only the small sources, to keep the test quick
-    text = CATALOGUE.read_text(encoding="utf-8").replace("path: data/", f"path: {REPO}/data/")
+    text = CATALOGUE.read_text(encoding="utf-8").replace("path: data/", f"allow_outside: true\n      path: {REPO}/data/")
     catalogue.write_text(text, encoding="utf-8")
     r = runner.invoke(cli, [*db, "sources", "sync", str(catalogue), "--json"])
     assert r.exit_code == 0, r.output

@@ -50,28 +50,59 @@ def init(app: AppContext, store: str | None) -> None:
 @click.option("--repair", is_flag=True,
               help="Only rewrite the texts of these sources that are missing or damaged in the document "
                    "store (see `verify`), read again from the source; nothing else changes.")
+@click.option("--break-lock", is_flag=True,
+              help="Clear the lock of an ingest of the same source whose process is gone (e.g. on another "
+                   "machine) before starting. Dead processes on this machine are noticed without it.")
 @workers_option
 @json_option
 @pass_app
 def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_progress: bool, repair: bool,
-           workers: int, as_json: bool) -> None:
+           break_lock: bool, workers: int, as_json: bool) -> None:
     """Ingest the named SOURCEs (default: all registered sources).
 
     Idempotent: unchanged documents are skipped, changed texts become new versions. An
-    interrupted ingest keeps what it committed; run it again to resume. With --repair, texts the
-    store lost or damaged are rewritten from the source (exit 2 if some cannot be).
+    interrupted ingest keeps what it committed; run it again to resume. Identifiers are checked
+    for duplicates before anything is written; one ingest per source runs at a time. With
+    --repair, texts the store lost or damaged are rewritten from the source (exit 2 if some
+    cannot be).
     """
     if repair:
         _repair(app.registry(), sources, progress=not no_progress, as_json=as_json)
         return
     results = run_ingest(app.registry(), list(sources), langid=get_identifier(langid),
-                                progress=not no_progress, workers=workers)
+                         progress=not no_progress, workers=workers, break_lock=break_lock)
     if as_json:
         echo_json([asdict(r) | {"docs_per_s": r.docs_per_s} for r in results])
         return
     for r in results:
         say(f"{r.source}: {r.seen} documents read, {r.added} added, {r.updated} new versions, "
             f"{r.unchanged} unchanged ({r.bytes / 1e6:.1f} MB, {r.docs_per_s:.0f} docs/s)")
+        notes = _skip_notes(r.skipped)
+        if notes:
+            say(f"{r.source}: " + "; ".join(notes))
+
+
+_SKIPS = {  # reader counter -> (singular, plural)
+    "skipped_binary": ("binary file skipped (not text)", "binary files skipped (not text)"),
+    "skipped_symlink_outside": ("symlink leading outside the source skipped",
+                                "symlinks leading outside the source skipped"),
+    "skipped_empty": ("empty document skipped", "empty documents skipped"),
+    "replaced_bytes": ("invalid UTF-8 sequence replaced by U+FFFD", "invalid UTF-8 sequences replaced by U+FFFD"),
+}
+
+
+def _skip_notes(skipped: dict[str, int]) -> list[str]:
+    notes = []
+    for key, n in sorted(skipped.items()):
+        if key == "files_with_replaced_bytes" or not n:
+            continue
+        one, many = _SKIPS.get(key, (key.replace("_", " "), key.replace("_", " ")))
+        note = f"{n} {one if n == 1 else many}"
+        if key == "replaced_bytes":
+            files = skipped.get("files_with_replaced_bytes", 0)
+            note += f" in {files} file{'s' if files != 1 else ''}"
+        notes.append(note)
+    return notes
 
 
 def _repair(registry: Registry, sources: tuple[str, ...], *, progress: bool, as_json: bool) -> None:

@@ -59,23 +59,53 @@ def normalize_text(text: str) -> str:
     return text.strip()
 
 
+#: long texts are encoded, hashed and counted this many characters at a time (no whole-text copies)
+CHUNK_CHARS = 1 << 20
+
+
 def text_sha256(normalized: str) -> str:
     """sha256 hex digest of already normalised text (UTF-8)."""
-    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()
+    return text_digest(normalized)[0]
+
+
+def text_digest(normalized: str) -> tuple[str, int]:
+    """``(sha256 hex digest, UTF-8 size in bytes)`` of a text, encoded a chunk at a time: a 100 MB
+    text costs 1 MB of bytes, not a 100 MB copy (the digest is the digest of the whole encoding)."""
+    digest = hashlib.sha256()
+    size = 0
+    for start in range(0, len(normalized), CHUNK_CHARS):
+        data = normalized[start : start + CHUNK_CHARS].encode("utf-8")
+        digest.update(data)
+        size += len(data)
+    return digest.hexdigest(), size
 
 
 def count_words(text: str) -> int:
     """Unicode word count: runs of word characters (``\\w+``: alphanumerics and ``_``), language-neutral.
 
     Counted on the code points with a table of the Basic Multilingual Plane (8x faster than the
-    regular expression, which stays for text beyond it)."""
-    codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    regular expression, which stays for text beyond it), a chunk at a time (a word cut by a chunk
+    boundary is counted once)."""
+    total = 0
+    word_before = False
+    for start in range(0, len(text), CHUNK_CHARS):
+        chunk = text[start : start + CHUNK_CHARS]
+        count, first_is_word, last_is_word = _chunk_words(chunk)
+        total += count - (1 if word_before and first_is_word else 0)
+        word_before = last_is_word
+    return total
+
+
+def _chunk_words(chunk: str) -> tuple[int, bool, bool]:
+    """Words in ``chunk``, and whether its first and last characters are word characters."""
+    codes = np.frombuffer(chunk.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     if not codes.size:
-        return 0
+        return 0, False, False
     if int(codes.max()) > 0xFFFF:
-        return len(_WORD.findall(text))
+        return (len(_WORD.findall(chunk)), _WORD.match(chunk[0]) is not None,
+                _WORD.match(chunk[-1]) is not None)
     word = _word_table()[codes]
-    return int(word[0]) + int(np.count_nonzero(word[1:] > word[:-1]))
+    return int(word[0]) + int(np.count_nonzero(word[1:] > word[:-1])), bool(word[0]), bool(word[-1])
 
 
 @functools.cache

@@ -7,12 +7,8 @@ recognised by identifier + sha256 and skipped before any language identification
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -25,16 +21,19 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from corpus_registry.config import env_int
-from corpus_registry.errors import NotFoundError, ReaderError
+from corpus_registry.errors import ConfigError, NotFoundError, ReaderError
 from corpus_registry.registry import licences
-from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, Withdrawal, utcnow
-from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_sha256
+from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal, utcnow
+from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_digest
 from corpus_registry.registry.fields import check_identifier, check_metadata
+from corpus_registry.registry.ingest_pool import Pool, report
+from corpus_registry.registry.ingest_runs import count_batch, finish_run, start_run
 from corpus_registry.registry.langid import LanguageIdentifier, get_identifier
 from corpus_registry.registry.languages import canonical_language
-from corpus_registry.registry.readers import get_reader
+from corpus_registry.registry.readers import Reader, get_reader
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import load_standings
+from corpus_registry.registry.unique_ids import HINT, duplicate_error, first_duplicate, scan, suspects
 
 BATCH_DOCS = 1000  # override with $CORPUS_REGISTRY_BATCH_DOCS (smaller batches commit more often)
 BATCH_BYTES = 64 * 1024 * 1024
@@ -53,6 +52,8 @@ class IngestStats:
     bytes: int = 0
     seconds: float = 0.0
     languages: dict[str, int] = field(default_factory=dict)
+    #: what the reader skipped or repaired: skipped_binary, skipped_symlink_outside, replaced_bytes, …
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def docs_per_s(self) -> float:
@@ -111,14 +112,14 @@ class _SourceIngest:
         where = raw.path or "record"  # NFC: one document, however it is spelt; same limits on every backend
         raw.identifier = check_identifier(raw.identifier, source=self.source.slug, where=where)
         key = xxhash.xxh64_intdigest(raw.identifier.encode("utf-8"))
-        if key in self.seen_ids:
+        if key in self.seen_ids:  # found before anything was written unless the source changed meanwhile
             raise ReaderError(
                 f"{self.source.slug}: duplicate identifier {raw.identifier!r} ({raw.path or 'record'})",
-                hint="identifiers must be unique within a source: fix the data or the reader's id option",
-                source=self.source.slug, identifier=raw.identifier,
+                hint=HINT, source=self.source.slug, identifier=raw.identifier,
             )
         self.seen_ids.add(key)
         text = normalize_text(raw.text)
+        raw.text = ""  # only the normalised text is kept from here on (one copy of a long text, not two)
         if not text:
             raise ReaderError(
                 f"{self.source.slug}: document {raw.identifier!r} ({raw.path or 'record'}) is empty",
@@ -126,8 +127,8 @@ class _SourceIngest:
             )
         meta = self._meta(raw)
         check_metadata(raw.identifier, meta, source=self.source.slug, where=where)
-        return _Prepared(raw=raw, text=text, sha256=text_sha256(text), size=len(text.encode("utf-8")),
-                         meta=meta)
+        sha256, size = text_digest(text)
+        return _Prepared(raw=raw, text=text, sha256=sha256, size=size, meta=meta)
 
     def _meta(self, raw: RawDocument) -> dict[str, Any]:
         """The row's metadata; its licence standing is evaluated when the batch is written, from
@@ -186,7 +187,8 @@ class _SourceIngest:
             row.identifier: row
             for row in session.execute(
                 select(Document.id, Document.identifier, Document.sha256, Document.version,
-                       Document.status, Document.language, *[getattr(Document, f) for f in META_FIELDS])
+                       Document.status, Document.language, Document.ingest_run_id,
+                       *[getattr(Document, f) for f in META_FIELDS])
                 .where(Document.source_id == sid, Document.is_current.is_(True),
                        Document.identifier.in_(ids))
             )
@@ -195,6 +197,10 @@ class _SourceIngest:
         superseded: list[int] = []
         for p in batch:
             old = existing.get(p.raw.identifier)
+            if old is not None and old.ingest_run_id == run_id:  # another worker of this run wrote it
+                raise ReaderError(
+                    f"{self.source.slug}: duplicate identifier {p.raw.identifier!r} ({p.raw.path or 'record'}), "
+                    "written earlier in this run", hint=HINT, source=self.source.slug, identifier=p.raw.identifier)
             if old is None:
                 fresh.append(p)
             elif old.sha256 != p.sha256:
@@ -257,11 +263,29 @@ class _SourceIngest:
         except IntegrityError as e:
             raise ReaderError(
                 f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",
-                hint="identifiers must be unique within a source: fix the data or the reader's id option",
-                source=self.source.slug,
+                hint=HINT, source=self.source.slug,
             ) from e
         self.stats.added += sum(1 for p in fresh if p.raw.identifier not in existing)
         self.stats.updated += len(superseded)
+
+
+def load_source(registry: Registry, slug: str) -> Source:
+    with registry.session() as s:
+        source = s.scalar(select(Source).where(Source.slug == slug))
+    if source is None:
+        raise NotFoundError(f"no source {slug!r} in the registry",
+                            hint="add it to sources.yaml and run `corpus-registry sources sync`")
+    return source
+
+
+def source_reader(source: Source) -> Reader:
+    """The source's reader, its path checked to be inside the sources file's folder (or allowed)."""
+    reader = get_reader(source.reader_kind, base_dir=Path(source.base_dir or "."), options=source.reader_options)
+    try:
+        reader.check_inside()
+    except ConfigError as e:
+        raise ConfigError(f"{source.slug}: {e}", hint=e.hint, source=source.slug, field="path") from e
+    return reader
 
 
 def ingest_source(
@@ -271,22 +295,19 @@ def ingest_source(
     langid: LanguageIdentifier | None = None,
     progress: bool = True,
     workers: int = 1,
-    pool: _Pool | None = None,
+    pool: Pool | None = None,
+    break_lock: bool = False,
 ) -> IngestStats:
     """Ingest one registered source; idempotent and resumable.
 
-    With ``workers > 1`` the source is split round-robin (files, lines or rows) between worker
-    processes that each commit their own batches; the registry ends up the same as with one.
+    One ingest per source at a time: the run is the source's lock (:mod:`.ingest_runs`). Its
+    identifiers are checked for duplicates before anything is written (:mod:`.unique_ids`). With
+    ``workers > 1`` the source is split round-robin (files, lines or rows) between worker processes
+    that each commit their own batches; the registry ends up the same as with one.
     """
-    with registry.session() as s:
-        source = s.scalar(select(Source).where(Source.slug == slug))
-        if source is None:
-            raise NotFoundError(f"no source {slug!r} in the registry",
-                                hint="add it to sources.yaml and run `corpus-registry sources sync`")
-        run = IngestRun(source_id=source.id, workers=max(1, workers))
-        s.add(run)
-        s.flush()
-        run_id = run.id
+    source = load_source(registry, slug)
+    source_reader(source)
+    run_id = start_run(registry, source, workers=workers, break_lock=break_lock)
     langid = langid or get_identifier()
     started = time.perf_counter()
     status = "failed"
@@ -299,17 +320,27 @@ def ingest_source(
         bar.update(docs)
         bar.set_postfix_str(f"{stats.bytes / 1e6 / max(time.perf_counter() - started, 1e-9):.1f} MB/s")
 
+    parts: list[IngestStats] = []
     try:
         if workers <= 1:
-            parts = [_ingest_partition(registry, source, run_id, langid, (0, 1), advance)]
+            _check_identifiers(source, [scan(source_reader(source))])
+            parts = [ingest_partition(registry, source, run_id, langid, (0, 1), advance)]
         else:
-            with _Pool.maybe(pool, workers) as p:
-                parts = p.run(registry, source, run_id, langid.name, advance)
+            with Pool.maybe(pool, workers) as p:
+                try:
+                    keys = p.map(_scan_worker, registry.url, slug)
+                except ReaderError:
+                    scan(source_reader(source))  # one process, in reading order: the error one worker gives
+                    raise
+                _check_identifiers(source, keys)
+                parts = p.map(_ingest_worker, registry.url, slug, run_id, langid.name, advance=advance)
         for part in parts:
             for name in ("added", "updated", "unchanged", "metadata_updated"):
                 setattr(stats, name, getattr(stats, name) + getattr(part, name))
             for lang, n in part.languages.items():
                 stats.languages[lang] = stats.languages.get(lang, 0) + n
+            for what, n in part.skipped.items():
+                stats.skipped[what] = stats.skipped.get(what, 0) + n
         stats.seen = sum(p.seen for p in parts)
         stats.bytes = sum(p.bytes for p in parts)
         status = "complete"
@@ -320,11 +351,24 @@ def ingest_source(
         bar.close()
         stats.seconds = time.perf_counter() - started
         with registry.session() as s:
-            _finish_run(s, run_id, stats, status=status)
+            finish_run(s, run_id, status=status, skipped=stats.skipped)
     return stats
 
 
-def _ingest_partition(
+def _check_identifiers(source: Source, keys: list[bytes]) -> None:
+    """Raise the first duplicate identifier in reading order, if the hashes show one."""
+    repeated = suspects(keys)
+    if repeated:
+        found = first_duplicate(source_reader(source), repeated)
+        if found is not None:
+            raise duplicate_error(source.slug, *found)
+
+
+#: reader counters that are not skips
+_READ_COUNTS = frozenset({"files", "documents"})
+
+
+def ingest_partition(
     registry: Registry,
     source: Source,
     run_id: int,
@@ -332,92 +376,46 @@ def _ingest_partition(
     partition: tuple[int, int],
     advance: Callable[[int, int], None],
 ) -> IngestStats:
-    """Read one partition of ``source`` and commit it batch by batch."""
+    """Read one partition of ``source`` and commit it batch by batch, each batch's counts added to
+    its run in the same transaction."""
     job = _SourceIngest(registry, source, langid)
-    reader = get_reader(source.reader_kind, base_dir=Path(source.base_dir or "."),
-                        options=source.reader_options).partitioned(*partition)
+    reader = source_reader(source).partitioned(*partition)
     for raw_batch in _batches(reader.read()):
         prepared = [job.prepare(raw) for raw in raw_batch]
+        del raw_batch
         nbytes = sum(p.size for p in prepared)
+        before = (job.stats.added, job.stats.updated, job.stats.unchanged)
         with registry.session() as s:
             job.write_batch(s, run_id, prepared)
-        job.stats.seen += len(prepared)
+            count_batch(s, run_id, seen=len(prepared), added=job.stats.added - before[0],
+                        updated=job.stats.updated - before[1], unchanged=job.stats.unchanged - before[2],
+                        nbytes=nbytes)
+        docs = len(prepared)
+        del prepared  # a batch's texts are let go before the next batch is read
+        job.stats.seen += docs
         job.stats.bytes += nbytes
-        advance(len(prepared), nbytes)
+        advance(docs, nbytes)
+    job.stats.skipped = {k: v for k, v in reader.stats.items() if k not in _READ_COUNTS and v}
     return job.stats
 
 
-def _worker(url: str, slug: str, run_id: int, langid_name: str, partition: tuple[int, int],
-            queue: Any, parent: int) -> IngestStats:
-    """Entry point of an ingest worker process (spawned: it opens its own connections)."""
+def _scan_worker(url: str, slug: str, partition: tuple[int, int]) -> bytes:
+    """In a worker: the identifier hashes of one partition of a source."""
     registry = Registry(url)
-    with registry.session() as s:
-        source = s.scalars(select(Source).where(Source.slug == slug)).one()
-
-    def report(docs: int, nbytes: int) -> None:
-        if os.getppid() != parent:  # the parent died: stop at this batch boundary
-            raise SystemExit(1)
-        queue.put((docs, nbytes))
-
     try:
-        return _ingest_partition(registry, source, run_id, get_identifier(langid_name), partition, report)
+        return scan(source_reader(load_source(registry, slug)).partitioned(*partition))
     finally:
         registry.dispose()
 
 
-class _Pool:
-    """Worker processes (spawned once, reused across sources) and their progress queue."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        ctx = mp.get_context("spawn")
-        self._manager = ctx.Manager()
-        self.queue = self._manager.Queue()
-        self.executor = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
-
-    @classmethod
-    @contextmanager
-    def maybe(cls, pool: _Pool | None, workers: int) -> Iterator[_Pool]:
-        if pool is not None:
-            yield pool
-            return
-        with cls(workers) as own:
-            yield own
-
-    def __enter__(self) -> _Pool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.executor.shutdown(cancel_futures=True)
-        self._manager.shutdown()
-
-    def run(self, registry: Registry, source: Source, run_id: int, langid_name: str,
-            advance: Callable[[int, int], None]) -> list[IngestStats]:
-        futures = [self.executor.submit(_worker, registry.url, source.slug, run_id, langid_name,
-                                        (i, self.workers), self.queue, os.getpid())
-                   for i in range(self.workers)]
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            self._drain(advance)
-            for f in done:
-                f.result()  # re-raise a worker's error here, with its message
-        self._drain(advance)
-        return [f.result() for f in futures]
-
-    def _drain(self, advance: Callable[[int, int], None]) -> None:
-        while not self.queue.empty():
-            advance(*self.queue.get())
-
-
-def _finish_run(session: Session, run_id: int, stats: IngestStats, *, status: str) -> None:
-    session.execute(
-        update(IngestRun).where(IngestRun.id == run_id).values(
-            status=status, seen=stats.seen, added=stats.added, updated=stats.updated,
-            unchanged=stats.unchanged, bytes=stats.bytes,
-            finished_at=None if status == "running" else utcnow(),
-        )
-    )
+def _ingest_worker(url: str, slug: str, run_id: int, langid_name: str, partition: tuple[int, int]) -> IngestStats:
+    """In a worker: ingest one partition of a source, committing batch by batch."""
+    registry = Registry(url)
+    try:
+        source = load_source(registry, slug)
+        return ingest_partition(registry, source, run_id, get_identifier(langid_name), partition, report)
+    finally:
+        registry.dispose()
 
 
 def ingest(
@@ -427,13 +425,16 @@ def ingest(
     langid: LanguageIdentifier | None = None,
     progress: bool = True,
     workers: int = 1,
+    break_lock: bool = False,
 ) -> list[IngestStats]:
     """Ingest the named sources (all registered sources when none are named)."""
     if not slugs:
         with registry.session() as s:
             slugs = list(s.scalars(select(Source.slug).where(Source.status == "active").order_by(Source.slug)))
     if workers <= 1:
-        return [ingest_source(registry, slug, langid=langid, progress=progress) for slug in slugs]
-    with _Pool(workers) as pool:
-        return [ingest_source(registry, slug, langid=langid, progress=progress, workers=workers, pool=pool)
+        return [ingest_source(registry, slug, langid=langid, progress=progress, break_lock=break_lock)
+                for slug in slugs]
+    with Pool(workers) as pool:
+        return [ingest_source(registry, slug, langid=langid, progress=progress, workers=workers, pool=pool,
+                              break_lock=break_lock)
                 for slug in slugs]

@@ -11,6 +11,7 @@ from sqlalchemy import and_, func, or_, select
 from corpus_registry.errors import NotFoundError, StoreError
 from corpus_registry.registry.db.models import Blob, Document, IngestRun, Source, Withdrawal
 from corpus_registry.registry.decisions import history
+from corpus_registry.registry.ingest_runs import mark_stale_runs
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import load_standings, withdrawn_texts
 from corpus_registry.registry.store import naming
@@ -19,7 +20,10 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def stats(registry: Registry) -> dict[str, Any]:
-    """Documents, words and bytes of current documents per source, language and licence tier."""
+    """Documents, words and bytes of current documents per source, language and licence tier.
+    Ingest runs left ``running`` by a process that is gone are marked ``interrupted`` first."""
+    with registry.session() as s:
+        mark_stale_runs(s)
     cols = (func.count(), func.coalesce(func.sum(Document.word_count), 0),
             func.coalesce(func.sum(Document.byte_size), 0))
 

@@ -103,11 +103,11 @@ def sync_sources(registry: Registry, *, catalogue_path: Path, by: str | None = N
     base_dir = catalogue_path.parent
     for spec in catalogue.sources:  # reader options are checked before anything is written
         try:
-            get_reader(spec.reader.kind, base_dir=base_dir, options=spec.reader.options)
+            get_reader(spec.reader.kind, base_dir=base_dir, options=spec.reader.options).check_inside()
         except CorpusRegistryError as e:
             raise ConfigError(
                 f"{catalogue_path}: sources[{spec.slug}].reader: {e}", file=str(catalogue_path),
-                field=f"sources[{spec.slug}].reader",
+                field=f"sources[{spec.slug}].reader", hint=e.hint,
             ) from e
     who = decisions.reviewer(by)
     where = catalogue_path.name

@@ -125,7 +125,13 @@ def register_source(registry: Registry, proposal: contributions.ProposalView, *,
         if not path.exists():
             raise ConfigError(f"proposal #{proposal.id}: reader.path: {path} is not on this server",
                               hint="put the files there first (relative paths start at serve --catalogue-dir)")
+        if not reader.get("allow_outside") and not path.resolve().is_relative_to(catalogue_dir.resolve()):
+            raise ConfigError(f"proposal #{proposal.id}: reader.path: {path} is outside the catalogue folder "
+                              f"{catalogue_dir.resolve()}",
+                              hint="put the files under serve --catalogue-dir, or propose the source with "
+                                   "'allow_outside: true' in its reader options")
         reader["path"] = str(path.resolve())
+        reader["allow_outside"] = True  # checked against the catalogue folder just above
     entry["reader"] = reader
     with tempfile.TemporaryDirectory(prefix="corpus-registry-proposal-") as folder:
         catalogue = Path(folder) / f"proposal-{proposal.id}.yaml"

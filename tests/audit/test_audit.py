@@ -53,6 +53,7 @@ sources:
     reader:
       kind: markdown
       path: {DATA / "legifrance-code-civil" / "code-civil"}
+      allow_outside: true
       glob: "**/*.md"
   - slug: gutenberg-en
     name: Project Gutenberg — two English books
@@ -61,6 +62,7 @@ sources:
     reader:
       kind: gutenberg
       path: {DATA / "gutenberg-en-de-es-it"}
+      allow_outside: true
       glob: "en/*/*.txt"
   - slug: nltk-udhr
     name: UDHR in Bengali and Hindi (their files start with blanks before a BOM)
@@ -69,6 +71,7 @@ sources:
     reader:
       kind: text
       path: {DATA / "nltk-udhr" / "udhr"}
+      allow_outside: true
       glob: ["bn_*.txt", "hi_*.txt"]
 """
 SPEC = {"name": "audit-small", "version": "1.0.0",

@@ -37,6 +37,7 @@ sources:
     reader:
       kind: markdown
       path: {DATA / "legifrance-code-civil" / "code-civil" / "livre-ier-des-personnes" / "titre-vii-de-la-filiation"}
+      allow_outside: true
       glob: "**/*.md"
 """
 SPEC = {"name": "civil-audit", "version": "1.0.0", "filters": {"length": {"min_words": 5}},

@@ -68,6 +68,7 @@ sources:
     reader:
       kind: dolma
       path: {path}
+      allow_outside: true
       license_map:
         "{cc_by}": CC-BY-4.0
 """

@@ -45,12 +45,12 @@ sources:
     name: UDHR, public domain
     collection: OpenGovernment
     license: public-domain
-    reader: {{kind: text, path: {UDHR}, glob: ["fr_*.txt", "en_*.txt", "de_*.txt"]}}
+    reader: {{allow_outside: true, kind: text, path: {UDHR}, glob: ["fr_*.txt", "en_*.txt", "de_*.txt"]}}
   - slug: udhr-by
     name: UDHR, attribution
     collection: OpenGovernment
     license: {by_license}
-    reader: {{kind: text, path: {UDHR}, glob: ["es_*.txt", "it_*.txt", "nl_*.txt"]}}
+    reader: {{allow_outside: true, kind: text, path: {UDHR}, glob: ["es_*.txt", "it_*.txt", "nl_*.txt"]}}
 {by_documents}""", encoding="utf-8")
     return path
 
@@ -229,12 +229,12 @@ sources:
     name: UDHR under CC BY-SA
     collection: OpenGovernment
     license: CC BY-SA 4.0
-    reader: {{kind: text, path: {UDHR}, glob: "fr_*.txt"}}
+    reader: {{allow_outside: true, kind: text, path: {UDHR}, glob: "fr_*.txt"}}
   - slug: z-cc0
     name: the same UDHR under CC0
     collection: OpenGovernment
     license: CC0
-    reader: {{kind: text, path: {UDHR}, glob: "fr_*.txt"}}
+    reader: {{allow_outside: true, kind: text, path: {UDHR}, glob: "fr_*.txt"}}
 """, encoding="utf-8")
     sync_sources(registry, catalogue_path=path)
     ingest(registry, progress=False)

@@ -34,7 +34,7 @@ sources:
     name: UDHR
     collection: OpenGovernment
     license: public-domain
-    reader: {{kind: text, path: {DATA / "nltk-udhr" / "udhr"}, glob: "*.txt"}}
+    reader: {{allow_outside: true, kind: text, path: {DATA / "nltk-udhr" / "udhr"}, glob: "*.txt"}}
 """
 
 

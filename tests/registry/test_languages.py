@@ -38,7 +38,7 @@ def test_anything_else_is_refused(bad: object) -> None:
 
 
 def test_a_catalogue_override_is_checked_at_sync(registry: Registry, tmp_path: Path) -> None:
-    text = CATALOGUE.read_text(encoding="utf-8").replace("path: data/", f"path: {REPO}/data/")
+    text = CATALOGUE.read_text(encoding="utf-8").replace("path: data/", f"allow_outside: true\n      path: {REPO}/data/")
     bad = tmp_path / "sources.yaml"
     bad.write_text(text.replace("        language: en", "        language: ../../pwn"), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"sources\[nltk-genesis\]\.documents\.lolcat\.language: "

@@ -52,7 +52,7 @@ def test_upgrade_keeps_ingested_documents(backend: str, make_db_url, tmp_path: P
     reg.init(store=str(tmp_path / "store"))
     cat = tmp_path / "sources.yaml"
     cat.write_text("sources:\n  - slug: genesis\n    name: Genesis\n    collection: OpenCulture\n"
-                   "    license: public-domain\n    reader: {kind: text, path: "
+                   "    license: public-domain\n    reader: {allow_outside: true, kind: text, path: "
                    f"{DATA / 'nltk-genesis/genesis'}, glob: '*.txt', encodings: {{swedish.txt: cp865}}}}\n")
     sync_sources(reg, catalogue_path=cat)
     ingest(reg, progress=False)

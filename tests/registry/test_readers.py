@@ -383,7 +383,8 @@ def test_unknown_option_is_named_with_the_valid_ones() -> None:
         _reader("gutenberg", path="x", encodeing="cp1252")
     message = str(caught.value)
     assert "gutenberg reader: unknown option 'encodeing'" in message
-    assert "valid options: encoding, encodings, exclude, glob, path, skip_empty" in message
+    assert ("valid options: allow_outside, encoding, encodings, exclude, follow_symlinks, glob, path, skip_empty"
+            in message)
 
 
 def test_missing_path_option_and_bad_values() -> None:

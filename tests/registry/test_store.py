@@ -52,7 +52,7 @@ def test_registry_on_an_fsspec_store(scheme: str, tmp_path: Path) -> None:
     assert reg.store.url == url
     cat = tmp_path / "sources.yaml"
     cat.write_text("sources:\n  - slug: udhr\n    name: UDHR\n    collection: OpenGovernment\n"
-                   f"    license: public-domain\n    reader: {{kind: text, path: {DATA / 'nltk-udhr/udhr'}}}\n")
+                   f"    license: public-domain\n    reader: {{allow_outside: true, kind: text, path: {DATA / 'nltk-udhr/udhr'}}}\n")
     sync_sources(reg, catalogue_path=cat)
     ingest(reg, progress=False)
     rec = lookup.show(reg, "udhr/fr_French_Francais-Latin1")
@@ -72,7 +72,7 @@ DOC = "udhr/fr_French_Francais-Latin1"
 def _udhr(registry: Registry, tmp_path: Path) -> None:
     cat = tmp_path / "sources.yaml"
     cat.write_text("sources:\n  - slug: udhr\n    name: UDHR\n    collection: OpenGovernment\n"
-                   f"    license: public-domain\n    reader: {{kind: text, path: {DATA / 'nltk-udhr/udhr'}}}\n")
+                   f"    license: public-domain\n    reader: {{allow_outside: true, kind: text, path: {DATA / 'nltk-udhr/udhr'}}}\n")
     sync_sources(registry, catalogue_path=cat)
     ingest(registry, progress=False)
 

@@ -38,17 +38,17 @@ sources:
     name: Boule de suif (Project Gutenberg 10746)
     collection: OpenCulture
     license: public-domain
-    reader: {{kind: gutenberg, path: {DATA / 'gutenberg-fr'}, glob: "pg10746*/*.txt"}}
+    reader: {{allow_outside: true, kind: gutenberg, path: {DATA / 'gutenberg-fr'}, glob: "pg10746*/*.txt"}}
   - slug: gutenberg-variants
     name: Boule de suif, another file of etext 10746
     collection: OpenCulture
     license: public-domain
-    reader: {{kind: gutenberg, path: {DATA / 'gutenberg-variants'}, glob: "pg10746/*.txt"}}
+    reader: {{allow_outside: true, kind: gutenberg, path: {DATA / 'gutenberg-variants'}, glob: "pg10746/*.txt"}}
   - slug: udhr
     name: UDHR in French
     collection: OpenGovernment
     license: public-domain
-    reader: {{kind: text, path: {DATA / 'nltk-udhr' / 'udhr'}, glob: "fr_*.txt"}}
+    reader: {{allow_outside: true, kind: text, path: {DATA / 'nltk-udhr' / 'udhr'}, glob: "fr_*.txt"}}
 """
     for slug, on in (("copies", copies), ("later", later)):
         if on:
@@ -56,7 +56,7 @@ sources:
     name: the same text, registered again
     collection: OpenWeb
     license: CC0-1.0
-    reader: {{kind: jsonl, path: {folder / slug}}}
+    reader: {{allow_outside: true, kind: jsonl, path: {folder / slug}}}
 """
     path = folder / "sources.yaml"
     path.write_text(body, encoding="utf-8")

@@ -66,6 +66,7 @@ def catalogue(folder: Path) -> Path:
     reader:
       kind: text
       path: {DATA / 'nltk-genesis/genesis'}
+      allow_outside: true
       glob: "*.txt"
       encodings: {{swedish.txt: cp865}}
     documents:
@@ -86,6 +87,7 @@ def catalogue(folder: Path) -> Path:
     reader:
       kind: jsonl
       path: {folder / 'hostile'}
+      allow_outside: true
       title_field: title
       creator_field: creator
 """, encoding="utf-8")

@@ -44,7 +44,7 @@ def new_proposal(site: Site) -> int:
 
 def new_source_proposal(site: Site) -> int:
     user = site.registry.engine.connect().execute(text("SELECT id FROM web_users WHERE name='contributor'")).scalar()
-    spec = {**SOURCE, "slug": f"proposed-{next(_numbers)}", "reader": {"kind": "jsonl", "path": str(site.folder / "hostile")}}
+    spec = {**SOURCE, "slug": f"proposed-{next(_numbers)}", "reader": {"kind": "jsonl", "path": str(site.folder / "hostile"), "allow_outside": True}}
     return contributions.propose_source(site.registry, SourceProposalIn.model_validate(
         {"source": spec, "evidence": "https://example.org/cc0"}), by=user)
 

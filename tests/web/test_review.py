@@ -73,7 +73,7 @@ def test_an_accepted_source_is_registered_as_sources_sync_would(site: Site) -> N
     records = site.folder / "hostile"
     r = site.api("contributor").post("/api/contribute/source", json={
         "source": {"slug": "proposed-web", "name": "Proposed on the web", "collection": "OpenWeb",
-                   "license": "CC0-1.0", "reader": {"kind": "jsonl", "path": str(records)}},
+                   "license": "CC0-1.0", "reader": {"kind": "jsonl", "path": str(records), "allow_outside": True}},
         "evidence": "https://example.org/cc0"})
     pid = r.json()["proposal"]["id"]
     assert site.client().get("/api/sources/proposed-web").status_code == 404  # nothing changed yet

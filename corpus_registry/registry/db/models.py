@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -118,9 +119,17 @@ class Document(Base):
 
 
 class IngestRun(Base):
-    """One ingest of one source: what it saw, added and skipped; ``finished_at`` None = interrupted."""
+    """One ingest of one source: what it saw, added and skipped, counted as its batches commit.
+
+    A ``running`` run is the source's ingest lock (a unique index allows one per source) and names
+    its holder (``host``, ``pid``, ``started_at``); a run whose process is gone is marked
+    ``interrupted`` by the next ingest or ``stats``."""
 
     __tablename__ = "ingest_runs"
+    __table_args__ = (
+        Index("ux_ingest_runs_running", "source_id", unique=True,
+              sqlite_where=text("status = 'running'"), postgresql_where=text("status = 'running'")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id"))
@@ -133,6 +142,10 @@ class IngestRun(Base):
     unchanged: Mapped[int] = mapped_column(Integer, default=0)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     workers: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    host: Mapped[str | None] = mapped_column(String(255))
+    pid: Mapped[int | None] = mapped_column(Integer)
+    process_started: Mapped[float | None] = mapped_column(Float)  # the pid's start time: a reused pid is not the holder
+    skipped: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Withdrawal(Base):

@@ -7,6 +7,7 @@ what they yield and what they skip in ``stats`` so the ingest funnel can show it
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator
@@ -15,18 +16,27 @@ from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from corpus_registry.errors import ReaderError
+from corpus_registry.errors import ConfigError, ReaderError
 from corpus_registry.registry.documents import RawDocument
-from corpus_registry.registry.readers.encoding import AUTO, canonical_encoding, decode_bytes
+from corpus_registry.registry.readers.encoding import (
+    AUTO,
+    HEAD_BYTES,
+    Decoded,
+    binary_kind,
+    canonical_encoding,
+    decode_text,
+)
 
 
 class ReaderOptions(BaseModel):
-    """Options every reader accepts. ``path`` is resolved against the sources file's folder."""
+    """Options every reader accepts. ``path`` is resolved against the sources file's folder and
+    must stay inside it (symlinks resolved) unless ``allow_outside`` says otherwise."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Path
     skip_empty: bool = False
+    allow_outside: bool = False
 
 
 class FileSetOptions(ReaderOptions):
@@ -38,6 +48,7 @@ class FileSetOptions(ReaderOptions):
 
     glob: str | list[str] = "**/*"
     exclude: list[str] = Field(default_factory=list)
+    follow_symlinks: bool = False  # read files whose real path is outside ``path`` (else: skipped, counted)
 
 
 class FileOptions(FileSetOptions):
@@ -91,9 +102,29 @@ class Reader(ABC):
     def read(self) -> Iterator[RawDocument]:
         """Yield the source's documents (of this partition) in a deterministic order."""
 
+    def identifiers(self) -> Iterator[tuple[str, str]]:
+        """``(identifier, where)`` of this partition's documents, in reading order, reading as
+        little as the reader can (file names, an id column): ingest checks them for duplicates
+        before it writes anything. Readers override it to skip the texts."""
+        for document in self.read():
+            yield document.identifier, document.path or "record"
+
     @abstractmethod
     def describe(self) -> str:
         """One line for humans, e.g. ``gutenberg: 9 files under data/gutenberg-fr``."""
+
+    def check_inside(self) -> None:
+        """ConfigError unless ``path`` (symlinks resolved) is inside the sources file's folder, or the
+        source allows it with ``allow_outside: true``."""
+        if self.options.allow_outside:
+            return
+        folder = self.base_dir.resolve()
+        if not self.root.resolve().is_relative_to(folder):
+            raise ConfigError(
+                f"{self.kind} reader: option 'path': {self.options.path} is outside {folder} "
+                "(the folder of the sources file)",
+                hint="move the data under that folder, or set 'allow_outside: true' in the reader options",
+                field="path", reader=self.kind)
 
     def _require_root(self) -> None:
         if not self.root.exists():
@@ -131,11 +162,19 @@ class FileSetReader(Reader):
             return [(self.root, self.root.name)]
         patterns = [self.options.glob] if isinstance(self.options.glob, str) else self.options.glob
         found: dict[str, Path] = {}
+        outside: set[str] = set()
+        real_root = self.root.resolve()
         for pattern in patterns:
             for file in self.root.glob(pattern):
                 relpath = file.relative_to(self.root).as_posix()
-                if file.is_file() and not self._excluded(relpath):
-                    found[relpath] = file
+                if not file.is_file() or self._excluded(relpath):
+                    continue
+                if not self.options.follow_symlinks and not file.resolve().is_relative_to(real_root):
+                    outside.add(relpath)  # a symlink (of the file or a folder on its way) leading outside
+                    continue
+                found[relpath] = file
+        if outside and self.partition[0] == 0:  # counted once, however many partitions list the files
+            self.stats["skipped_symlink_outside"] += len(outside)
         return [(found[relpath], relpath) for relpath in sorted(found)]
 
     def _excluded(self, relpath: str) -> bool:
@@ -190,7 +229,7 @@ class FileReader(FileSetReader):
             self.options.encodings, [relpath for _, relpath in files]
         )
         self.prepare(files)
-        for unit, (file, relpath) in enumerate(files):
+        for unit, (file, relpath) in enumerate(self._text_files(files)):
             if not self._mine(unit):
                 continue
             self.stats["files"] += 1
@@ -198,32 +237,68 @@ class FileReader(FileSetReader):
             if self._keep(document, where=relpath):
                 yield document
 
+    def identifiers(self) -> Iterator[tuple[str, str]]:
+        files = self.files()
+        self._encodings = self._resolve_encodings(self.options.encodings, [relpath for _, relpath in files])
+        self.prepare(files)
+        for unit, (file, relpath) in enumerate(self._text_files(files)):
+            if self._mine(unit):
+                yield self.identifier_for(file, relpath=relpath), relpath
+
+    def _text_files(self, files: list[tuple[Path, str]]) -> Iterator[tuple[Path, str]]:
+        """The files that are text: one that starts like an image, an archive or other binary data
+        is skipped and counted (``skipped_binary``), never ingested as text."""
+        for file, relpath in files:
+            try:
+                with file.open("rb") as f:
+                    head = f.read(HEAD_BYTES)
+            except OSError as e:
+                raise ReaderError(f"{relpath}: cannot read ({e.strerror})", file=str(file)) from e
+            if binary_kind(head, encoding=self._encodings.get(relpath, self.options.encoding)) is not None:
+                if self.partition[0] == 0:
+                    self.stats["skipped_binary"] += 1
+                continue
+            yield file, relpath
+
     def prepare(self, files: list[tuple[Path, str]]) -> None:
         """Hook run once with the file list before reading (nothing by default)."""
 
+    def identifier_for(self, file: Path, *, relpath: str) -> str:
+        """The document identifier of ``file``, without reading its text."""
+        return default_identifier(relpath)
+
     def read_file(self, file: Path, *, relpath: str) -> RawDocument:
         """Turn one file into one document: its decoded text, titled by :meth:`title`."""
-        text, encoding = self.decode(file, relpath=relpath)
+        decoded = self.decode(file, relpath=relpath)
+        extra: dict[str, object] = {"encoding": decoded.encoding}
+        if decoded.replaced:
+            extra["replaced_bytes"] = decoded.replaced
         return RawDocument(
-            identifier=default_identifier(relpath),
-            text=text,
-            title=self.title(text),
+            identifier=self.identifier_for(file, relpath=relpath),
+            text=decoded.text,
+            title=self.title(decoded.text),
             path=relpath,
-            extra={"encoding": encoding},
+            extra=extra,
         )
 
     def title(self, text: str) -> str | None:
         """The document's title: its first non-empty line unless a reader knows better."""
         return first_line(text)
 
-    def decode(self, file: Path, *, relpath: str) -> tuple[str, str]:
-        """The file's text and the encoding used (per-file override, then reader default)."""
+    def decode(self, file: Path, *, relpath: str) -> Decoded:
+        """The file's text and the encoding used (per-file override, then reader default); invalid
+        UTF-8 sequences replaced are counted in ``stats`` (``replaced_bytes``, ``files_with_replaced_bytes``)."""
         encoding = self._encodings.get(relpath, self.options.encoding)
         try:
             data = file.read_bytes()
         except OSError as e:
             raise ReaderError(f"{relpath}: cannot read ({e.strerror})", file=str(file)) from e
-        return decode_bytes(data, path=relpath, encoding=encoding)
+        decoded = decode_text(data, path=relpath, encoding=encoding)
+        del data  # the bytes of a long file are not kept beside its text
+        if decoded.replaced:
+            self.stats["replaced_bytes"] += decoded.replaced
+            self.stats["files_with_replaced_bytes"] += 1
+        return decoded
 
 
 def default_identifier(relpath: str) -> str:
@@ -231,10 +306,22 @@ def default_identifier(relpath: str) -> str:
     return PurePosixPath(relpath).with_suffix("").as_posix()
 
 
+_TITLE_START = re.compile(r"[^\s\ufeff]")
+_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_TITLE_END = re.compile(r"[\s\ufeff]+$")
+
+
 def first_line(text: str, *, limit: int = 200) -> str | None:
-    """First non-empty line, stripped and cut to ``limit`` characters (a fallback title)."""
-    for line in text.splitlines():
-        line = line.strip().strip("\ufeff").strip()
-        if line:
-            return line[:limit]
-    return None
+    """First non-empty line, stripped and cut to ``limit`` characters (a fallback title).
+
+    Found by searching, not by splitting the text into lines: a text of one 100 MB line costs
+    ``limit`` characters, not a copy of itself."""
+    found = _TITLE_START.search(text)
+    if found is None:
+        return None
+    start = found.start()
+    brk = _LINE_BREAK.search(text, start)
+    end = brk.start() if brk else len(text)
+    if end - start > limit and _TITLE_START.search(text, start + limit, end):
+        return text[start : start + limit]  # the line goes on past the cut: its first ``limit`` characters
+    return _TITLE_END.sub("", text[start : min(end, start + limit)])

@@ -5,10 +5,19 @@ BOM, ISO-8859-1 / Windows-1252 (most Project Gutenberg "-8" files, and some "-0"
 claim UTF-8), DOS code pages, CJK encodings. ``decode_bytes`` picks, in this order:
 
 1. a byte-order mark (UTF-8, UTF-16, UTF-32);
-2. strict UTF-8 (ASCII included);
-3. the Western default, Windows-1252 (or ISO-8859-1 when the file uses no byte in 0x80-0x9F,
+2. not text at all: a file that starts like a PNG, JPEG, GIF, gzip, zip, bzip2, xz, zstd, 7z, PDF,
+   ELF, SQLite, Parquet or Arrow file, or whose first 64 KiB are more than 1 % NUL bytes, is
+   refused (:func:`binary_kind`; a ReaderError, which file readers turn into a counted skip);
+3. UTF-16 without a BOM, recognised by its high-byte column (mostly NUL for Latin scripts, or one
+   block's byte for Cyrillic, Greek, …): the column of every other byte is dominated by one
+   value that the other column does not share;
+4. strict UTF-8 (ASCII included), and UTF-8 with a few invalid bytes: when the valid multi-byte
+   characters outnumber the invalid sequences two to one, the text stays UTF-8 and each invalid
+   sequence becomes U+FFFD, counted in :attr:`Decoded.replaced` (legacy single-byte text has
+   next to no valid multi-byte sequences, so it does not pass for UTF-8);
+5. the Western default, Windows-1252 (or ISO-8859-1 when the file uses no byte in 0x80-0x9F,
    or a byte cp1252 leaves undefined), kept unless it decodes to visible mess;
-4. otherwise the least messy of cp850 (DOS Western) and charset-normalizer's candidates.
+6. otherwise the least messy of cp850 (DOS Western) and charset-normalizer's candidates.
 
 "Mess" is charset-normalizer's mess ratio plus the share of non-ASCII characters that are
 symbols wedged between two letters ("fr†n" is cp865 "från" read as cp1250): the mess ratio
@@ -26,6 +35,8 @@ from __future__ import annotations
 import codecs
 import re
 import unicodedata
+from collections import Counter
+from dataclasses import dataclass
 
 from charset_normalizer import from_bytes
 from charset_normalizer.md import mess_ratio
@@ -54,6 +65,69 @@ _MAX_CANDIDATES = 6
 _SAMPLE_CHARS = 100_000
 
 
+#: first bytes of file formats that are not text (checked before any decoding)
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"\x1f\x8b", "gzip-compressed data"),
+    (b"PK\x03\x04", "a zip archive"),
+    (b"PK\x05\x06", "a zip archive"),
+    (b"BZh", "bzip2-compressed data"),  # with the block magic below
+    (b"\xfd7zXZ\x00", "xz-compressed data"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed data"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7z archive"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x7fELF", "an executable (ELF)"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"PAR1", "a Parquet file"),
+    (b"ARROW1", "an Arrow file"),
+)
+HEAD_BYTES = 64 * 1024  # what binary and UTF-16 sniffing look at
+_NUL_SHARE = 0.01
+_UTF16_DOMINANT = 0.4  # share of the high-byte column held by its most common value
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """A decoded file: its text, the encoding used and how many invalid UTF-8 sequences were
+    replaced by U+FFFD (0 unless the file was UTF-8 with a few bad bytes)."""
+
+    text: str
+    encoding: str
+    replaced: int = 0
+
+
+def binary_kind(head: bytes, *, encoding: str = AUTO) -> str | None:
+    """What the file is if it is not text (``"a PNG image"``), judged from its first bytes; None
+    for text. NUL bytes count as binary unless the encoding is (or looks like) UTF-16/32."""
+    if any(head.startswith(bom) for bom, _ in _BOMS):
+        return None
+    for magic, kind in _MAGIC:
+        if head.startswith(magic) and (magic != b"BZh" or head[4:10] == b"1AY&SY"):
+            return kind
+    wide = encoding != AUTO and canonical_encoding(encoding).startswith(("utf-16", "utf-32"))
+    nuls = head.count(0)
+    if nuls and not wide and _utf16_without_bom(head) is None and nuls > len(head) * _NUL_SHARE:
+        return "binary data (NUL bytes)"
+    return None
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """``utf-16-le`` / ``utf-16-be`` when the bytes look like UTF-16 text without a BOM."""
+    sample = head[: len(head) - len(head) % 2]
+    if len(sample) < 8:
+        return None
+    even, odd = sample[0::2], sample[1::2]
+    for high, low, name in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+        value, count = Counter(high).most_common(1)[0]
+        if count < len(high) * _UTF16_DOMINANT or low.count(value) > count // 4:
+            continue
+        return name
+    return None
+
+
 def canonical_encoding(name: str) -> str:
     """Python's canonical codec name (``latin-1`` -> ``iso8859-1``); ValueError if unknown."""
     try:
@@ -63,28 +137,63 @@ def canonical_encoding(name: str) -> str:
 
 
 def decode_bytes(data: bytes, *, path: str, encoding: str = AUTO) -> tuple[str, str]:
-    """Decode ``data`` read from ``path``; return ``(text, encoding used)``.
+    """``(text, encoding used)`` of ``data`` read from ``path``; see :func:`decode_text`."""
+    decoded = decode_text(data, path=path, encoding=encoding)
+    return decoded.text, decoded.encoding
 
-    With an explicit ``encoding`` the bytes must decode strictly, otherwise ReaderError (with
-    the byte offset and what to do). ``"auto"`` never fails (ISO-8859-1 maps every byte).
+
+def decode_text(data: bytes, *, path: str, encoding: str = AUTO) -> Decoded:
+    """Decode ``data`` read from ``path``.
+
+    A file that is not text is a ReaderError (whatever ``encoding`` says). With an explicit
+    ``encoding`` the bytes must decode strictly, otherwise ReaderError (with the byte offset and
+    what to do). ``"auto"`` otherwise never fails (ISO-8859-1 maps every byte).
     """
+    kind = binary_kind(data[:HEAD_BYTES], encoding=encoding)
+    if kind is not None:
+        raise ReaderError(f"{path}: {kind}, not text", file=path,
+                          hint="exclude it with the reader's glob or exclude option")
     if encoding != AUTO:
-        return _decode_explicit(data, path=path, encoding=encoding), canonical_encoding(encoding)
+        return Decoded(_decode_explicit(data, path=path, encoding=encoding), canonical_encoding(encoding))
     for bom, name in _BOMS:
         if data.startswith(bom):
             try:
-                return _decode_explicit(data, path=path, encoding=name), name
+                return Decoded(_decode_explicit(data, path=path, encoding=name), name)
             except ReaderError:  # a BOM glued onto legacy bytes: judge the bytes after it
                 data = data[len(bom) :]
                 break
+    wide = _utf16_without_bom(data[:HEAD_BYTES])
+    if wide is not None:
+        try:
+            return Decoded(data.decode(wide), wide)
+        except UnicodeDecodeError:
+            pass
     try:
-        return data.decode("utf-8"), "utf-8"
+        return Decoded(data.decode("utf-8"), "utf-8")
     except UnicodeDecodeError:
         pass
+    mostly = _mostly_utf8(data)
+    if mostly is not None:
+        return mostly
     western, western_name = _western(data)
     if _mess(western) <= _WESTERN_MESS_LIMIT:
-        return western, western_name
-    return _least_messy(data, fallback=(western, western_name))
+        return Decoded(western, western_name)
+    return Decoded(*_least_messy(data, fallback=(western, western_name)))
+
+
+_ASCII = bytes(range(128))
+
+
+def _mostly_utf8(data: bytes) -> Decoded | None:
+    """UTF-8 with its invalid sequences replaced, when valid multi-byte characters outnumber them
+    two to one; None otherwise (the bytes are some other encoding)."""
+    text = data.decode("utf-8", "replace")
+    replaced = text.count("\ufffd") - data.count("\ufffd".encode())
+    ascii_bytes = len(data) - len(data.translate(None, _ASCII))
+    multibyte = len(text) - ascii_bytes - replaced  # characters decoded from valid multi-byte sequences
+    if replaced <= 0 or multibyte < 2 * replaced:
+        return None
+    return Decoded(text, "utf-8", replaced)
 
 
 def _decode_explicit(data: bytes, *, path: str, encoding: str) -> str:

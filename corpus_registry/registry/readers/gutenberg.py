@@ -63,8 +63,10 @@ class GutenbergReader(FileReader):
         self._files_per_folder = Counter(file.parent for file, _ in files)
 
     def read_file(self, file: Path, *, relpath: str) -> RawDocument:
-        text, encoding = self.decode(file, relpath=relpath)
-        stripped = strip_boilerplate(text)
+        decoded = self.decode(file, relpath=relpath)
+        encoding, decoded_replaced = decoded.encoding, decoded.replaced
+        stripped = strip_boilerplate(decoded.text)
+        del decoded
         metadata = _load_metadata(file.parent / METADATA_FILE, relpath=relpath)
         header = _header_fields(stripped.header)
         etext = _etext_number(metadata, stripped.header)
@@ -79,6 +81,8 @@ class GutenbergReader(FileReader):
             extra["walker_brackets"] = True
         if etext is not None:
             extra["gutenberg_id"] = etext
+        if decoded_replaced:
+            extra["replaced_bytes"] = decoded_replaced
         if metadata.get("rights"):
             extra["rights"] = str(metadata["rights"])
         return RawDocument(
@@ -94,6 +98,10 @@ class GutenbergReader(FileReader):
             language=_language(metadata.get("language")),
             extra=extra,
         )
+
+    def identifier_for(self, file: Path, *, relpath: str) -> str:
+        return self._identifier(file, relpath=relpath,
+                                metadata=_load_metadata(file.parent / METADATA_FILE, relpath=relpath))
 
     def _identifier(self, file: Path, *, relpath: str, metadata: dict[str, Any]) -> str:
         """``pg<N>`` from metadata.yaml; with several text files in one book folder,

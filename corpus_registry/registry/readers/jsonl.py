@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, ClassVar, cast
@@ -14,7 +15,7 @@ from corpus_registry.errors import ReaderError
 from corpus_registry.registry.documents import RawDocument
 from corpus_registry.registry.readers.base import FileOptions, FileSetReader, default_identifier
 from corpus_registry.registry.readers.encoding import AUTO
-from corpus_registry.registry.readers.records import RecordOptions, record_to_document
+from corpus_registry.registry.readers.records import RecordOptions, record_identifier, record_to_document
 
 
 class JsonlOptions(FileOptions, RecordOptions):
@@ -41,11 +42,22 @@ class JsonlReader(FileSetReader):
             encoding = encodings.get(relpath, self.options.encoding)
             yield from self._read_file(file, relpath=relpath, encoding=encoding)
 
-    def _read_file(self, file: Path, *, relpath: str, encoding: str) -> Iterator[RawDocument]:
+    def identifiers(self) -> Iterator[tuple[str, str]]:
+        files = self.files()
+        encodings = self._resolve_encodings(self.options.encodings, [relpath for _, relpath in files])
+        self._unit = 0
+        for file, relpath in files:
+            base = default_identifier(relpath.removesuffix(".gz"))
+            for number, record, where in self._records(file, relpath=relpath,
+                                                       encoding=encodings.get(relpath, self.options.encoding)):
+                yield record_identifier(record, options=self.options, where=where,
+                                        fallback_id=f"{base}/{number}"), where
+
+    def _records(self, file: Path, *, relpath: str, encoding: str) -> Iterator[tuple[int, dict[str, object], str]]:
+        """``(line number, record, where)`` of this partition's records in ``file``."""
         encoding = "utf-8-sig" if encoding == AUTO else encoding
-        base = default_identifier(relpath.removesuffix(".gz"))
         with _open(file, relpath=relpath) as stream:
-            for number, raw in enumerate(stream, start=1):
+            for number, raw in _lines(stream, relpath=relpath):
                 if not raw.strip():
                     continue
                 self._unit += 1
@@ -58,19 +70,25 @@ class JsonlReader(FileSetReader):
                     where=where,
                     relpath=relpath,
                 )
+                del raw
                 if not line.strip():
                     continue
-                record = _parse(line, where=where)
-                document = record_to_document(
-                    record,
-                    options=self.options,
-                    where=where,
-                    relpath=relpath,
-                    fallback_id=f"{base}/{number}",
-                )
-                document.extra["line"] = number
-                if self._keep(document, where=where):
-                    yield document
+                yield number, _parse(line, where=where), where
+
+    def _read_file(self, file: Path, *, relpath: str, encoding: str) -> Iterator[RawDocument]:
+        base = default_identifier(relpath.removesuffix(".gz"))
+        for number, record, where in self._records(file, relpath=relpath, encoding=encoding):
+            document = record_to_document(
+                record,
+                options=self.options,
+                where=where,
+                relpath=relpath,
+                fallback_id=f"{base}/{number}",
+            )
+            del record
+            document.extra["line"] = number
+            if self._keep(document, where=where):
+                yield document
 
 
 def _open(file: Path, *, relpath: str) -> IO[bytes]:
@@ -80,6 +98,18 @@ def _open(file: Path, *, relpath: str) -> IO[bytes]:
         return file.open("rb")
     except OSError as e:
         raise ReaderError(f"{relpath}: cannot open ({e.strerror})", file=str(file)) from e
+
+
+def _lines(stream: IO[bytes], *, relpath: str) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines; a damaged or truncated gzip file is a ReaderError naming the file and line."""
+    number = 0
+    try:
+        for number, raw in enumerate(stream, start=1):  # noqa: B007 - number is read after the loop
+            yield number, raw
+    except (OSError, EOFError, zlib.error) as e:
+        raise ReaderError(f"{relpath}: cannot read past line {number} ({str(e) or type(e).__name__})",
+                          hint="the file is damaged or truncated: fetch it again, or exclude it with the reader's "
+                               "glob or exclude option", file=relpath) from e
 
 
 def _no_sig(encoding: str) -> str:

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
 from corpus_registry.errors import ReaderError
 from corpus_registry.registry.documents import RawDocument
 from corpus_registry.registry.readers.base import FileSetOptions, FileSetReader, default_identifier
-from corpus_registry.registry.readers.records import RecordOptions, check_columns, record_to_document
+from corpus_registry.registry.readers.records import (
+    RecordOptions,
+    check_columns,
+    columns_for,
+    record_identifier,
+    record_to_document,
+)
+
+#: what pyarrow raises on a damaged file: ArrowInvalid/ArrowIOError are ValueError/OSError, the rest ArrowException
+DAMAGED = (OSError, ValueError, pa.ArrowException)
 
 
 class ParquetOptions(FileSetOptions, RecordOptions):
@@ -21,7 +31,8 @@ class ParquetOptions(FileSetOptions, RecordOptions):
 
 
 class ParquetReader(FileSetReader):
-    """One document per row; only the columns the options name are read."""
+    """One document per row; only the columns the options name are read. A damaged file (bad
+    footer, corrupt data page, truncated) is a ReaderError naming it, wherever the damage is met."""
 
     kind: ClassVar[str] = "parquet"
     Options: ClassVar[type[ParquetOptions]] = ParquetOptions
@@ -31,33 +42,60 @@ class ParquetReader(FileSetReader):
         self._unit = 0
         for file, relpath in self.files():
             self.stats["files"] += 1
-            yield from self._read_file(file, relpath=relpath)
+            base = default_identifier(relpath)
+            for row, record in self._rows(file, relpath=relpath, columns=None):
+                where = f"{relpath} row {row}"
+                document = record_to_document(record, options=self.options, where=where, relpath=relpath,
+                                              fallback_id=f"{base}/{row}")
+                document.extra["row"] = row
+                if self._keep(document, where=where):
+                    yield document
 
-    def _read_file(self, file: Path, *, relpath: str) -> Iterator[RawDocument]:
+    def identifiers(self) -> Iterator[tuple[str, str]]:
+        self._unit = 0
+        id_field = self.options.id_field
+        for file, relpath in self.files():
+            base = default_identifier(relpath)
+            for row, record in self._rows(file, relpath=relpath, columns=[id_field] if id_field else []):
+                where = f"{relpath} row {row}"
+                yield record_identifier(record, options=self.options, where=where, fallback_id=f"{base}/{row}"), where
+
+    def _rows(self, file: Path, *, relpath: str, columns: list[str] | None) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(row number, record)`` of this partition's rows, reading the columns the options name
+        (``columns``: only those field paths' columns)."""
         try:
             parquet = pq.ParquetFile(file)
-        except (OSError, ValueError) as e:  # ArrowInvalid is a ValueError
-            raise ReaderError(f"{relpath}: not a readable Parquet file ({e})", file=relpath) from e
+        except DAMAGED as e:
+            raise _damaged(relpath, e) from e
         with parquet:
-            columns = check_columns(self.options, parquet.schema_arrow.names, where=relpath)
-            base = default_identifier(relpath)
+            names = parquet.schema_arrow.names
+            wanted = check_columns(self.options, names, where=relpath) if columns is None else [
+                c for c in dict.fromkeys(columns_for(columns, names)) if c is not None]
+            if not wanted:  # numbered rows: only the row count is needed
+                batches: Iterator[Any] = (range(g.num_rows) for g in _row_groups(parquet))
+            else:
+                batches = parquet.iter_batches(batch_size=self.options.batch_size, columns=wanted)
             row = 0
-            batches = parquet.iter_batches(batch_size=self.options.batch_size, columns=columns)
-            for batch in batches:
-                for record in batch.to_pylist():
-                    self._unit += 1
-                    if not self._mine(self._unit - 1):
+            try:
+                for batch in batches:
+                    records = [{} for _ in batch] if not wanted else batch.to_pylist()
+                    for record in records:
+                        self._unit += 1
+                        if self._mine(self._unit - 1):
+                            yield row, record
                         row += 1
-                        continue
-                    where = f"{relpath} row {row}"
-                    document = record_to_document(
-                        record,
-                        options=self.options,
-                        where=where,
-                        relpath=relpath,
-                        fallback_id=f"{base}/{row}",
-                    )
-                    document.extra["row"] = row
-                    row += 1
-                    if self._keep(document, where=where):
-                        yield document
+            except DAMAGED as e:
+                raise _damaged(relpath, e, row=row) from e
+
+
+def _row_groups(parquet: pq.ParquetFile) -> Iterator[Any]:
+    metadata = parquet.metadata
+    return (metadata.row_group(i) for i in range(metadata.num_row_groups))
+
+
+def _damaged(relpath: str, error: BaseException, *, row: int | None = None) -> ReaderError:
+    at = f" (after row {row})" if row else ""
+    detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ReaderError(f"{relpath}: not a readable Parquet file{at}: {detail}", file=relpath,
+                       hint="the file is damaged or truncated: fetch it again, or exclude it with the reader's "
+                            "glob or exclude option")

@@ -193,6 +193,13 @@ def _license(record: Mapping[str, Any], field: str, *, where: str) -> str:
     return str(value)
 
 
+def record_identifier(
+    record: Mapping[str, Any], *, options: RecordOptions, where: str, fallback_id: str
+) -> str:
+    """The record's identifier (``id_field``), or ``fallback_id`` when records are numbered."""
+    return _identifier(record, options=options, where=where, fallback_id=fallback_id)
+
+
 def _identifier(
     record: Mapping[str, Any], *, options: RecordOptions, where: str, fallback_id: str
 ) -> str:
