@@ -72,7 +72,7 @@ def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_pro
         _repair(app.registry(), sources, progress=not no_progress, as_json=as_json)
         return
     if executor == "ray":
-        from corpus_registry.executors.ray_ingest import ray_ingest
+        from corpus_registry.registry.ray_ingest import ray_ingest
 
         results = ray_ingest(app.registry(), list(sources), langid=langid, address=ray_address,
                              workers=workers, progress=not no_progress, break_lock=break_lock)

@@ -1,7 +1,7 @@
 """Ingest as independent tasks: a source cut into contiguous slices, each one committed on its own.
 
-A distributed executor (:mod:`corpus_registry.executors.ray_ingest`) runs one task per slice on any
-node; this module owns what such a task does, so the registry needs no executor:
+The Ray driver (:mod:`corpus_registry.registry.ray_ingest`) runs one task per slice on any node;
+this module owns what such a task does, and needs no Ray:
 
 - :func:`plan_slices` cuts a source by its reader's natural unit: one file for folder readers
   (files grouped when there are more than ``max_tasks``), row groups for Parquet, runs of lines

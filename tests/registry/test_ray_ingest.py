@@ -100,7 +100,7 @@ def test_ray_ingest_equals_local(demo_registry: Registry, ray_instance, make_db_
 @pytest.mark.parametrize("demo_registry", ["postgresql"], indirect=True)
 def test_killed_task_is_retried_without_duplicates(demo_registry: Registry, ray_instance, make_db_url,
                                                    tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from corpus_registry.executors.ray_ingest import KILL_ONCE, ray_ingest
+    from corpus_registry.registry.ray_ingest import KILL_ONCE, ray_ingest
 
     reg = _fresh(make_db_url, tmp_path, "kill")
     marker = tmp_path / "killed"

@@ -1,6 +1,7 @@
 """Ingest on Ray: a source's slices (files, runs of lines, row groups) as Ray tasks.
 
-The driver keeps what must stay single: the source's ingest lock and run record
+It lives in the registry (which may use an executor, never the reverse: executors import no
+job). The driver keeps what must stay single: the source's ingest lock and run record
 (:mod:`corpus_registry.registry.ingest_runs`), the duplicate-identifier check over all slices, and
 the final counts. Each task (:func:`corpus_registry.registry.ingest_tasks.ingest_slice`) opens the
 registry and the store itself and commits its own batches, so every node needs this package, the
@@ -23,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select
 from tqdm import tqdm
 
-from corpus_registry.errors import CorpusRegistryError, RegistryError
+from corpus_registry.errors import ConfigError, CorpusRegistryError, RegistryError
 from corpus_registry.executors.ray_executor import RayExecutor, _first_line
 from corpus_registry.registry.db.models import Document, IngestRun, Source
 from corpus_registry.registry.ingest import IngestStats, load_source, source_reader
@@ -50,7 +51,10 @@ def ray_ingest(
     break_lock: bool = False,
 ) -> list[IngestStats]:
     """Ingest the named sources (all active ones when none are named) with Ray tasks."""
-    import ray
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError("ingest --executor ray needs Ray", hint="pip install 'corpus-registry[ray]'") from e
 
     if not slugs:
         with registry.session() as s:
