@@ -139,7 +139,7 @@ def _gather(slug: str, slices: list[Slice], refs: list[Any], *, what: str, bar: 
                 bar.update(value.seen)
                 if progress:
                     resumed = value.skipped.get("resumed", 0)
-                    _say(f"{slug}: task {i + 1}/{len(refs)} ({_describe(slices[i])}): {value.seen} documents, "
+                    _say(f"{slug}: task {i + 1}/{len(refs)} ({_describe(slices[i])}): {value.seen} document{'s' if value.seen != 1 else ''}, "
                               f"{value.added} added, {value.unchanged} unchanged"
                               + (f", {resumed} already committed by an earlier attempt" if resumed else ""))
     if errors:
