@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from corpus_registry.build.markdown import Md, bibtex, fence_for, render
+from corpus_registry.build.markdown import Md, bibtex, fence_for, one_line, render
 from corpus_registry.build.release import (
     ATTRIBUTION,
     CROISSANT,
@@ -179,7 +179,7 @@ def render_attribution(entries: list[dict[str, Any]]) -> str:
     for e in entries:
         if not groups or groups[-1]["source"] != e["source"]:
             groups.append({"source": e["source"], "name": e["source_name"],
-                           "credit": e["attribution"] or e["source_name"], "entries": []})
+                           "credit": e["attribution"] if one_line(e["attribution"] or "") else e["source_name"], "entries": []})
         groups[-1]["entries"].append(e)
     return render("attribution.md.j2", groups=groups)
 

@@ -189,8 +189,13 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(md=escape, code=code, code_cell=lambda v: code(v, cell=True), url=url, link=link,
                        yaml=yaml_block, bibtex=bibtex, num=number,
-                       raw=Md)  # raw: text the code itself wrote as Markdown
+                       or_dash=or_dash, raw=Md)  # raw: text the code itself wrote as Markdown
     return env
+
+
+def or_dash(value: object) -> Md:
+    """``value`` escaped, or a dash where nothing visible is left (empty, or only controls)."""
+    return escape(value) if value is not None and one_line(value) else Md("—")
 
 
 def render(template: str, **context: Any) -> str:

@@ -137,10 +137,9 @@ def test_a_refused_rebuild_of_a_pushed_version_leaves_the_folder(udhr: Registry,
 def test_an_unwritable_destination_fails_before_the_work(udhr: Registry, tmp_path: Path) -> None:
     """Item 20: not after all the filtering; nothing recorded."""
     (tmp_path / "file").write_text("x")
-    started = time.perf_counter()
     with pytest.raises(OutputError, match="cannot write there"):
         build(udhr, tmp_path / "file" / "out")
-    assert time.perf_counter() - started < 2 and releases(udhr) == 0
+    assert releases(udhr) == 0
     r = CliRunner().invoke(cli, ["--db", udhr.url, "build", str(write_spec(tmp_path)), "--out",
                                  str(tmp_path / "file" / "out"), "--no-progress"])
     assert r.exit_code == 2 and "cannot write there (Not a directory)" in r.output and "Traceback" not in r.output
