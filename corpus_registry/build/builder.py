@@ -451,7 +451,10 @@ def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor:
     signed: list[np.ndarray] = []  # survivor numbers in the order near dedup numbers them
     bar = tqdm(total=len(rows), desc="filter+sign", unit="doc", disable=None if progress else True,
                leave=False)
-    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, exact_of < 0)):
+    # within a budget, a task's texts take at most 1/64 of it in a worker (same results: tasks keep store order)
+    max_bytes = 64 << 20 if spilled is None else max(1 << 20, min(64 << 20, spilled.memory * 4 // 64))
+    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, exact_of < 0,
+                                                         max_bytes=max_bytes)):
         by_reason: dict[tuple[str, str], list[int]] = {}
         for i, stage, reason in res.dropped:
             by_reason.setdefault((stage, reason), []).append(i)

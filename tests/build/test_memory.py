@@ -30,7 +30,6 @@ from corpus_registry.registry.db.models import Document, ReleaseDocument, Source
 from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.sources import sync_sources
-
 from tests.build.test_dedup import _corpus_with_duplicates
 from tests.conftest import REPO
 

@@ -29,6 +29,7 @@ from corpus_registry.build.dedup.minhash import _U64, _constants, _mix
 
 __all__ = ["SpilledNearDedup", "SpilledResult"]
 
+_PARTS = 256  # partitions of a band (files open at once): a band of 500 M documents in parts of 2 M (32 MB)
 _PAIR_FLUSH = 1 << 22  # candidate pairs held before they are made distinct again
 
 
@@ -55,7 +56,7 @@ class SpilledNearDedup:
         self.bands, self.rows = choose_bands(num_perm=num_perm, threshold=self.verify_threshold)
         self._row_mult = _constants(seed ^ 0x5EED, self.rows) | _U64(1)
         self.num_perm = num_perm
-        self.memory = max(1 << 20, memory)
+        self.memory = max(1, memory)
         folder.mkdir()
         self.folder = folder
         self._signatures = (folder / "signatures.u16").open("wb")
@@ -107,8 +108,9 @@ class SpilledNearDedup:
         """Candidate position pairs of one band, its buckets partitioned to fit the budget."""
         n = self.size
         path = self.folder / f"band-{band:03d}.u64"
-        parts = max(1, math.ceil(n * 64 / self.memory))  # ~64 bytes per document while a part is paired
-        step = max(1, self.memory // 64)  # documents read at once
+        # ~64 bytes per document while a part is paired; at most _PARTS files open at once
+        parts = min(_PARTS, max(1, math.ceil(n * 64 / self.memory)))
+        step = max(1024, self.memory // 64)  # documents read at once
         if parts == 1:
             bucket = np.fromfile(path, dtype=_U64)
             path.unlink()
@@ -127,7 +129,7 @@ class SpilledNearDedup:
                         out.write(np.stack([bucket[these].view(np.int64), members[these]], axis=1).tobytes())
         path.unlink()
         found = []
-        for p, out in enumerate(outs):
+        for out in outs:
             out.close()
             part_path = Path(out.name)
             rows = np.fromfile(part_path, dtype=np.int64).reshape(-1, 2)
