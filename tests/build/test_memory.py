@@ -26,6 +26,7 @@ from corpus_registry.build.memory import parse_memory
 from corpus_registry.build.spec import load_spec, parse_spec
 from corpus_registry.cli import cli
 from corpus_registry.errors import ConfigError
+from corpus_registry.executors import LocalExecutor
 from corpus_registry.registry.db.models import Document, ReleaseDocument, Source
 from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
@@ -162,7 +163,12 @@ def test_generated_corpus_within_a_tiny_budget(generated_registry: Registry, tmp
                        "filters": {"length": {"min_words": 20}}})
     free = build_release(generated_registry, spec, out_dir=tmp_path / "free", progress=False)
     free_fates = recorded_fates(generated_registry, free)
-    tight = build_release(generated_registry, spec, out_dir=tmp_path / "tight", progress=False, memory=4096)
+    workers = LocalExecutor(2)  # tasks handed out a few at a time, results taken in order
+    try:
+        tight = build_release(generated_registry, spec, out_dir=tmp_path / "tight", progress=False, memory=4096,
+                              executor=workers)
+    finally:
+        workers.close()
     assert recorded_fates(generated_registry, tight) == free_fates
     near = [f for f in free_fates if f[3] == "near_dedup"]
     assert len(near) >= 20 and any(f[3] == "exact_dedup" for f in free_fates)
