@@ -408,7 +408,7 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
         clock.lap("write_shards")  # includes recording the fates when record is on
         removed = _write_removed(cands, fates, out_dir)
         result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir,
-                                 sources=sources, removed=removed, tokenizer=tokenizer)
+                                 sources=sources, removed=removed, tokenizer=tokenizer, kept=kept)
         result.rows = kept.num_rows
         clock.lap("metadata")
         if record:
@@ -714,7 +714,7 @@ def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int
 def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept_rows: np.ndarray, funnel: Funnel,
                     files: dict[str, dict[str, Any]], configs: dict[str, list[str]], out_dir: Path, *,
                     sources: dict[str, dict[str, Any]], removed: dict[str, Any],
-                    tokenizer: TokenizerRef | None = None) -> BuildResult:
+                    tokenizer: TokenizerRef | None = None, kept: pa.Table | None = None) -> BuildResult:
     """Everything beside the shards, each derived from the manifest: croissant.json, the card,
     ATTRIBUTION.md, the funnel chart; then the manifest itself, listing every file's sha256.
 
@@ -722,7 +722,7 @@ def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept
     manifest's ``counts.kept_tokens``, ``counts.tokens_by_language``, each source's ``tokens`` and
     the funnel's last stage); without one these are null."""
     candidates, state = len(cands), cands.state
-    kept = cands.table.take(kept_rows)
+    kept = cands.table.take(kept_rows) if kept is None else kept  # the caller's copy, not a second one
     by_language: dict[str, int] | None = None
     by_source: dict[str, int] | None = None
     if tokenizer is not None:
