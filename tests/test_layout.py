@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
-import threading
+import json
+import subprocess
+import sys
 from pathlib import Path
 
-from tests.conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 PKG = REPO / "corpus_registry"
 #: Who may import whom: cli -> web -> audit -> build -> registry; the shared modules import no job.
@@ -34,14 +36,15 @@ def _imports(path: Path) -> set[str]:
     return {m for m in found if m == "corpus_registry" or m.startswith("corpus_registry.")}
 
 
+def _parse_all() -> dict[str, list[str]]:
+    return {_module(p): sorted(_imports(p)) for p in sorted(PKG.rglob("*.py"))}
+
+
 def _graph() -> dict[str, set[str]]:
-    """Parsed on a fresh thread: CPython 3.11's parser reports a recursion-depth mismatch
-    (SystemError) on a thread whose recursion count another test left off balance."""
-    found: dict[str, dict[str, set[str]]] = {}
-    thread = threading.Thread(target=lambda: found.update(graph={_module(p): _imports(p) for p in PKG.rglob("*.py")}))
-    thread.start()
-    thread.join()
-    return found["graph"]
+    """Parsed in a fresh interpreter: CPython 3.11's AST validator can report a recursion-depth
+    mismatch (SystemError) in a process whose recursion bookkeeping other tests left off balance."""
+    out = subprocess.run([sys.executable, __file__], capture_output=True, text=True, check=True, timeout=120)
+    return {module: set(imports) for module, imports in json.loads(out.stdout).items()}
 
 
 def _job(module: str) -> str:
@@ -100,3 +103,7 @@ def test_migrations_live_at_the_top_level_only() -> None:
     assert sorted((REPO / "migrations" / "versions").glob("0001_*.py"))
     assert (REPO / "migrations" / "env.py").is_file()
     assert not (PKG / "migrations").exists()
+
+
+if __name__ == "__main__":
+    print(json.dumps(_parse_all()))

@@ -34,6 +34,7 @@ from corpus_registry.build.croissant import write_croissant
 from corpus_registry.build.dedup import MinHasher
 from corpus_registry.build.dedup.distributed import grouped_near_dedup
 from corpus_registry.build.dedup.near import NearDedup
+from corpus_registry.build.dedup.quality import text_quality
 from corpus_registry.build.dedup.spill import SpilledNearDedup
 from corpus_registry.build.dolma import DolmaWriter
 from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
@@ -148,17 +149,19 @@ def _metadata_stages(c: Candidates, spec: BuildSpec, fates: _Fates) -> None:
     drop_where(c.numpy("score") < sel.min_language_score, "language", "low language score")
 
 
-def _keep_ranks(table: pa.Table) -> np.ndarray:
+def _keep_ranks(table: pa.Table, quality: np.ndarray | None = None) -> np.ndarray:
     """Each row's position by the keep rule shared with near dedup (:func:`~.dedup.keep_rank`):
-    most permissive licence tier, then earliest date, then most words, then smallest key. Arrow
-    orders strings by their UTF-8 bytes, which is Python's order of code points."""
+    most permissive licence tier, then the better text (``quality``, measured while signing; rows
+    without one rank as 0), then earliest date, then most words, then smallest key. Arrow orders
+    strings by their UTF-8 bytes, which is Python's order of code points."""
     tiers = pa.array([t.value for t in licences.Tier], pa.string())
     tier_rank = pc.fill_null(pc.index_in(table["tier"], value_set=tiers), len(tiers))
+    worse = np.zeros(table.num_rows) if quality is None else -np.nan_to_num(quality, nan=0.0) + 0.0
     order = pc.sort_indices(pa.table({
-        "tier": tier_rank, "undated": pc.is_null(table["date"]), "date": pc.fill_null(table["date"], ""),
-        "words": pc.negate(table["words"]), "key": table["key"],
-    }), sort_keys=[("tier", "ascending"), ("undated", "ascending"), ("date", "ascending"),
-                   ("words", "ascending"), ("key", "ascending")]).to_numpy()
+        "tier": tier_rank, "worse": pa.array(worse, pa.float64()), "undated": pc.is_null(table["date"]),
+        "date": pc.fill_null(table["date"], ""), "words": pc.negate(table["words"]), "key": table["key"],
+    }), sort_keys=[("tier", "ascending"), ("worse", "ascending"), ("undated", "ascending"),
+                   ("date", "ascending"), ("words", "ascending"), ("key", "ascending")]).to_numpy()
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order))
     return ranks
@@ -202,6 +205,7 @@ class SignResult:
     passed: list[int]  # indexes that passed every filter, in task order
     signed: list[int]  # indexes with a row in ``signatures``
     signatures: Any  # numpy array (len(signed), num_perm) or None
+    quality: list[float] = field(default_factory=list)  # the keep rule's text score of each signed index
 
 
 def filter_and_sign(task: SignTask) -> SignResult:
@@ -229,6 +233,7 @@ def filter_and_sign(task: SignTask) -> SignResult:
             result.passed.append(index)
             if sign and task.minhash is not None:
                 result.signed.append(index)
+                result.quality.append(text_quality(text, lang))
                 texts.append(text)
     if texts:
         result.signatures = _hasher(task.minhash).signatures(texts)  # type: ignore[arg-type]
@@ -449,6 +454,7 @@ def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor:
                        rows: np.ndarray, survivors: pa.Table, ranks: np.ndarray, exact_of: np.ndarray,
                        near: NearDedup | None, spilled: SpilledNearDedup | None, *, progress: bool) -> None:
     signed: list[np.ndarray] = []  # survivor numbers in the order near dedup numbers them
+    quality = np.full(len(rows), np.nan)  # the keep rule's text score, measured while signing
     bar = tqdm(total=len(rows), desc="filter+sign", unit="doc", disable=None if progress else True,
                leave=False)
     # within a budget, a task's texts take at most 1/64 of it in a worker (same results: tasks keep store order)
@@ -470,15 +476,19 @@ def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor:
             batch = np.asarray(res.signed, dtype=np.int64)
             near.add_signatures(keys=survivors["key"].take(batch).to_pylist(), signatures=res.signatures,
                                 ranks=ranks[batch].tolist(), unique=True)
+            quality[batch] = res.quality
             signed.append(batch)
         if spilled is not None and res.signed:
             batch = np.asarray(res.signed, dtype=np.int64)
             spilled.add_signatures(res.signatures, ranks[batch])
+            quality[batch] = res.quality
             signed.append(batch)
         bar.update(len(res.dropped) + len(res.passed))
     bar.close()
     clock.lap("filter_sign")
     if near is not None:
+        if signed:  # rank again now that every signed text has its score (a duplicate keeps the better text)
+            near.set_ranks(_keep_ranks(survivors, quality)[np.concatenate(signed)].tolist())
         # An executor that can group rows (Ray: a distributed shuffle) groups the LSH buckets; same clusters.
         result = (grouped_near_dedup(near, executor) if hasattr(executor, "map_groups")  # type: ignore[arg-type]
                   else near.finalize(threads=executor.workers))
@@ -490,6 +500,8 @@ def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor:
         fates.duplicate_of[dropped] = order[[number[d.kept_key] for d in dups.values()]]
         fates.similarity[dropped] = [d.similarity for d in dups.values()]
     if spilled is not None:
+        if signed:  # as above: ranked again with every signed text's score
+            spilled.set_ranks(_keep_ranks(survivors, quality)[np.concatenate(signed)])
         found = spilled.finalize()
         order = rows[np.concatenate(signed)] if signed else np.empty(0, dtype=np.int64)
         dropped = order[found.dropped]

@@ -59,8 +59,9 @@ COLUMN_DOCS: dict[str, Column] = {
     "open_type": Column("The licence family of the row: Public Domain, Attribution or Share-Alike.",
                         "sc:usageInfo"),
     "license": Column("The row's licence: an SPDX expression, checked against the registry.", "sc:license"),
-    "date": Column("The document's date (publication or creation; YYYY, YYYY-MM or YYYY-MM-DD) when known.",
-                   "sc:dateCreated"),
+    "date": Column("The date of the work (first publication or creation; YYYY, YYYY-MM or YYYY-MM-DD) when known, "
+                   "else empty; never a distribution date such as Project Gutenberg's release date, which the "
+                   "registry keeps apart (extra.distribution_date).", "sc:dateCreated"),
     "title": Column("The document's title when known.", "sc:name"),
     "creator": Column("The document's author or creator when known.", "sc:creator"),
     "language": Column("The language of the text (ISO 639 code), identified by the registry.", "sc:inLanguage"),
@@ -69,7 +70,8 @@ COLUMN_DOCS: dict[str, Column] = {
                           "tokens added, no truncation); null when the build spec named no tokenizer.", "sc:value"),
     "text": Column("The text, normalised (Unicode NFC, \\n line ends, no byte-order marks).", "sc:text"),
     "source": Column("Provenance: the registry source the document was ingested from.", "sc:isBasedOn"),
-    "url": Column("Provenance: where the document can be found at its origin, when known.", "sc:url"),
+    "url": Column("Provenance: where the document can be found at its origin (the source's own URL for it, "
+                  "else one made from the source's url_template).", "sc:url"),
     "sha256": Column("The checksum of the row: sha256 of the UTF-8 text, as registered.", "sc:sha256"),
 }
 

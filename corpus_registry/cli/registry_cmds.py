@@ -24,7 +24,7 @@ from corpus_registry.registry import sources as sources_api
 from corpus_registry.registry.catalogue import bundled_sample
 from corpus_registry.registry.decisions import describe
 from corpus_registry.registry.ingest import ingest as run_ingest
-from corpus_registry.registry.langid import BACKENDS, get_identifier
+from corpus_registry.registry.langid import BACKENDS, DEFAULT_BACKEND, get_identifier
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.verify import active_sources, describe_damage, repair_source, verify_store
 from corpus_registry.terminal import mask, one_line
@@ -45,7 +45,7 @@ def init(app: AppContext, store: str | None) -> None:
 @cli.command()
 @click.argument("sources", nargs=-1, metavar="[SOURCE]...")
 @click.option("--langid", type=click.Choice(sorted(BACKENDS)), default=None,
-              help="Language identification backend (default: fasttext, chosen by measurement).")
+              help=f"Language identification backend (default: {DEFAULT_BACKEND}, chosen by measurement).")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 @click.option("--repair", is_flag=True,
               help="Only rewrite the texts of these sources that are missing or damaged in the document "

@@ -6,14 +6,18 @@ import datetime as dt
 import enum
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from corpus_registry.config import read_yaml, validate
 from corpus_registry.errors import CorpusRegistryError
 from corpus_registry.registry import licences
 from corpus_registry.registry.languages import canonical_language
+from corpus_registry.registry.readers.urls import check_url_template
+
+#: Source-level fields that travel to the reader with its options (stored among them, no migration).
+READER_LEVEL = ("markup", "url_template")
 
 
 def bundled_sample() -> Path:
@@ -62,7 +66,7 @@ class DocumentOverride(_Strict):
     review: str | None = Field(None, description="why this document's licence needs a person's review")
     title: str | None = None
     creator: str | None = None
-    date: str | None = None
+    date: str | None = Field(None, description="the date of the work (not of a later edition or upload)")
     language: str | None = None
     url: str | None = None
 
@@ -96,9 +100,32 @@ class SourceSpec(_Strict):
     rights_holder: str | None = None
     retrieved: dt.date | None = None
     reader: ReaderSpec
+    markup: Literal["keep", "strip"] | None = Field(
+        None, description="markup in the files: strip it to plain text (the default of readers that can "
+        "carry markup) or keep it as written")
+    url_template: str | None = Field(
+        None, description="URL of each document the reader finds none for, e.g. "
+        "https://www.gutenberg.org/ebooks/{gutenberg_id}")
     documents: dict[str, DocumentOverride] = Field(default_factory=dict)
 
     _license = field_validator("license")(classmethod(lambda cls, v: _check_license(v)))
+
+    @field_validator("url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return None if value is None else check_url_template(value)
+
+    @model_validator(mode="after")
+    def _source_level_only(self) -> SourceSpec:
+        for name in READER_LEVEL:
+            if name in self.reader.options:
+                raise ValueError(f"write {name!r} at the source level, beside 'reader', not inside it")
+        return self
+
+    def reader_options(self) -> dict[str, Any]:
+        """The reader's options plus the source-level fields the reader applies (when set)."""
+        extra = {name: getattr(self, name) for name in READER_LEVEL if getattr(self, name) is not None}
+        return {**self.reader.options, **extra}
 
     @field_validator("documents")
     @classmethod

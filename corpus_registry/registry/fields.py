@@ -51,7 +51,8 @@ def check_identifier(identifier: str, *, source: str, where: str = "record") -> 
     elif len(ident) > IDENTIFIER_MAX:
         problem = f"it is {len(ident):,} characters long (at most {IDENTIFIER_MAX})"
     elif (bad := _BAD_IDENTIFIER.search(ident)) is not None:
-        problem = f"it holds the control character U+{ord(bad.group()):04X}"
+        what = "lone surrogate" if "\ud800" <= bad.group() <= "\udfff" else "control character"
+        problem = f"it holds the {what} U+{ord(bad.group()):04X}"
     if problem is not None:
         raise ReaderError(f"{source}: document {shown(ident)} ({where}): invalid identifier: {problem}",
                           hint=_HINT, source=source, identifier=ident)

@@ -187,7 +187,7 @@ class _SourceIngest:
             row.identifier: row
             for row in session.execute(
                 select(Document.id, Document.identifier, Document.sha256, Document.version,
-                       Document.status, Document.language, Document.ingest_run_id,
+                       Document.status, Document.language, Document.extra, Document.ingest_run_id,
                        *[getattr(Document, f) for f in META_FIELDS])
                 .where(Document.source_id == sid, Document.is_current.is_(True),
                        Document.identifier.in_(ids))
@@ -208,6 +208,8 @@ class _SourceIngest:
                 superseded.append(old.id)
             else:
                 changes = {f: p.meta[f] for f in META_FIELDS if getattr(old, f) != p.meta[f]}
+                if (old.extra or {}) != p.raw.extra:  # what the reader knows changed (e.g. a new field)
+                    changes["extra"] = dict(p.raw.extra)
                 if p.meta["language"] and p.meta["language"] != old.language:
                     changes.update(language=p.meta["language"], language_score=1.0)
                 if changes:

@@ -13,7 +13,7 @@ from corpus_registry.errors import ConfigError, CorpusRegistryError
 from corpus_registry.registry import decisions, licences
 from corpus_registry.registry.catalogue import Catalogue, SourceSpec, load_catalogue
 from corpus_registry.registry.db.models import Document, Source
-from corpus_registry.registry.readers import get_reader
+from corpus_registry.registry.readers import READERS, get_reader
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import OPEN, REVIEW, load_standings, source_verdict
 
@@ -40,7 +40,7 @@ def _fields(spec: SourceSpec, base_dir: Path) -> dict[str, Any]:
         "rights_holder": spec.rights_holder,
         "retrieved": spec.retrieved.isoformat() if spec.retrieved else None,
         "reader_kind": spec.reader.kind,
-        "reader_options": spec.reader.options,
+        "reader_options": spec.reader_options(),
         "overrides": {k: v.model_dump(exclude_none=True) for k, v in spec.documents.items()},
         "base_dir": str(base_dir.resolve()),
     }
@@ -102,8 +102,15 @@ def sync_sources(registry: Registry, *, catalogue_path: Path, by: str | None = N
     catalogue: Catalogue = load_catalogue(catalogue_path)
     base_dir = catalogue_path.parent
     for spec in catalogue.sources:  # reader options are checked before anything is written
+        cls = READERS.get(spec.reader.kind)
+        if spec.markup is not None and cls is not None and "markup" not in cls.Options.model_fields:
+            carry = ", ".join(sorted(k for k, r in READERS.items() if "markup" in r.Options.model_fields))
+            raise ConfigError(
+                f"{catalogue_path}: sources[{spec.slug}].markup: a {spec.reader.kind} reader carries no markup",
+                hint=f"remove 'markup'; readers that can carry markup: {carry}", file=str(catalogue_path),
+                field=f"sources[{spec.slug}].markup")
         try:
-            get_reader(spec.reader.kind, base_dir=base_dir, options=spec.reader.options).check_inside()
+            get_reader(spec.reader.kind, base_dir=base_dir, options=spec.reader_options()).check_inside()
         except CorpusRegistryError as e:
             raise ConfigError(
                 f"{catalogue_path}: sources[{spec.slug}].reader: {e}", file=str(catalogue_path),

@@ -162,7 +162,6 @@ class DocumentStore:
             self._cache.popitem(last=False)
         return loaded
 
-
     def _read(self, path: str) -> pa.Table:
         """The shard's table, read on this thread: an Arrow file (never a Python one), no pre-buffering,
         no thread pool (Arrow's pool threads alive at interpreter exit could abort the process)."""

@@ -24,8 +24,9 @@ HINT = "identifiers must be unique within a source: fix the data or the reader's
 
 
 def identifier_key(identifier: str) -> int:
-    """The 64-bit hash of an NFC identifier (how an identifier is compared while ingesting)."""
-    return xxhash.xxh64_intdigest(unicodedata.normalize("NFC", identifier).encode("utf-8"))
+    """The 64-bit hash of an NFC identifier (how an identifier is compared while ingesting); a lone
+    surrogate is hashed too, and refused later with the document named (:mod:`.fields`)."""
+    return xxhash.xxh64_intdigest(unicodedata.normalize("NFC", identifier).encode("utf-8", "surrogatepass"))
 
 
 def scan(reader: Reader) -> bytes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -20,7 +19,7 @@ from tqdm import tqdm
 from corpus_registry.errors import NotFoundError
 from corpus_registry.registry.db.models import Blob, Document, Source
 from corpus_registry.registry.documents import normalize_text, text_sha256
-from corpus_registry.registry.readers import get_reader
+from corpus_registry.registry.ingest import source_reader
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.store import Problem
 
@@ -86,7 +85,7 @@ def repair_source(registry: Registry, slug: str, *, progress: bool = True) -> Re
     report.damaged = len(damage)
     if not damage:
         return report
-    reader = get_reader(source.reader_kind, base_dir=Path(source.base_dir or "."), options=source.reader_options)
+    reader = source_reader(source)  # the same reader as ingest, its paths checked the same way
     found: dict[str, str] = {}
     bar = tqdm(desc=f"repair {slug}", unit="doc", disable=None if progress else True, leave=False)
     for raw in reader.read():

@@ -73,6 +73,31 @@ def test_french_slice_rows(fr_build: BuildResult) -> None:
     assert manifest["configs"]["fr"]["rows"] == len(rows)
 
 
+def test_french_slice_has_no_markup_works_dates_and_a_url_everywhere(demo_registry: Registry,
+                                                                     fr_build: BuildResult) -> None:
+    """What a trainer checks: no HTML tag in any text, every row linked, novels dated by the work
+    (not by Project Gutenberg's release), the accented twin kept."""
+    import re
+
+    from corpus_registry.registry.db.models import Document, Source
+
+    rows = rows_of(fr_build.out_dir, "fr")
+    tag = re.compile(r"</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^<>]*)?/?>")
+    assert [r["identifier"] for r in rows if tag.search(r["text"])] == []
+    assert [r["identifier"] for r in rows if not r["url"]] == []
+    civil = [r for r in rows if r["source"] == "legifrance-code-civil"]
+    assert len(civil) > 400 and all("affichCodeArticle" not in r["text"] for r in civil)
+    with demo_registry.session() as s:
+        released = dict(s.execute(select(Document.identifier, Document.extra).join(Source)
+                                  .where(Source.slug.like("gutenberg%"), Document.is_current.is_(True))).all())
+    novels = {r["identifier"]: r for r in rows if r["source"].startswith("gutenberg")}
+    assert len(novels) >= 7
+    for ident, r in novels.items():
+        assert r["date"] != released[ident]["distribution_date"], ident
+    assert (novels["pg10746"]["date"], released["pg10746"]["distribution_date"]) == ("1880", "2004-01-01")
+    assert "armée en déroute" in novels["pg10746"]["text"]  # the accented Boule de suif, not its 7-bit twin
+
+
 def test_funnel_adds_up(fr_build: BuildResult) -> None:
     stages = fr_build.funnel.as_dict()["stages"]
     names = [s["stage"] for s in stages]

@@ -23,6 +23,7 @@ from corpus_registry.build.dedup import (
     keep_rank,
 )
 from corpus_registry.build.dedup import minhash
+from corpus_registry.build.dedup.quality import text_quality
 from corpus_registry.build.filters import BuildDoc
 
 from tests.texts import DATA, make_doc, read_body
@@ -351,14 +352,16 @@ def test_signatures_computed_elsewhere_give_the_same_result() -> None:
     signatures = hasher.signatures([d.text for d in docs])
     remote = NearDedup()
     for doc, signature in zip(docs, signatures):
-        remote.add_signature(
-            key=doc.key, signature=signature, date=doc.date, word_count=doc.word_count
+        remote.add_signature(  # the worker measures the text's quality too (the keep rule's second term)
+            key=doc.key, signature=signature, date=doc.date, word_count=doc.word_count,
+            quality=text_quality(doc.text, doc.language),
         )
     assert remote.finalize() == direct.finalize()
     with pytest.raises(ValueError, match="shape"):
         NearDedup().add_signature(key="x", signature=signatures[0][:10])
     # a caller that ranked every document by the keep rule itself passes positions instead
-    ranks = [keep_rank(date=d.date, word_count=d.word_count, key=d.key) for d in docs]
+    ranks = [keep_rank(quality=text_quality(d.text, d.language), date=d.date, word_count=d.word_count, key=d.key)
+             for d in docs]
     position = {r: i for i, r in enumerate(sorted(ranks))}
     ranked = NearDedup()
     ranked.add_signatures(keys=[d.key for d in docs], signatures=signatures,

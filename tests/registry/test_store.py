@@ -72,7 +72,7 @@ DOC = "udhr/fr_French_Francais-Latin1"
 def _udhr(registry: Registry, tmp_path: Path) -> None:
     cat = tmp_path / "sources.yaml"
     cat.write_text("sources:\n  - slug: udhr\n    name: UDHR\n    collection: OpenGovernment\n"
-                   f"    license: public-domain\n    reader: {{kind: text, path: {DATA / 'nltk-udhr/udhr'}}}\n")
+                   f"    license: public-domain\n    reader: {{allow_outside: true, kind: text, path: {DATA / 'nltk-udhr/udhr'}}}\n")
     sync_sources(registry, catalogue_path=cat)
     ingest(registry, progress=False)
 

@@ -22,7 +22,7 @@ class ExactDedup:
     def add(self, doc: BuildDoc) -> None:
         if doc.key in self._ranks:
             raise ValueError(f"duplicate document key {doc.key!r}: keys must be unique")
-        self._ranks[doc.key] = _doc_rank(doc)
+        self._ranks[doc.key] = _doc_rank(doc, measure=False)  # same text, same quality
         self._by_hash.setdefault(doc.sha256, []).append(doc.key)
 
     def add_many(self, docs: Iterable[BuildDoc]) -> None:

@@ -106,9 +106,17 @@ class NearDedup:
         self._flush()
         self._store(keys, ranks, signatures)
 
+    def set_ranks(self, ranks: list[Rank] | list[int]) -> None:
+        """Replace every document's rank (in the order they were added): a build ranks its documents
+        once the text scores measured while signing are all in."""
+        self._flush()
+        if len(ranks) != len(self._ranks):
+            raise ValueError(f"{len(ranks)} ranks for {len(self._ranks)} documents")
+        self._ranks = list(ranks)
+
     def add_signature(
         self, *, key: str, signature: np.ndarray, date: str | None = None, word_count: int = 0,
-        tier: str | None = None,
+        tier: str | None = None, quality: float = 0.0,
     ) -> None:
         """Add a document signed elsewhere (same ``MinHasher`` parameters), e.g. by a worker."""
         if key in self._seen:
@@ -121,7 +129,8 @@ class NearDedup:
         self._flush()
         self._seen.add(key)
         self._store(
-            [key], [keep_rank(tier=tier, date=date, word_count=word_count, key=key)], signature.reshape(1, -1)
+            [key], [keep_rank(tier=tier, quality=quality, date=date, word_count=word_count, key=key)],
+            signature.reshape(1, -1)
         )
 
     def _flush(self) -> None:

@@ -78,6 +78,12 @@ class SpilledNearDedup:
         self._ranks.append(np.asarray(ranks, dtype=np.int64))
         self.size += n
 
+    def set_ranks(self, ranks: np.ndarray) -> None:
+        """Rank every document added (in the order added) afresh, before :meth:`finalize`."""
+        if len(ranks) != self.size:
+            raise ValueError(f"{len(ranks)} ranks for {self.size} documents")
+        self._ranks = [np.asarray(ranks, dtype=np.int64)]
+
     def finalize(self) -> SpilledResult:
         """The clusters of everything added, as :meth:`.NearDedup.finalize` finds them."""
         for f in [self._signatures, *self._bands]:

@@ -15,6 +15,7 @@ documents of ~200 words per second on one core (``bench/dedup.py``).
     base     BuildDoc, FilterResult, QualityFilter (the counters), the shared per-text measures
     basic    LengthFilter, DigitRatioFilter
     gopher   SymbolRatioFilter, RepetitionFilter
+    markup   MarkupFilter (tags, comments and entities left in the text)
     ocr      OcrNoiseFilter
     config   FilterConfig and one model per filter, build_filters
 """
@@ -28,11 +29,13 @@ from corpus_registry.build.filters.basic import DigitRatioFilter, LengthFilter
 from corpus_registry.build.filters.config import DigitRatioConfig as DigitRatioConfig
 from corpus_registry.build.filters.config import FilterConfig, build_filters
 from corpus_registry.build.filters.config import LengthConfig as LengthConfig
+from corpus_registry.build.filters.config import MarkupConfig as MarkupConfig
 from corpus_registry.build.filters.config import OcrNoiseConfig as OcrNoiseConfig
 from corpus_registry.build.filters.config import RepetitionConfig as RepetitionConfig
 from corpus_registry.build.filters.config import SymbolRatioConfig as SymbolRatioConfig
 from corpus_registry.build.filters.gopher import RepetitionFilter, SymbolRatioFilter
 from corpus_registry.build.filters.gopher import _dup_ngram_chars as _dup_ngram_chars
+from corpus_registry.build.filters.markup import MarkupFilter
 from corpus_registry.build.filters.ocr import OcrNoiseFilter
 
 __all__ = [
@@ -41,6 +44,7 @@ __all__ = [
     "FilterConfig",
     "FilterResult",
     "LengthFilter",
+    "MarkupFilter",
     "OcrNoiseFilter",
     "QualityFilter",
     "RepetitionFilter",

@@ -23,7 +23,8 @@ class BuildDoc:
     ``key`` is stable and unique (e.g. ``"source-slug/identifier"``) and breaks ties
     deterministically; ``text`` is already normalised (:func:`corpus_registry.registry.documents.normalize_text`);
     ``word_count`` is :func:`corpus_registry.registry.documents.count_words` of it; ``tier`` is its
-    licence tier (the dedup keep rule prefers the most permissive copy).
+    licence tier (the dedup keep rule prefers the most permissive copy); ``quality`` is the keep rule's
+    text score (:func:`corpus_registry.build.dedup.quality.text_quality`) when already measured.
     """
 
     key: str
@@ -33,6 +34,7 @@ class BuildDoc:
     language: str
     date: str | None = None
     tier: str | None = None
+    quality: float | None = None
 
 
 FilterResult = bool | tuple[bool, str]

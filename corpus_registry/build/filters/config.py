@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from corpus_registry.build.filters.base import QualityFilter
 from corpus_registry.build.filters.basic import DigitRatioFilter, LengthFilter
 from corpus_registry.build.filters.gopher import RepetitionFilter, SymbolRatioFilter
+from corpus_registry.build.filters.markup import MarkupFilter
 from corpus_registry.build.filters.ocr import OcrNoiseFilter
 
 __all__ = [
     "DigitRatioConfig",
     "FilterConfig",
     "LengthConfig",
+    "MarkupConfig",
     "OcrNoiseConfig",
     "RepetitionConfig",
     "SymbolRatioConfig",
@@ -46,6 +48,10 @@ class SymbolRatioConfig(_Strict):
 
 class DigitRatioConfig(_Strict):
     max_digit_fraction: float = Field(default=0.3, ge=0, le=1)
+
+
+class MarkupConfig(_Strict):
+    max_tag_ratio: float = Field(default=0.01, ge=0, le=1)
 
 
 #: An n-gram size (the filter's n-grams start at 2; past 64 words a "repeat" means nothing) and
@@ -81,6 +87,7 @@ class FilterConfig(BaseModel):
     length: LengthConfig = Field(default_factory=LengthConfig)
     symbol_ratio: SymbolRatioConfig = Field(default_factory=SymbolRatioConfig)
     digit_ratio: DigitRatioConfig = Field(default_factory=DigitRatioConfig)
+    markup: MarkupConfig = Field(default_factory=MarkupConfig)
     repetition: RepetitionConfig = Field(default_factory=RepetitionConfig)
     ocr_noise: OcrNoiseConfig = Field(default_factory=OcrNoiseConfig)
 
@@ -92,6 +99,7 @@ def build_filters(config: FilterConfig | None = None) -> list[QualityFilter]:
         "length": LengthFilter,
         "symbol_ratio": SymbolRatioFilter,
         "digit_ratio": DigitRatioFilter,
+        "markup": MarkupFilter,
         "repetition": RepetitionFilter,
         "ocr_noise": OcrNoiseFilter,
     }

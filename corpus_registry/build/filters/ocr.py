@@ -6,7 +6,7 @@ import re
 
 from corpus_registry.build.filters.base import BuildDoc, FilterResult, QualityFilter, _view
 
-__all__ = ["OcrNoiseFilter"]
+__all__ = ["OcrNoiseFilter", "count_damage", "count_noise"]
 
 # Signs of bad OCR or bad decoding, counted per whitespace token.
 _REPLACEMENT = "\ufffd"
@@ -22,6 +22,27 @@ _JUNK_CHAR = re.compile(r"[|~^{}\\¦¬■□▪◆★¤¢]")
 _LONE_CONSONANT = re.compile(r" [b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ](?!\S)")
 # markup and addresses are not OCR noise (``<a href='/affichCodeArticle.do?cidTexte=...'>``)
 _MARKUP = re.compile(r"<[^<>\n]*>|(?:https?://|www\.)\S*")
+
+
+def count_damage(text: str) -> int:
+    """Replacement characters (U+FFFD) and mojibake sequences: signs of a wrong decoding."""
+    if text.isascii():
+        return 0
+    damage = text.count(_REPLACEMENT)
+    if _MOJIBAKE_HINT.search(text):
+        damage += len(_MOJIBAKE.findall(text))
+    return damage
+
+
+def count_noise(text: str) -> int:
+    """OCR-noise signs (junk characters, lone consonants, odd case, digits glued to letters),
+    markup and addresses set aside: the measure the filter below applies."""
+    if "<" in text or "://" in text or "www." in text:
+        text = _MARKUP.sub(" ", text)
+    noise = len(_JUNK_CHAR.findall(text)) + len(_LONE_CONSONANT.findall(text)) + len(_ODD_CASE.findall(text))
+    if any(d in text for d in "0123456789"):
+        noise += len(_LETTER_DIGIT.findall(text))
+    return noise
 
 
 class OcrNoiseFilter(QualityFilter):

@@ -26,17 +26,26 @@ from corpus_registry.registry.readers.encoding import (
     canonical_encoding,
     decode_text,
 )
+from corpus_registry.registry.readers.urls import check_url_template, render_url
 
 
 class ReaderOptions(BaseModel):
     """Options every reader accepts. ``path`` is resolved against the sources file's folder and
-    must stay inside it (symlinks resolved) unless ``allow_outside`` says otherwise."""
+    must stay inside it (symlinks resolved) unless ``allow_outside`` says otherwise;
+    ``url_template`` (written at the source level in ``sources.yaml``) gives a URL to every
+    document the reader finds none for (:mod:`.urls`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     path: Path
     skip_empty: bool = False
     allow_outside: bool = False
+    url_template: str | None = None
+
+    @field_validator("url_template")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return None if value is None else check_url_template(value)
 
 
 class FileSetOptions(ReaderOptions):
@@ -136,9 +145,12 @@ class Reader(ABC):
             )
 
     def _keep(self, document: RawDocument, *, where: str) -> bool:
-        """Apply ``skip_empty``; an empty document is an error unless the user allowed it."""
+        """Apply ``skip_empty`` (an empty document is an error unless the user allowed it) and
+        ``url_template`` (to a document without a URL of its own)."""
         if document.text.strip():
             self.stats["documents"] += 1
+            if document.url is None and self.options.url_template is not None:
+                document.url = render_url(self.options.url_template, document, where=where)
             return True
         if self.options.skip_empty:
             self.stats["skipped_empty"] += 1

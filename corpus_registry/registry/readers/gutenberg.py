@@ -3,6 +3,10 @@
 One document per text file. Metadata comes from a ``metadata.yaml`` next to the file when
 there is one (GITenberg format, written from the PG RDF catalogue); otherwise from the PG
 header's ``Title:`` / ``Author:`` lines or its "Etext of X, by Y" first line.
+
+The date PG gives (``gutenberg_issued``) is when PG released the etext, not when the work was
+written: it is kept as ``extra.distribution_date`` and the document's ``date`` stays empty unless
+``sources.yaml`` gives the work's date (a ``documents:`` override).
 """
 
 from __future__ import annotations
@@ -85,6 +89,8 @@ class GutenbergReader(FileReader):
             extra["replaced_bytes"] = decoded_replaced
         if metadata.get("rights"):
             extra["rights"] = str(metadata["rights"])
+        if metadata.get("gutenberg_issued"):
+            extra["distribution_date"] = str(metadata["gutenberg_issued"])
         return RawDocument(
             identifier=self._identifier(file, relpath=relpath, metadata=metadata),
             text=stripped.text,
@@ -92,7 +98,7 @@ class GutenbergReader(FileReader):
             or header.get("title")
             or first_line(stripped.text),
             creator=_creator(metadata) or header.get("author"),
-            date=_str_or_none(metadata.get("gutenberg_issued")),
+            date=None,  # the work's date is not in PG's metadata; its release date is in extra
             url=_str_or_none(metadata.get("url")),
             path=relpath,
             language=_language(metadata.get("language")),

@@ -1,11 +1,19 @@
-"""Markdown trees (e.g. the Code civil, one article per file), text kept as written."""
+"""Markdown trees (e.g. the Code civil, one article per file).
+
+With ``markup: strip`` (the default) a document's text is what the Markdown renders to: syntax
+and embedded HTML removed by a real parser (:mod:`.markup`); ``markup: keep`` keeps the file as
+written (``extra.markup`` says which). The title is the first heading, as text either way.
+"""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import ClassVar
 
+from corpus_registry.registry.documents import RawDocument
 from corpus_registry.registry.readers.base import FileOptions, FileReader, first_line
+from corpus_registry.registry.readers.markup import Markup, markdown_to_text
 
 _ATX_HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.+?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
 _FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -13,6 +21,7 @@ _FENCE = re.compile(r"^ {0,3}(```|~~~).*?^ {0,3}\1[ \t]*$", re.MULTILINE | re.DO
 
 class MarkdownOptions(FileOptions):
     glob: str | list[str] = "**/*.md"
+    markup: Markup = "strip"
 
 
 class MarkdownReader(FileReader):
@@ -21,8 +30,20 @@ class MarkdownReader(FileReader):
     kind: ClassVar[str] = "markdown"
     Options: ClassVar[type[MarkdownOptions]] = MarkdownOptions
 
+    options: MarkdownOptions
+
+    def read_file(self, file: Path, *, relpath: str) -> RawDocument:
+        document = super().read_file(file, relpath=relpath)
+        document.extra["markup"] = self.options.markup
+        if self.options.markup == "strip":
+            document.text = markdown_to_text(document.text)
+            if document.title:
+                document.title = markdown_to_text(document.title) or document.title
+        return document
+
     def title(self, text: str) -> str | None:
         return markdown_title(text)
+
 
 def markdown_title(text: str, *, limit: int = 200) -> str | None:
     """The first level-1 heading, else the first heading, else the first non-empty line.

@@ -22,13 +22,17 @@ from corpus_registry.errors import CorpusRegistryError, ReaderError
 from corpus_registry.registry import licences
 from corpus_registry.registry.documents import RawDocument
 from corpus_registry.registry.readers.base import ReaderOptions
+from corpus_registry.registry.readers.markup import Markup, text_without_markup
 
 _METADATA_FIELDS = ("title", "creator", "date", "url", "license", "language")
 
 
 class RecordOptions(ReaderOptions):
-    """Which record field holds what. ``id_field: null`` numbers records instead."""
+    """Which record field holds what. ``id_field: null`` numbers records instead. ``markup: strip``
+    reads a text that holds HTML tags or entities as HTML (a crawl's ``text`` field), line breaks
+    kept; texts without any are left as they are (the default, ``keep``, leaves every text)."""
 
+    markup: Markup = "keep"
     text_field: str = "text"
     id_field: str | None = "id"
     title_field: str | None = None
@@ -156,6 +160,12 @@ def record_to_document(
             file=where,
             field=options.text_field,
         )
+    extra = {name: get_field(record, name)[1] for name in options.extra_fields}
+    if options.markup == "strip" and text:
+        stripped = text_without_markup(text)
+        if stripped != text:
+            text = stripped
+            extra["markup"] = "strip"
     metadata = {
         name: _as_str(get_field(record, field)[1]) if field else None
         for name in _METADATA_FIELDS
@@ -169,7 +179,7 @@ def record_to_document(
         identifier=_identifier(record, options=options, where=where, fallback_id=fallback_id),
         text=text,
         path=relpath,
-        extra={name: get_field(record, name)[1] for name in options.extra_fields},
+        extra=extra,
         **metadata,
     )
 
