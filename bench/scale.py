@@ -8,10 +8,16 @@ whose total resident memory is sampled; ``cost_growth`` is the per-document time
 size over that at the smallest, worst of the three steps (1.0 = perfectly linear).
 
 The speedup of ``--workers`` over one worker is measured at the largest size (``--compare-at``),
-where a build's fixed costs (starting workers, the card) no longer dominate.
+where a build's fixed costs (starting workers, the card) no longer dominate: the build is run
+again with one worker on the same registry (``--compare-all``: ingest and audit too, from scratch).
+
+With ``--memory SIZE`` every build runs within that budget (``build --memory``), and the build at
+the smallest size is run once more without one: the two releases must be the same bytes
+(``same_as_in_memory=1``; the bench fails otherwise).
 
     python bench/scale.py                                  # 100k, 300k, 1M (about 45 min)
     python bench/scale.py --sizes 20000,60000 --workers 2  # quick look
+    python bench/scale.py --sizes 300000,3000000 --memory 1GB
 """
 
 from __future__ import annotations
@@ -89,7 +95,7 @@ def run_step(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return seconds, peak / 1e6, out
 
 
-def run_size(n: int, workers: int, work: Path) -> dict[str, float]:
+def run_size(n: int, workers: int, work: Path, memory: str | None = None) -> dict[str, float]:
     data = work / f"docs-{n}.jsonl"
     if not data.exists():
         generate(data, n)
@@ -109,11 +115,27 @@ def run_size(n: int, workers: int, work: Path) -> dict[str, float]:
     w = ["--workers", str(workers), "--no-progress"]
     r: dict[str, float] = {"docs": n}
     r["ingest_s"], r["ingest_rss"], _ = run_step([*cli, "ingest", *w], env)
+    budget = ["--memory", memory] if memory else []
     r["build_s"], r["build_rss"], out = run_step([*cli, "build", str(root / "fr.yaml"), "--out", str(root / "out"),
-                                                  *w, "--json"], env)
+                                                  *w, *budget, "--json"], env)
     built = json.loads(out)
     r["kept"] = built["rows"]
+    r["files"] = built["files"]  # type: ignore[assignment]
     r["audit_s"], r["audit_rss"], _ = run_step([*cli, "audit", str(root / "out"), *w, "--format", "json"], env)
+    return r
+
+
+def rebuild(n: int, workers: int, work: Path, built_with: int, memory: str | None, out: str) -> dict[str, float]:
+    """The build alone again, on the registry a :func:`run_size` filled, with other settings."""
+    root = work / f"n{n}-w{built_with}"
+    env = {**os.environ, "CORPUS_REGISTRY_DB": str(root / "registry.db"), "OMP_NUM_THREADS": "1"}
+    cli = [sys.executable, "-m", "corpus_registry.cli"]
+    budget = ["--memory", memory] if memory else []
+    r: dict[str, float] = {}
+    r["build_s"], r["build_rss"], text = run_step(
+        [*cli, "build", str(root / "fr.yaml"), "--out", str(root / out), "--workers", str(workers), "--no-progress",
+         *budget, "--json"], env)
+    r["files"] = json.loads(text)["files"]  # type: ignore[assignment]
     return r
 
 
@@ -123,6 +145,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--workdir", type=Path, help="keep generated data here (default: a temp dir)")
     ap.add_argument("--compare-at", type=int, help="size at which to run one worker too (default: the largest)")
+    ap.add_argument("--compare-all", action="store_true",
+                    help="run ingest and audit with one worker too (default: the build alone, same registry)")
+    ap.add_argument("--memory", help="build --memory SIZE for every build (e.g. 1GB); then the smallest size is "
+                                     "built once more without a budget and the two must be the same bytes")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     tmp = tempfile.TemporaryDirectory(prefix="bench-scale-") if not args.workdir else None
@@ -131,26 +157,45 @@ def main() -> None:
     print(f"{'docs':>9} {'step':<7} {'seconds':>8} {'docs/s':>9} {'peak MB':>8}")
     rows = []
     for n in sizes:
-        r = run_size(n, args.workers, work)
+        r = run_size(n, args.workers, work, args.memory)
         rows.append(r)
         for step in ("ingest", "build", "audit"):
             print(f"{n:>9,} {step:<7} {r[step + '_s']:>8.1f} {n / r[step + '_s']:>9,.0f} {r[step + '_rss']:>8.0f}")
         print(f"{'':>9} French slice kept {int(r['kept']):,} documents")
     small, big = rows[0], rows[-1]
     many = next((r for r in rows if r["docs"] == args.compare_at), big)
-    one = run_size(int(many["docs"]), 1, work) if args.workers > 1 else many
-    total = lambda r: r["ingest_s"] + r["build_s"] + r["audit_s"]  # noqa: E731
+    same = ""
+    if args.memory:
+        free = rebuild(int(small["docs"]), args.workers, work, args.workers, None, "out-in-memory")
+        equal = free["files"] == small["files"]
+        print(f"{int(small['docs']):,} docs without a budget: build {free['build_s']:.1f}s, peak "
+              f"{free['build_rss']:.0f} MB; same bytes as within --memory {args.memory}: {equal}")
+        if not equal:
+            raise SystemExit(f"the build within --memory {args.memory} differs from the in-memory build: "
+                             + ", ".join(sorted(k for k in free["files"] if free["files"][k] != small["files"].get(k))))
+        same = f" same_as_in_memory=1 build_rss_in_memory_{int(small['docs']) // 1000}k={free['build_rss']:.0f}"
+    if args.workers == 1:
+        one = many
+    elif args.compare_all:
+        one = run_size(int(many["docs"]), 1, work, args.memory)
+    else:
+        one = {**many, **rebuild(int(many["docs"]), 1, work, args.workers, args.memory, "out-1-worker")}
+    steps = {s: one[s + "_s"] / many[s + "_s"] for s in ("ingest", "build", "audit")
+             if args.compare_all or s == "build" or args.workers == 1}
+    total = lambda r: sum(r[s + "_s"] for s in steps)  # noqa: E731
     speedup = total(one) / total(many)
-    steps = {s: one[s + "_s"] / many[s + "_s"] for s in ("ingest", "build", "audit")}
-    print(f"{int(many['docs']):,} docs, 1 worker: ingest {one['ingest_s']:.1f}s build {one['build_s']:.1f}s "
-          f"audit {one['audit_s']:.1f}s; {args.workers} workers: {speedup:.2f}x faster "
-          f"(ingest {steps['ingest']:.2f}x, build {steps['build']:.2f}x, audit {steps['audit']:.2f}x)")
+    print(f"{int(many['docs']):,} docs, 1 worker: " + " ".join(f"{s} {one[s + '_s']:.1f}s" for s in steps)
+          + f"; {args.workers} workers: {speedup:.2f}x faster ("
+          + ", ".join(f"{s} {v:.2f}x" for s, v in steps.items()) + ")")
     growth = max((big[s + "_s"] / big["docs"]) / (small[s + "_s"] / small["docs"]) for s in ("ingest", "build", "audit"))
     peak = max(r[s + "_rss"] for r in rows for s in ("ingest", "build", "audit"))
-    label = "1m" if big["docs"] >= 1_000_000 else f"{big['docs'] // 1000}k"
+    build_peak = max(r["build_rss"] for r in rows)
+    label = f"{big['docs'] // 1_000_000}m" if big["docs"] >= 1_000_000 else f"{big['docs'] // 1000}k"
+    budget = f" memory={args.memory}" if args.memory else ""
     print(f"RESULT ingest_s_{label}={big['ingest_s']:.1f} build_s_{label}={big['build_s']:.1f} "
-          f"audit_s_{label}={big['audit_s']:.1f} peak_rss_mb={peak:.0f} cost_growth={growth:.2f} "
-          f"speedup_2_workers={speedup:.2f} " + " ".join(f"speedup_2_workers_{k}={v:.2f}" for k, v in steps.items()))
+          f"audit_s_{label}={big['audit_s']:.1f} peak_rss_mb={peak:.0f} build_peak_rss_mb={build_peak:.0f} "
+          f"cost_growth={growth:.2f} speedup_2_workers={speedup:.2f} "
+          + " ".join(f"speedup_2_workers_{k}={v:.2f}" for k, v in steps.items()) + budget + same)
     if tmp:
         tmp.cleanup()
 

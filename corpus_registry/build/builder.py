@@ -33,7 +33,9 @@ from corpus_registry.build.card import render_attribution, render_card
 from corpus_registry.build.croissant import write_croissant
 from corpus_registry.build.dedup import MinHasher
 from corpus_registry.build.dedup.distributed import grouped_near_dedup
+from corpus_registry.build.dedup.near import NearDedup
 from corpus_registry.build.dedup.quality import text_quality
+from corpus_registry.build.dedup.spill import SpilledNearDedup
 from corpus_registry.build.dolma import DolmaWriter
 from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
 from corpus_registry.build.funnel import Funnel
@@ -340,6 +342,7 @@ def build_release(
     progress: bool = True,
     record: bool = True,
     executor: Executor | None = None,
+    memory: int | None = None,
 ) -> BuildResult:
     """Build ``spec`` from ``registry`` into ``out_dir``; record the release and every document's fate.
 
@@ -349,19 +352,21 @@ def build_release(
     (every file listed in its manifest, unchanged), but not the folder of another pushed release:
     anything else is refused before the work starts. One build of a name and version at a time.
     The spec's tokenizer, if it names one, is found (never downloaded) and loaded first.
+    ``memory`` (bytes): a budget for the build's own process; near dedup then works out of core
+    (:mod:`.dedup.spill`), with the same result. None: everything in memory.
     """
     origin, base_dir = spec.origin()
     tokenizer = resolve_tokenizer(spec.tokenizer, base_dir=base_dir, origin=origin) if spec.tokenizer else None
     with registry.exclusive(f"build {spec.name} {spec.version}"), out_folder(registry, spec, out_dir) as staged:
         try:
             return _build(registry, spec, staged, progress=progress, record=record, executor=executor,
-                          tokenizer=tokenizer)
+                          tokenizer=tokenizer, memory=memory)
         except StoreError as e:  # a text that does not read back as registered: never shipped
             raise naming(e, documents_with_text(registry, str(e.fields.get("sha256", "")))) from e
 
 
 def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progress: bool, record: bool,
-           executor: Executor | None, tokenizer: TokenizerRef | None) -> BuildResult:
+           executor: Executor | None, tokenizer: TokenizerRef | None, memory: int | None = None) -> BuildResult:
     started = time.perf_counter()
     clock = _Clock()
     executor = executor or LocalExecutor(1)
@@ -382,7 +387,9 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
                          f"({len(cands)} candidates)", hint="widen select.languages or select.license_tiers")
     _check_languages(cands, fates)
     store_url = registry.store.url
-    _text_stages(cands, spec, fates, store_url, executor, clock, progress=progress)
+    spill = None if memory is None else staged.path / ".near-dedup-spill"  # made, then deleted, by this build
+    _text_stages(cands, spec, fates, store_url, executor, clock, progress=progress, spill=spill,
+                 memory=memory)
     pa.default_memory_pool().release_unused()
 
     funnel = _funnel(cands, fates)
@@ -406,7 +413,7 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
         clock.lap("write_shards")  # includes recording the fates when record is on
         removed = _write_removed(cands, fates, out_dir)
         result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir,
-                                 sources=sources, removed=removed, tokenizer=tokenizer)
+                                 sources=sources, removed=removed, tokenizer=tokenizer, kept=kept)
         result.rows = kept.num_rows
         clock.lap("metadata")
         if record:
@@ -419,23 +426,41 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
 
 
 def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: str, executor: Executor,
-                 clock: _Clock, *, progress: bool) -> None:
+                 clock: _Clock, *, progress: bool, spill: Path | None = None, memory: int | None = None) -> None:
     """Quality filters, exact and near dedup on the documents the metadata stages kept.
 
     Everything held here (the survivors' columns, signatures, LSH buckets) is freed on return,
-    before the shards are written."""
+    before the shards are written. With ``spill`` (a folder to make), signatures and LSH buckets go
+    to files there instead of memory, paired within ``memory`` bytes; the folder is deleted here."""
     rows = fates.alive()  # survivor number -> candidate row
     survivors = cands.table.select(["key", "sha256", "shard", "words", "bytes", "language", "date", "tier"]).take(rows)
     ranks = _keep_ranks(survivors)
     exact_of = _exact_duplicates(survivors["sha256"], ranks) if spec.dedup.exact else np.full(len(rows), -1)
-    near = spec.dedup.near_dedup() if spec.dedup.near else None
+    near = spec.dedup.near_dedup() if spec.dedup.near and spill is None else None
     if near is not None:
         near.reserve(int(np.count_nonzero(exact_of < 0)))
+    spilled = (SpilledNearDedup(folder=spill, memory=(memory or 0) // 4, threshold=spec.dedup.threshold,
+                                num_perm=spec.dedup.num_perm, seed=spec.dedup.seed)
+               if spec.dedup.near and spill is not None else None)
+    try:
+        _filter_sign_dedup(spec, fates, store_url, executor, clock, rows, survivors, ranks, exact_of, near, spilled,
+                           progress=progress)
+    finally:
+        if spilled is not None:
+            spilled.close()
+
+
+def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor: Executor, clock: _Clock,
+                       rows: np.ndarray, survivors: pa.Table, ranks: np.ndarray, exact_of: np.ndarray,
+                       near: NearDedup | None, spilled: SpilledNearDedup | None, *, progress: bool) -> None:
     signed: list[np.ndarray] = []  # survivor numbers in the order near dedup numbers them
     quality = np.full(len(rows), np.nan)  # the keep rule's text score, measured while signing
     bar = tqdm(total=len(rows), desc="filter+sign", unit="doc", disable=None if progress else True,
                leave=False)
-    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, exact_of < 0)):
+    # within a budget, a task's texts take at most 1/64 of it in a worker (same results: tasks keep store order)
+    max_bytes = 64 << 20 if spilled is None else max(1 << 20, min(64 << 20, spilled.memory * 4 // 64))
+    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, exact_of < 0,
+                                                         max_bytes=max_bytes)):
         by_reason: dict[tuple[str, str], list[int]] = {}
         for i, stage, reason in res.dropped:
             by_reason.setdefault((stage, reason), []).append(i)
@@ -451,6 +476,11 @@ def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: s
             batch = np.asarray(res.signed, dtype=np.int64)
             near.add_signatures(keys=survivors["key"].take(batch).to_pylist(), signatures=res.signatures,
                                 ranks=ranks[batch].tolist(), unique=True)
+            quality[batch] = res.quality
+            signed.append(batch)
+        if spilled is not None and res.signed:
+            batch = np.asarray(res.signed, dtype=np.int64)
+            spilled.add_signatures(res.signatures, ranks[batch])
             quality[batch] = res.quality
             signed.append(batch)
         bar.update(len(res.dropped) + len(res.passed))
@@ -469,6 +499,15 @@ def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: s
         fates.drop(dropped, "near_dedup", "near duplicate")
         fates.duplicate_of[dropped] = order[[number[d.kept_key] for d in dups.values()]]
         fates.similarity[dropped] = [d.similarity for d in dups.values()]
+    if spilled is not None:
+        if signed:  # as above: ranked again with every signed text's score
+            spilled.set_ranks(_keep_ranks(survivors, quality)[np.concatenate(signed)])
+        found = spilled.finalize()
+        order = rows[np.concatenate(signed)] if signed else np.empty(0, dtype=np.int64)
+        dropped = order[found.dropped]
+        fates.drop(dropped, "near_dedup", "near duplicate")
+        fates.duplicate_of[dropped] = order[found.kept]
+        fates.similarity[dropped] = found.similarity
     # An exact duplicate whose keeper was dropped by near dedup points at the final keeper.
     exact = np.flatnonzero(fates.stage == fates.stages.index("exact_dedup"))
     keepers = fates.duplicate_of[exact]
@@ -490,21 +529,22 @@ def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: _
     sql = (f"INSERT INTO {ReleaseDocument.__tablename__} ({', '.join(cols)}) "
            f"VALUES ({', '.join([mark] * len(cols))})")
     ids = cands.numpy("id")
-    dropped = fates.stage >= 0
-    status = np.where(dropped, "dropped", "kept").astype(object)
-    stage = fates.stage_names()
-    reason = fates.reason_texts()
-    has_dup = fates.duplicate_of >= 0
-    duplicate_of = np.where(has_dup, ids[np.where(has_dup, fates.duplicate_of, 0)], 0).astype(object)
-    duplicate_of[~has_dup] = None
-    similarity = fates.similarity.astype(object)
-    similarity[np.isnan(fates.similarity)] = None
-    for start in range(0, len(ids), 5000):
+    stage_names = np.array([*fates.stages, None], dtype=object)
+    reason_texts = np.array([*fates.reasons, None], dtype=object)
+    for start in range(0, len(ids), 5000):  # a batch at a time: memory holds one batch's objects
         end = start + 5000
+        dropped = fates.stage[start:end] >= 0
+        status = np.where(dropped, "dropped", "kept").astype(object)
+        has_dup = fates.duplicate_of[start:end] >= 0
+        duplicate_of = np.where(has_dup, ids[np.where(has_dup, fates.duplicate_of[start:end], 0)], 0).astype(object)
+        duplicate_of[~has_dup] = None
+        sims = fates.similarity[start:end]
+        similarity = sims.astype(object)
+        similarity[np.isnan(sims)] = None
         conn.exec_driver_sql(sql, list(zip(
-            [release_id] * len(ids[start:end]), ids[start:end].tolist(), status[start:end].tolist(),
-            stage[start:end].tolist(), reason[start:end].tolist(), duplicate_of[start:end].tolist(),
-            similarity[start:end].tolist())))
+            [release_id] * len(ids[start:end]), ids[start:end].tolist(), status.tolist(),
+            stage_names[fates.stage[start:end]].tolist(), reason_texts[fates.reason[start:end]].tolist(),
+            duplicate_of.tolist(), similarity.tolist())))
 
 
 class _Clock:
@@ -649,23 +689,30 @@ def _sources(registry: Registry, cands: Candidates) -> dict[str, dict[str, Any]]
 def _write_removed(cands: Candidates, fates: _Fates, out_dir: Path) -> dict[str, Any]:
     """removed.parquet: every candidate not kept, in registry order, with its stage and reason and,
     for a duplicate, the kept document it duplicates (``source/identifier``) and how closely."""
-    dropped = np.flatnonzero(fates.stage >= 0)
     table = cands.table
-    has_dup = fates.duplicate_of[dropped] >= 0
-    dup_rows = np.where(has_dup, fates.duplicate_of[dropped], 0)
-    duplicate_of = pc.if_else(pa.array(has_dup), table["key"].take(pa.array(dup_rows)), pa.scalar(None, pa.string()))
-    similarity = fates.similarity[dropped]
-    removed = pa.table({
-        "identifier": table["identifier"].take(dropped), "source": table["source"].take(dropped),
-        "sha256": table["sha256"].take(dropped), "language": table["language"].take(dropped),
-        "word_count": table["words"].take(dropped),
-        "stage": pa.array(fates.stage_names()[dropped].tolist(), pa.string()),
-        "reason": pa.array(fates.reason_texts()[dropped].tolist(), pa.string()),
-        "duplicate_of": duplicate_of,
-        "similarity": pa.array(similarity, pa.float64(), mask=np.isnan(similarity)),
-    }, schema=REMOVED_SCHEMA)
-    groups = (removed.slice(i, ROW_GROUP) for i in range(0, removed.num_rows, ROW_GROUP))
-    info = write_shard(out_dir / REMOVED, groups, schema=REMOVED_SCHEMA)
+    stage_names = np.array([*fates.stages, None], dtype=object)
+    reason_texts = np.array([*fates.reasons, None], dtype=object)
+
+    def groups() -> Iterator[pa.Table]:  # built a row group at a time: memory holds one group
+        everything = np.flatnonzero(fates.stage >= 0)
+        for start in range(0, len(everything), ROW_GROUP):
+            dropped = everything[start:start + ROW_GROUP]
+            has_dup = fates.duplicate_of[dropped] >= 0
+            dup_rows = np.where(has_dup, fates.duplicate_of[dropped], 0)
+            duplicate_of = pc.if_else(pa.array(has_dup), table["key"].take(pa.array(dup_rows)),
+                                      pa.scalar(None, pa.string()))
+            similarity = fates.similarity[dropped]
+            yield pa.table({
+                "identifier": table["identifier"].take(dropped), "source": table["source"].take(dropped),
+                "sha256": table["sha256"].take(dropped), "language": table["language"].take(dropped),
+                "word_count": table["words"].take(dropped),
+                "stage": pa.array(stage_names[fates.stage[dropped]].tolist(), pa.string()),
+                "reason": pa.array(reason_texts[fates.reason[dropped]].tolist(), pa.string()),
+                "duplicate_of": duplicate_of,
+                "similarity": pa.array(similarity, pa.float64(), mask=np.isnan(similarity)),
+            }, schema=REMOVED_SCHEMA)
+
+    info = write_shard(out_dir / REMOVED, groups(), schema=REMOVED_SCHEMA)
     by_stage = dict(_drops_by_stage(fates))
     return {"sha256": info["sha256"], "rows": info["rows"], "by_stage": by_stage}
 
@@ -679,7 +726,7 @@ def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int
 def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept_rows: np.ndarray, funnel: Funnel,
                     files: dict[str, dict[str, Any]], configs: dict[str, list[str]], out_dir: Path, *,
                     sources: dict[str, dict[str, Any]], removed: dict[str, Any],
-                    tokenizer: TokenizerRef | None = None) -> BuildResult:
+                    tokenizer: TokenizerRef | None = None, kept: pa.Table | None = None) -> BuildResult:
     """Everything beside the shards, each derived from the manifest: croissant.json, the card,
     ATTRIBUTION.md, the funnel chart; then the manifest itself, listing every file's sha256.
 
@@ -687,7 +734,7 @@ def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept
     manifest's ``counts.kept_tokens``, ``counts.tokens_by_language``, each source's ``tokens`` and
     the funnel's last stage); without one these are null."""
     candidates, state = len(cands), cands.state
-    kept = cands.table.take(kept_rows)
+    kept = cands.table.take(kept_rows) if kept is None else kept  # the caller's copy, not a second one
     by_language: dict[str, int] | None = None
     by_source: dict[str, int] | None = None
     if tokenizer is not None:

@@ -134,15 +134,16 @@ def _licences(table: pa.Table, standings: Standings) -> tuple[pa.Array, pa.Array
 
 def _status(table: pa.Table, standings: Standings, texts: dict[str, str]) -> pa.Array:
     """``withdrawn`` for a document withdrawn itself, through its source, or through its text."""
-    status = np.asarray(table["status"].to_numpy(zero_copy_only=False), dtype=object)
+    status = table["status"].combine_chunks()
+    active = np.asarray(pc.fill_null(pc.equal(status, "active"), False))
+    out = ~active
     gone = [sid for sid, st in standings.source_status.items() if st != "active"]
-    out = np.asarray(pc.not_equal(table["status"], "active"))
     if gone:
         out |= np.asarray(pc.is_in(table["source_id"], value_set=pa.array(gone, pa.int64())))
     if texts:
         out |= np.asarray(pc.is_in(table["sha256"], value_set=pa.array(sorted(texts), pa.string())))
-    status[out & (status == "active")] = "withdrawn"
-    return pa.array(status, pa.string())
+    # no Python string per row: the column is rewritten in Arrow
+    return pc.if_else(pa.array(out & active), pa.scalar("withdrawn", pa.string()), status)
 
 
 def _shards(conn: Connection, sha256: pa.ChunkedArray) -> pa.Array:
@@ -180,8 +181,12 @@ def _columns(conn: Connection, query: Select, fields: dict[str, pa.DataType]) ->
                 chunk.append(pa.array(values, type=type_))
     finally:
         cursor.close()
-    return pa.table({name: pa.chunked_array(chunk, type=type_).combine_chunks()
-                     for (name, type_), chunk in zip(fields.items(), chunks)})
+    columns = {}
+    for name, type_ in fields.items():  # one column at a time: the batches of the others are not copied meanwhile
+        chunk = chunks.pop(0)
+        columns[name] = pa.chunked_array(chunk, type=type_).combine_chunks()
+        del chunk
+    return pa.table(columns)
 
 
 def _digest(column: pa.Array) -> str:

@@ -22,11 +22,15 @@ from corpus_registry.terminal import one_line
               help="Output formats (repeatable; default: the spec's output.formats). Parquet is always "
                    "written; dolma adds the same rows in dolma's layout under dolma/documents/.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+@click.option("--memory", metavar="SIZE",
+              help="Memory budget of the build, e.g. 1GB or 512MiB: near dedup then spills its signatures and "
+                   "LSH buckets to files inside the staged release (deleted when done); same output. "
+                   "Default: no budget, everything in memory.")
 @executor_options
 @json_option
 @pass_app
 def build(app: AppContext, spec_path: Path, out_dir: Path, formats: tuple[str, ...], no_progress: bool,
-          workers: int, executor: str, ray_address: str | None, as_json: bool) -> None:
+          memory: str | None, workers: int, executor: str, ray_address: str | None, as_json: bool) -> None:
     """Build the release described by SPEC.yaml from the registry into --out.
 
     Writes Parquet shards (one config per language, share-alike apart), a dataset card, an
@@ -37,16 +41,19 @@ def build(app: AppContext, spec_path: Path, out_dir: Path, formats: tuple[str, .
     before the work starts.
     """
     from corpus_registry.build.builder import build_release
+    from corpus_registry.build.memory import parse_memory
     from corpus_registry.build.spec import load_spec, with_formats
     from corpus_registry.executors import get_executor
 
+    budget = parse_memory(memory) if memory is not None else None
     spec = load_spec(spec_path)
     if formats:
         spec = with_formats(spec, list(formats))
     registry = app.registry()
     ex = get_executor(executor, workers=workers, ray_address=ray_address)
     try:
-        result = build_release(registry, spec, out_dir=out_dir, progress=not no_progress, executor=ex)
+        result = build_release(registry, spec, out_dir=out_dir, progress=not no_progress, executor=ex,
+                               memory=budget)
     finally:
         ex.close()
     if as_json:

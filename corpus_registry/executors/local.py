@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import multiprocessing as mp
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Protocol, TypeVar
 
 from corpus_registry.config import env_int
@@ -31,6 +32,35 @@ def default_workers() -> int:
     return env_int("CORPUS_REGISTRY_WORKERS", 0) or os.cpu_count() or 1
 
 
+AHEAD_PER_WORKER = 3  # tasks handed out but not yet returned, per worker
+
+
+def _ahead(pool: ProcessPoolExecutor, fn: Callable[[T], R], tasks: Iterable[T], *, ahead: int) -> Iterator[R]:
+    """``pool.map`` that holds at most ``ahead`` tasks (and their results) at once, not all of them:
+    a build's tasks together carry every candidate's row. The first ``ahead`` are submitted before
+    this returns, so the workers start while the caller does other work."""
+    pending: deque[Future[R]] = deque()
+    source = iter(tasks)
+    for task in source:
+        pending.append(pool.submit(fn, task))
+        if len(pending) >= ahead:
+            break
+
+    def results() -> Iterator[R]:
+        try:
+            while pending:
+                result = pending.popleft().result()
+                for task in source:  # refill one for each result taken
+                    pending.append(pool.submit(fn, task))
+                    break
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()
+
+    return results()
+
+
 class LocalExecutor:
     """Runs inline with one worker, else in spawned worker processes on this machine."""
 
@@ -43,7 +73,7 @@ class LocalExecutor:
     def map(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
         if self.workers == 1:
             return map(fn, tasks)
-        return self._start().map(fn, tasks)
+        return _ahead(self._start(), fn, tasks, ahead=AHEAD_PER_WORKER * self.workers)
 
     def warm_up(self, module: str) -> None:
         """Start the workers now and have each import ``module`` while the caller does other work

@@ -1,0 +1,26 @@
+"""A build's memory budget (``build --memory 1GB``): parsed once, with an error that says why."""
+
+from __future__ import annotations
+
+import re
+
+from corpus_registry.errors import ConfigError
+
+_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1 << 10, "M": 1000**2, "MB": 1000**2, "MIB": 1 << 20,
+          "G": 1000**3, "GB": 1000**3, "GIB": 1 << 30, "T": 1000**4, "TB": 1000**4, "TIB": 1 << 40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*")
+MINIMUM = 10**6  # below a megabyte no build can run
+
+
+def parse_memory(text: str) -> int:
+    """Bytes of a size such as ``1GB``, ``512MiB`` or ``2000000`` (decimal units, ``iB`` binary ones)."""
+    match = _SIZE.fullmatch(text)
+    unit = match.group(2).upper() if match else ""
+    if match is None or unit not in _UNITS:
+        raise ConfigError(f"--memory {text!r} is not a size",
+                          hint="write a number and a unit, e.g. 1GB, 512MB, 2GiB")
+    size = int(float(match.group(1)) * _UNITS[unit])
+    if size < MINIMUM:
+        raise ConfigError(f"--memory {text!r} is less than 1 MB, too little for any build",
+                          hint="give at least 1MB; 1GB builds millions of documents")
+    return size
