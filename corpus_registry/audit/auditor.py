@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
@@ -64,6 +63,7 @@ from corpus_registry.build.tokens import resolve_tokenizer
 from corpus_registry.errors import AuditError, CorpusRegistryError
 from corpus_registry.executors import Executor
 from corpus_registry.registry import licences
+from corpus_registry.registry.readers.parquet import DAMAGED
 from corpus_registry.registry.registry import Registry
 
 __all__ = ["INLINE_BELOW", "KINDS", "AuditReport", "AuditTask", "Partial", "Problem", "audit", "audit_task"]
@@ -378,7 +378,7 @@ class _Findings:
             return
         try:
             stages = pq.read_table(path, columns=["stage"])["stage"].value_counts().to_pylist()
-        except (OSError, pa.ArrowException, KeyError) as e:
+        except (*DAMAGED, KeyError) as e:
             self.problem("shard_modified", f"{REMOVED} is unreadable ({str(e).splitlines()[0] if str(e) else e})")
             return
         found = {s["values"]: s["counts"] for s in stages}

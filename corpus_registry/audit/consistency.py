@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
@@ -25,6 +24,7 @@ from corpus_registry.audit.targets import DATA_SUFFIXES, Target, card_header, ou
 from corpus_registry.build.release import MANIFEST, sha256_file
 from corpus_registry.hub import is_release_path, manifest_files
 from corpus_registry.registry.db.models import Release
+from corpus_registry.registry.readers.parquet import DAMAGED
 from corpus_registry.registry.registry import Registry
 
 __all__ = ["check_release", "check_shard_sets", "duplicate_groups"]
@@ -188,7 +188,7 @@ def parquet_rows(path: Path) -> int | None:
     """A Parquet file's row count from its footer; None if it is missing or unreadable."""
     try:
         return int(pq.ParquetFile(path).metadata.num_rows)
-    except (OSError, pa.ArrowException):
+    except DAMAGED:
         return None
 
 

@@ -40,6 +40,7 @@ from corpus_registry.audit.labels import LICENSE_COLUMNS, jsonl_license_field, p
 from corpus_registry.build.markdown import CODE_SPAN, code_span_text, unescape
 from corpus_registry.build.release import ATTRIBUTION, CARD, CROISSANT, DOLMA_DIR, MANIFEST, REMOVED
 from corpus_registry.errors import AuditError
+from corpus_registry.registry.readers.parquet import DAMAGED
 from corpus_registry.registry.readers.records import columns_for, get_field
 
 #: Columns an audit reads, with the names other datasets commonly give them.
@@ -429,7 +430,7 @@ def _parquet_rows(path: Path) -> int:
         return 0
     try:
         return int(pq.ParquetFile(path).metadata.num_rows)
-    except (OSError, pa.ArrowException):
+    except DAMAGED:
         return 0
 
 
@@ -438,7 +439,7 @@ def _units(path: Path, *, split: int) -> list[_Unit]:
     if path.name.endswith(".parquet"):
         try:
             meta = pq.ParquetFile(path).metadata
-        except (OSError, pa.ArrowException):
+        except DAMAGED:
             return []
         units, start = [], 0
         for g in range(meta.num_row_groups):

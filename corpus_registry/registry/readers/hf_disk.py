@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import pyarrow as pa
 from pydantic import Field
 
 from corpus_registry.errors import ReaderError
@@ -116,7 +115,7 @@ class HfDiskReader(Reader):
                 hint="point 'path' at the folder given to Dataset.save_to_disk",
                 file=str(self.root),
             ) from e
-        except (pa.ArrowException, OSError) as e:
+        except DAMAGED as e:
             raise self._damaged(e) from e
         except ValueError as e:
             raise ReaderError(f"{self.kind}: {self.options.path} is not a dataset saved with save_to_disk ({e})",
