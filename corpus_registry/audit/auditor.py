@@ -48,7 +48,6 @@ from corpus_registry.audit.consistency import (
     check_shard_sets,
     duplicate_groups,
     is_release_folder,
-    parquet_rows,
     parse_manifest,
 )
 from corpus_registry.audit.labels import check_field_path
@@ -57,7 +56,15 @@ from corpus_registry.audit.report import KINDS, AuditReport, Problem, severity
 from corpus_registry.audit.rows import UNLABELLED as UNLABELLED  # re-exported, as before the split
 from corpus_registry.audit.rows import UNREGISTERED_SOURCE, AuditSettings, AuditTask, Partial, _Checker, audit_task
 from corpus_registry.audit.rows import _normalized as _normalized  # re-exported, as before the split
-from corpus_registry.audit.targets import Slice, Target, card_licences, check_readable, plan_slices, resolve_target
+from corpus_registry.audit.targets import (
+    Slice,
+    Target,
+    card_licences,
+    check_readable,
+    parquet_rows,
+    plan_slices,
+    resolve_target,
+)
 from corpus_registry.build.release import CROISSANT, MANIFEST, REMOVED
 from corpus_registry.build.tokens import resolve_tokenizer
 from corpus_registry.errors import AuditError, CorpusRegistryError

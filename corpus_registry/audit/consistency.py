@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from corpus_registry.audit.targets import DATA_SUFFIXES, Target, card_header, our_card
 from corpus_registry.build.release import MANIFEST, sha256_file
 from corpus_registry.hub import is_release_path, manifest_files
 from corpus_registry.registry.db.models import Release
-from corpus_registry.registry.readers.parquet import DAMAGED
 from corpus_registry.registry.registry import Registry
 
 __all__ = ["check_release", "check_shard_sets", "duplicate_groups"]
@@ -182,14 +180,6 @@ def _check_record(manifest: dict[str, Any], raw: bytes, registry: Registry, repo
     if recorded != hashlib.sha256(raw).hexdigest():
         report("release_record_mismatch", f"{MANIFEST} is not the manifest the registry recorded for {name} "
                f"{version}: the release was edited or rebuilt elsewhere")
-
-
-def parquet_rows(path: Path) -> int | None:
-    """A Parquet file's row count from its footer; None if it is missing or unreadable."""
-    try:
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    except DAMAGED:
-        return None
 
 
 @dataclass(frozen=True, slots=True)

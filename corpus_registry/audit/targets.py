@@ -405,7 +405,7 @@ def plan_slices(target: Target, *, parts: int | None = None, min_rows: int = 1, 
     ``min_rows`` lines.
     """
     if parts is None:
-        return [Slice(str(f), target.name_of(f), rows=_parquet_rows(f)) for f in target.files]
+        return [Slice(str(f), target.name_of(f), rows=(parquet_rows(f) or 0) if f.name.endswith(".parquet") else 0) for f in target.files]
     profiles = [(f, _units(f, split=min_rows)) for f in target.files]
     total = sum(u.rows for _, units in profiles for u in units)
     size = min(max(math.ceil(total / max(1, parts)), min_rows), max_rows)
@@ -425,13 +425,12 @@ def plan_slices(target: Target, *, parts: int | None = None, min_rows: int = 1, 
     return slices
 
 
-def _parquet_rows(path: Path) -> int:
-    if not path.name.endswith(".parquet"):
-        return 0
+def parquet_rows(path: Path) -> int | None:
+    """A Parquet file's row count from its footer; None if it is missing or unreadable."""
     try:
         return int(pq.ParquetFile(path).metadata.num_rows)
     except DAMAGED:
-        return 0
+        return None
 
 
 def _units(path: Path, *, split: int) -> list[_Unit]:
