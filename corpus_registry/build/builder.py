@@ -34,7 +34,7 @@ from corpus_registry.build.croissant import write_croissant
 from corpus_registry.build.dedup import MinHasher
 from corpus_registry.build.dedup.distributed import grouped_near_dedup
 from corpus_registry.build.dedup.near import NearDedup
-from corpus_registry.build.dedup.quality import text_quality
+from corpus_registry.build.dedup.quality import text_qualities
 from corpus_registry.build.dedup.spill import SpilledNearDedup
 from corpus_registry.build.dolma import DolmaWriter
 from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
@@ -214,6 +214,7 @@ def filter_and_sign(task: SignTask) -> SignResult:
     filters = _filters(json.dumps(task.filters, sort_keys=True))
     result = SignResult(dropped=[], passed=[], signed=[], signatures=None)
     texts: list[str] = []
+    languages: list[str | None] = []
     items = task.items
     columns = [items[name].to_pylist() for name in ("index", "sha256", "shard", "words", "language", "date", "sign")]
     if not filters and (task.minhash is None or not any(columns[6])):  # no text needed: read once, when written
@@ -233,9 +234,10 @@ def filter_and_sign(task: SignTask) -> SignResult:
             result.passed.append(index)
             if sign and task.minhash is not None:
                 result.signed.append(index)
-                result.quality.append(text_quality(text, lang))
+                languages.append(lang)
                 texts.append(text)
     if texts:
+        result.quality = text_qualities(texts, languages)
         result.signatures = _hasher(task.minhash).signatures(texts)  # type: ignore[arg-type]
     return result
 

@@ -1,6 +1,7 @@
 """The text scores the keep rule and the OCR filter use (accents, junk, mojibake) are counted with
-``bytes.translate`` and ``str.count`` rather than regular expressions, for speed; they must count
-exactly what the character classes they replaced count, on any text and language."""
+``bytes.translate`` and ``str.count`` rather than regular expressions, and the keep rule's noise and
+tokens with numpy on a whole batch of texts, for speed; they must count exactly what the regular
+expressions and ``str.split`` count, on any text and language."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from corpus_registry.build.dedup.quality import DIACRITICS, accent_coverage, text_quality
-from corpus_registry.build.filters.ocr import count_damage, count_junk, count_noise
+from corpus_registry.build.dedup.quality import DIACRITICS, accent_coverage, text_qualities, text_quality
+from corpus_registry.build.filters.ocr import count_damage, count_junk, count_noise, count_noise_many
 from tests.texts import read_body
 
 _JUNK_CHAR = re.compile(r"[|~^{}\\¦¬■□▪◆★¤¢]")
@@ -80,3 +81,26 @@ def test_counted_alike_on_a_real_book() -> None:
         assert text_quality(text, language) == _quality_as_first_written(text, language)
     for paragraph in text.split("\n\n")[:300]:
         assert text_quality(paragraph, "fr") == _quality_as_first_written(paragraph, "fr")
+
+
+# the batch counter's edge cases too: markup set aside, separators, code points beyond the BMP, NUL
+_BATCH_ALPHABET = st.sampled_from(sorted(set("aAbBzZyYéÉÿßøØ×÷1 \t\n\u00a0\u2009\u3000|■<>:/w.x\x00\U0001f600")))
+
+
+@given(texts=st.lists(st.text(_BATCH_ALPHABET, max_size=40), max_size=8))
+def test_noise_and_tokens_of_a_batch_as_of_each_text(texts: list[str]) -> None:
+    noise, tokens = count_noise_many(texts)
+    assert noise == [count_noise(t) for t in texts]
+    assert all(n is None or n == len(t.split()) for t, n in zip(texts, tokens))
+    assert text_qualities(texts, ["fr"] * len(texts)) == [text_quality(t, "fr") for t in texts]
+
+
+def test_a_batch_of_real_paragraphs_scores_as_each_alone() -> None:
+    paragraphs = [p for p in read_body("gutenberg-fr/pg10746-boule-de-suif/10746-8.txt", "latin-1").split("\n\n")
+                  if p.strip()][:400]
+    languages = ["fr", "de", None, "en"] * 100
+    assert text_qualities(paragraphs, languages) == [text_quality(p, lang) for p, lang in zip(paragraphs, languages)]
+    noise, tokens = count_noise_many(paragraphs)
+    assert noise == [count_noise(p) for p in paragraphs]
+    assert [n for n in tokens if n is not None] == [len(p.split()) for p, n in zip(paragraphs, tokens) if n is not None]
+    assert tokens.count(None) < 5

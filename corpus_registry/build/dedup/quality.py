@@ -22,11 +22,12 @@ A pure function of the text and its language code: builds stay reproducible.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 
-from corpus_registry.build.filters.ocr import count_damage, count_noise
+from corpus_registry.build.filters.ocr import count_damage, count_noise, count_noise_many
 
-__all__ = ["DIACRITICS", "text_quality"]
+__all__ = ["DIACRITICS", "text_qualities", "text_quality"]
 
 #: Per language: its letters with diacritics (lower case), and the share of letters they make up in
 #: ordinary prose, set below what the bundled texts show (French 3.5–4 %, German 1.5–2 %…) so that
@@ -110,8 +111,18 @@ _ASCII_LETTERS = bytes(range(ord("a"), ord("z") + 1)) + bytes(range(ord("A"), or
 
 def text_quality(text: str, language: str | None) -> float:
     """The keep rule's text score (see the module docstring): higher is better."""
-    damage, noise = count_damage(text), count_noise(text)
-    if not damage and not noise:  # the usual case: no need to count the tokens
+    return _score(text, language, count_noise(text), None)
+
+
+def text_qualities(texts: Sequence[str], languages: Sequence[str | None]) -> list[float]:
+    """:func:`text_quality` of each text, the noise and tokens counted on all of them at once."""
+    noise, tokens = count_noise_many(texts)
+    return [_score(*args) for args in zip(texts, languages, noise, tokens)]
+
+
+def _score(text: str, language: str | None, noise: int, tokens: int | None) -> float:
+    damage = count_damage(text)
+    if not damage and not noise:  # the usual case: the token count does not matter
         return round(accent_coverage(text, language), 3) + 0.0  # + 0.0: no -0.0
-    tokens = max(len(text.split()), len(text) // 8, 1)
+    tokens = max(len(text.split()) if tokens is None else tokens, len(text) // 8, 1)
     return round(accent_coverage(text, language) - 10 * (damage / tokens) - noise / tokens, 3) + 0.0
