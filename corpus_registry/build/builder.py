@@ -288,12 +288,9 @@ def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
     def groups() -> Iterator[pa.Table]:
         for start in range(0, task.rows.num_rows, ROW_GROUP):
             chunk = task.rows.slice(start, ROW_GROUP)
-            shas = chunk["sha256"].to_pylist()
-            texts = dict(store.get_many(zip(shas, chunk["_shard"].to_pylist())))
-            ordered = [texts[s] for s in shas]
-            text = pa.array(ordered, pa.large_string())
+            text = store.get_array(list(zip(chunk["sha256"].to_pylist(), chunk["_shard"].to_pylist())))
             if tokenizer is not None:
-                counts = count_tokens(tokenizer, ordered)
+                counts = count_tokens(tokenizer, text.to_pylist())
                 token_count = pa.array(counts, pa.int64())
                 for key, n in zip(zip(chunk["language"].to_pylist(), chunk["source"].to_pylist()), counts):
                     tokens[key] = tokens.get(key, 0) + n
