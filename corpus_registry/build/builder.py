@@ -58,7 +58,7 @@ from corpus_registry.build.release import (
     write_shard,
 )
 from corpus_registry.build.spec import BuildSpec
-from corpus_registry.build.tasks import ShardTask, SignTask, filter_and_sign, write_shard_task
+from corpus_registry.build.tasks import STORE_CACHE, ShardTask, SignTask, filter_and_sign, write_shard_task
 from corpus_registry.build.tokens import TokenizerRef, resolve_tokenizer
 from corpus_registry.errors import BuildError, StoreError
 from corpus_registry.executors import Executor, LocalExecutor
@@ -209,8 +209,8 @@ def _exact_duplicates(sha256: list[np.ndarray], ranks: np.ndarray) -> np.ndarray
 
 
 def _sign_tasks(spec: BuildSpec, store_url: str, cands: Candidates, rows: np.ndarray, sign: np.ndarray,
-                max_docs: int = 2000, max_bytes: int = 64 << 20, batch_chars: int | None = None
-                ) -> Iterator[SignTask]:
+                max_docs: int = 2000, max_bytes: int = 64 << 20, batch_chars: int | None = None,
+                store_cache: int = STORE_CACHE) -> Iterator[SignTask]:
     """Chunks of survivors (``rows``, numbered by position) in store order (each store shard read
     by as few tasks as possible)."""
     minhash = (spec.dedup.num_perm, spec.dedup.ngram, spec.dedup.seed) if spec.dedup.near else None
@@ -231,7 +231,8 @@ def _sign_tasks(spec: BuildSpec, store_url: str, cands: Candidates, rows: np.nda
                           "words": pa.array(words[at]), "language": cands.strings("language", at),
                           "date": cands.strings("date", at), "sign": pa.array(sign[these])})
         yield SignTask(store_url, filters, minhash, items, **({} if batch_chars is None else
-                                                               {"batch_chars": batch_chars}))
+                                                               {"batch_chars": batch_chars,
+                                                                "store_cache": store_cache}))
         start = end
 
 
@@ -329,7 +330,8 @@ def _decide_and_write(registry: Registry, spec: BuildSpec, staged: StagedFolder,
         added = {slug: src["retrieved"] for slug, src in sources.items()}
         files, configs = _write_shards(spec, store_url, cands, kept_rows, out_dir, executor, progress=progress,
                                        added=added, tokenizer=tokenizer,
-                                       meanwhile=record_fates if record else None)
+                                       meanwhile=record_fates if record else None,
+                                       store_cache=STORE_CACHE if memory is None else memory // 64)
         clock.lap("write_shards")  # includes recording the fates when record is on
         removed = _write_removed(cands, fates, out_dir)
         result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir,
@@ -383,7 +385,9 @@ def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor:
     max_bytes = 64 << 20 if budget is None else max(1 << 20, min(64 << 20, budget // 256))
     for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, cands, rows, exact_of < 0,
                                                          max_bytes=max_bytes,
-                                                         batch_chars=None if budget is None else 1 << 18)):
+                                                         batch_chars=None if budget is None else 1 << 18,
+                                                         store_cache=STORE_CACHE if budget is None
+                                                         else budget // 64)):
         by_reason: dict[tuple[str, str], list[int]] = {}
         for i, stage, reason in res.dropped:
             by_reason.setdefault((stage, reason), []).append(i)
@@ -527,7 +531,7 @@ def _check_languages(page: pa.Table, fates: _Fates) -> None:
 def _write_shards(spec: BuildSpec, store_url: str, cands: Candidates, kept_rows: np.ndarray, out_dir: Path,
                   executor: Executor, *,
                   progress: bool, added: dict[str, str | None], tokenizer: TokenizerRef | None = None,
-                  meanwhile: Callable[[], None] | None = None
+                  meanwhile: Callable[[], None] | None = None, store_cache: int = STORE_CACHE
                   ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     """Plan every shard from metadata alone, then write them (in parallel where the executor can),
     running ``meanwhile`` in this process once the tasks are handed out.
@@ -574,7 +578,7 @@ def _write_shards(spec: BuildSpec, store_url: str, cands: Candidates, kept_rows:
                 copy = str(out_dir / dolma_path(name, index, len(plan))) if dolma else None
                 yield ShardTask(store_url, str(out_dir / shard_path(name, index, len(plan))),
                                 shard_rows(kept_rows[order[start:start + n]]),
-                                dolma=copy, added=added, tokenizer=counting)
+                                dolma=copy, added=added, tokenizer=counting, store_cache=store_cache)
                 start += n
 
     files: dict[str, dict[str, Any]] = {}

@@ -18,12 +18,14 @@ from typing import Any
 import pyarrow as pa
 
 from corpus_registry.build.dedup.minhash import MinHasher
-from corpus_registry.build.dedup.quality import text_quality
+from corpus_registry.build.dedup.quality import text_qualities
 from corpus_registry.build.dolma import DolmaWriter
 from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
 from corpus_registry.build.release import COLUMNS, ROW_GROUP, write_shard
 from corpus_registry.build.tokens import count_tokens, worker_tokenizer
 from corpus_registry.registry.store import DocumentStore
+
+STORE_CACHE = 128 << 20  # a build's workers read many shards more than once (sign, then write)
 
 __all__ = ["ShardTask", "SignResult", "SignTask", "filter_and_sign", "write_shard_task"]
 
@@ -39,6 +41,7 @@ class SignTask:
     minhash: tuple[int, int, int] | None  # num_perm, ngram, seed; None when near dedup is off
     items: pa.Table
     batch_chars: int = 1 << 20  # characters signed at once (memory, not results)
+    store_cache: int = STORE_CACHE  # bytes of recently read store shards a worker keeps
 
 
 @dataclass(slots=True)
@@ -54,10 +57,11 @@ class SignResult:
 
 def filter_and_sign(task: SignTask) -> SignResult:
     """Run the quality filters on each item, then MinHash-sign the survivors in one batch."""
-    store = _store(task.store_url)
+    store = _store(task.store_url, task.store_cache)
     filters = _filters(json.dumps(task.filters, sort_keys=True))
     result = SignResult(dropped=[], passed=[], signed=[], signatures=None)
     texts: list[str] = []
+    languages: list[str | None] = []
     items = task.items
     columns = [items[name].to_pylist() for name in ("index", "sha256", "shard", "words", "language", "date", "sign")]
     if not filters and (task.minhash is None or not any(columns[6])):  # no text needed: read once, when written
@@ -77,16 +81,17 @@ def filter_and_sign(task: SignTask) -> SignResult:
             result.passed.append(index)
             if sign and task.minhash is not None:
                 result.signed.append(index)
-                result.quality.append(text_quality(text, lang))
+                languages.append(lang)
                 texts.append(text)
     if texts:
+        result.quality = text_qualities(texts, languages)
         result.signatures = _hasher(task.minhash, task.batch_chars).signatures(texts)  # type: ignore[arg-type]
     return result
 
 
 @lru_cache(maxsize=2)
-def _store(url: str) -> DocumentStore:
-    return DocumentStore(url)
+def _store(url: str, cache_bytes: int = STORE_CACHE) -> DocumentStore:
+    return DocumentStore(url, cache_bytes=cache_bytes)
 
 
 @lru_cache(maxsize=2)
@@ -114,6 +119,7 @@ class ShardTask:
     dolma: str | None = None
     added: dict[str, str | None] = field(default_factory=dict)
     tokenizer: tuple[str, str] | None = None
+    store_cache: int = STORE_CACHE
 
 
 def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
@@ -122,7 +128,7 @@ def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
 
     With a tokenizer, each row's ``token_count`` is counted here (null without one); the shard's
     info then has ``tokens``: [language, source, tokens] per pair present in it."""
-    store = _store(task.store_url)
+    store = _store(task.store_url, task.store_cache)
     dolma = DolmaWriter(Path(task.dolma), added=task.added) if task.dolma else None
     tokenizer = worker_tokenizer(*task.tokenizer) if task.tokenizer else None
     tokens: dict[tuple[str, str], int] = {}
@@ -130,12 +136,9 @@ def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
     def groups() -> Iterator[pa.Table]:
         for start in range(0, task.rows.num_rows, ROW_GROUP):
             chunk = task.rows.slice(start, ROW_GROUP)
-            shas = chunk["sha256"].to_pylist()
-            texts = dict(store.get_many(zip(shas, chunk["_shard"].to_pylist())))
-            ordered = [texts[s] for s in shas]
-            text = pa.array(ordered, pa.large_string())
+            text = store.get_array(list(zip(chunk["sha256"].to_pylist(), chunk["_shard"].to_pylist())))
             if tokenizer is not None:
-                counts = count_tokens(tokenizer, ordered)
+                counts = count_tokens(tokenizer, text.to_pylist())
                 token_count = pa.array(counts, pa.int64())
                 for key, n in zip(zip(chunk["language"].to_pylist(), chunk["source"].to_pylist()), counts):
                     tokens[key] = tokens.get(key, 0) + n
