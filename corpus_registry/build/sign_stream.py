@@ -46,7 +46,7 @@ class SignStream:
         self.max_bytes = 64 << 20 if memory is None else max(1 << 20, min(64 << 20, memory // 256))
         self.extra: dict[str, Any] = {} if memory is None else {"batch_chars": 1 << 18, "store_cache": memory // 64}
         self.near = spec.dedup.near_dedup() if spec.dedup.near and spill is None else None
-        self.spilled = (SpilledNearDedup(folder=spill, memory=(memory or 0) // 8, threshold=spec.dedup.threshold,
+        self.spilled = (SpilledNearDedup(folder=spill, memory=(memory or 0) // 16, threshold=spec.dedup.threshold,
                                          num_perm=spec.dedup.num_perm, seed=spec.dedup.seed)
                         if spec.dedup.near and spill is not None else None)
         self._seen = np.empty(0, dtype=np.uint64)  # first 8 bytes of every text a task signs
@@ -71,11 +71,15 @@ class SignStream:
         prefix = _prefixes(page["sha256"])
         sign = np.zeros(len(rows), dtype=bool)
         if self.minhash is not None:
-            distinct, first = np.unique(prefix, return_index=True)
+            order = np.argsort(prefix, kind="stable")
+            ordered = prefix[order]
+            first = order[np.concatenate([[True], ordered[1:] != ordered[:-1]])]  # each text's first row
+            distinct = prefix[first]
             at = np.minimum(np.searchsorted(self._seen, distinct), max(0, len(self._seen) - 1))
             new = ~(self._seen[at] == distinct) if len(self._seen) else np.ones(len(distinct), dtype=bool)
             sign[first[new]] = True
-            self._seen = np.union1d(self._seen, distinct[new])
+            # two sorted runs: a stable sort merges them in one pass
+            self._seen = np.sort(np.concatenate([self._seen, np.sort(distinct[new])]), kind="stable")
         order = pc.sort_indices(pa.table({"shard": page["shard"], "prefix": prefix, "row": rows}),
                                 sort_keys=[("shard", "ascending"), ("prefix", "ascending"),
                                            ("row", "ascending")]).to_numpy()
