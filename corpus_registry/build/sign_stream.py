@@ -169,7 +169,7 @@ class SignStream:
         else:
             assert self.spilled is not None
             self.spilled.set_ranks(final)
-            found = self.spilled.finalize()
+            found = self.spilled.finalize(run=executor.map)  # the bands are paired in the workers
             dropped, kept, similarity = rows[signed[found.dropped]], rows[signed[found.kept]], found.similarity
         fates.drop(dropped, "near_dedup", "near duplicate")
         fates.duplicate_of[dropped] = kept

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,8 +28,9 @@ from corpus_registry.build.dedup.distributed import slot_pairs
 from corpus_registry.build.dedup.lsh import _components, _distinct_pairs, choose_bands
 from corpus_registry.build.dedup.minhash import _U64, _constants, _mix
 
-__all__ = ["SpilledNearDedup", "SpilledResult"]
+__all__ = ["BandTask", "SpilledNearDedup", "SpilledResult", "band_pairs"]
 
+Runner = Callable[[Callable[["BandTask"], np.ndarray], Iterable["BandTask"]], Iterator[np.ndarray]]
 _PARTS = 256  # partitions of a band (files open at once): a band of 500 M documents in parts of 2 M (32 MB)
 _PAIR_FLUSH = 1 << 22  # candidate pairs held before they are made distinct again
 
@@ -84,8 +86,10 @@ class SpilledNearDedup:
             raise ValueError(f"{len(ranks)} ranks for {self.size} documents")
         self._ranks = [np.asarray(ranks, dtype=np.int64)]
 
-    def finalize(self) -> SpilledResult:
-        """The clusters of everything added, as :meth:`.NearDedup.finalize` finds them."""
+    def finalize(self, run: Runner | None = None) -> SpilledResult:
+        """The clusters of everything added, as :meth:`.NearDedup.finalize` finds them. ``run``
+        maps :func:`band_pairs` over the bands (an executor's ``map``: the bands are paired in its
+        workers, each reading its band's file); None: here, one band after the other."""
         for f in [self._signatures, *self._bands]:
             f.close()
         n = self.size
@@ -95,54 +99,22 @@ class SpilledNearDedup:
         del ranks
         position = np.empty(n, dtype=np.int64)
         position[order] = np.arange(n)
+        position.tofile(self.folder / "position.i64")
+        # each worker holds a band part and the positions: the budget is shared among them
+        tasks = [BandTask(str(self.folder), band, n, self.memory // 2) for band in range(self.bands)]
         candidates = np.empty((0, 2), dtype=np.int64)
         pending: list[np.ndarray] = []
         held = 0
-        for band in range(self.bands):
-            for pairs in self._band_pairs(band, position):
-                pending.append(order[pairs])  # document pairs
-                held += len(pairs)
-                if held >= _PAIR_FLUSH:
-                    candidates = _distinct_pairs(np.concatenate([candidates, *pending]))
-                    pending, held = [], 0
+        for pairs in (run or map)(band_pairs, tasks):
+            pending.append(order[pairs])  # document pairs
+            held += len(pairs)
+            if held >= _PAIR_FLUSH:
+                candidates = _distinct_pairs(np.concatenate([candidates, *pending]))
+                pending, held = [], 0
         if pending or len(candidates):
             candidates = _distinct_pairs(np.concatenate([candidates, *pending]))
         del pending
         return self._resolve(candidates, position)
-
-    def _band_pairs(self, band: int, position: np.ndarray) -> list[np.ndarray]:
-        """Candidate position pairs of one band, its buckets partitioned to fit the budget."""
-        n = self.size
-        path = self.folder / f"band-{band:03d}.u64"
-        # ~64 bytes per document while a part is paired; at most _PARTS files open at once
-        parts = min(_PARTS, max(1, math.ceil(n * 64 / self.memory)))
-        step = max(1024, self.memory // 64)  # documents read at once
-        if parts == 1:
-            bucket = np.fromfile(path, dtype=_U64)
-            path.unlink()
-            return [_pairs(bucket, position)]
-        outs = [(self.folder / f"band-{band:03d}-part-{p:04d}").open("wb") for p in range(parts)]
-        with path.open("rb") as f:
-            for start in range(0, n, step):
-                bucket = np.fromfile(f, dtype=_U64, count=min(step, n - start))
-                part = (bucket % _U64(parts)).astype(np.int64)
-                sort = np.argsort(part, kind="stable")
-                cuts = np.searchsorted(part[sort], np.arange(parts + 1))
-                members = position[start:start + len(bucket)]
-                for p, out in enumerate(outs):
-                    these = sort[cuts[p]:cuts[p + 1]]
-                    if len(these):
-                        out.write(np.stack([bucket[these].view(np.int64), members[these]], axis=1).tobytes())
-        path.unlink()
-        found = []
-        for out in outs:
-            out.close()
-            part_path = Path(out.name)
-            rows = np.fromfile(part_path, dtype=np.int64).reshape(-1, 2)
-            part_path.unlink()
-            if len(rows) > 1:
-                found.append(_pairs(rows[:, 0].view(_U64), rows[:, 1]))
-        return found
 
     def _resolve(self, candidates: np.ndarray, position: np.ndarray) -> SpilledResult:
         """Verify, join and keep the best of each cluster, as :meth:`.NearDedup.resolve` does."""
@@ -181,6 +153,54 @@ class SpilledNearDedup:
         for f in [self._signatures, *self._bands]:
             f.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass(frozen=True, slots=True)
+class BandTask:
+    """One band of a spilled near dedup to pair: its bucket file in ``folder``, beside ``position.i64``."""
+
+    folder: str
+    band: int
+    size: int
+    memory: int
+
+
+def band_pairs(task: BandTask) -> np.ndarray:
+    """Candidate position pairs of one band, its buckets partitioned by ``bucket mod P`` into files
+    small enough for ``task.memory``, each paired whole; the band's files are then deleted."""
+    folder, n, memory = Path(task.folder), task.size, max(1, task.memory)
+    position = np.fromfile(folder / "position.i64", dtype=np.int64)
+    path = folder / f"band-{task.band:03d}.u64"
+    # ~64 bytes per document while a part is paired; at most _PARTS files open at once
+    parts = min(_PARTS, max(1, math.ceil(n * 64 / memory)))
+    step = max(1024, memory // 64)  # documents read at once
+    if parts == 1:
+        bucket = np.fromfile(path, dtype=_U64)
+        path.unlink()
+        return _pairs(bucket, position)
+    outs = [(folder / f"band-{task.band:03d}-part-{p:04d}").open("wb") for p in range(parts)]
+    with path.open("rb") as f:
+        for start in range(0, n, step):
+            bucket = np.fromfile(f, dtype=_U64, count=min(step, n - start))
+            part = (bucket % _U64(parts)).astype(np.int64)
+            sort = np.argsort(part, kind="stable")
+            cuts = np.searchsorted(part[sort], np.arange(parts + 1))
+            members = position[start:start + len(bucket)]
+            for p, out in enumerate(outs):
+                these = sort[cuts[p]:cuts[p + 1]]
+                if len(these):
+                    out.write(np.stack([bucket[these].view(np.int64), members[these]], axis=1).tobytes())
+    path.unlink()
+    del position
+    found = [np.empty((0, 2), dtype=np.int64)]
+    for out in outs:
+        out.close()
+        part_path = Path(out.name)
+        rows = np.fromfile(part_path, dtype=np.int64).reshape(-1, 2)
+        part_path.unlink()
+        if len(rows) > 1:
+            found.append(_pairs(rows[:, 0].view(_U64), rows[:, 1]))
+    return np.concatenate(found)
 
 
 def _pairs(bucket: np.ndarray, members: np.ndarray) -> np.ndarray:
