@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import xxhash
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from tqdm import tqdm
 from corpus_registry.config import env_int
 from corpus_registry.errors import ConfigError, NotFoundError, ReaderError
 from corpus_registry.registry import licences
+from corpus_registry.registry.bulk_insert import insert_rows
 from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal, utcnow
 from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_digest
 from corpus_registry.registry.fields import check_identifier, check_metadata
@@ -261,7 +262,7 @@ class _SourceIngest:
         if superseded:
             session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
         try:
-            session.execute(insert(_table(Document)), rows)  # Core executemany: no ORM bookkeeping
+            insert_rows(session, _table(Document), rows)
         except IntegrityError as e:
             raise ReaderError(
                 f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",
