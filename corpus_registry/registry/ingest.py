@@ -155,6 +155,9 @@ class _SourceIngest:
     def _language(self, raw: RawDocument, override: str | None) -> str | None:
         """The override's language code (None: identify it), checked again here (a registry synced
         before codes were validated); a code the reader found must be a language code too."""
+        if raw.language is None and override is None:  # the common case: nothing to check
+            return None
+
         def check(value: str, where: str) -> str:
             try:
                 return canonical_language(value)

@@ -36,6 +36,7 @@ backend's code (``ceb``, ``yue``...); ``und`` with score 0 when there is nothing
 from __future__ import annotations
 
 import copy
+import functools
 import importlib.util
 import threading
 from abc import ABC, abstractmethod
@@ -222,6 +223,7 @@ def _clean_window(text: str, start: int, end: int) -> str:
     return " ".join(tokens)
 
 
+@functools.lru_cache(maxsize=4096)  # a few hundred labels, asked about for every window
 def normalize_code(code: str) -> str:
     """Backend label -> ISO 639-1 where one exists: ``__label__fr`` -> ``fr``, ``zh-cn`` -> ``zh``.
 
