@@ -15,7 +15,6 @@ from typing import Any, cast
 
 import xxhash
 from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -87,15 +86,6 @@ def _batches(docs: Iterable[RawDocument]) -> Iterator[list[RawDocument]]:
 def _table(model: type) -> Table:
     """A model's table: statements on it run as Core executemany, without ORM bookkeeping."""
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
-
-
-def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING, so concurrent ingests may add the same blob."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_table(model))
-    session.execute(ins.on_conflict_do_nothing(), rows)
 
 
 class _SourceIngest:
@@ -259,9 +249,8 @@ class _SourceIngest:
         missing = {p.sha256: p for p in fresh if p.sha256 not in stored}
         if missing:
             shard = self.registry.store.put((sha, p.text) for sha, p in missing.items())
-            _insert_ignore(session, Blob, [
-                {"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()
-            ])
+            blobs = [{"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()]
+            insert_rows(session, _table(Blob), blobs, ignore_conflicts=True)  # concurrent ingests may add it too
         if superseded:
             session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
         try:
