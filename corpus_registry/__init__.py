@@ -15,10 +15,9 @@ The Python API mirrors the CLI::
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
-# Functions whose module has the same name are bound eagerly (a submodule import would shadow a
-# lazy attribute of the same name).
-from corpus_registry.audit.auditor import audit  # noqa: E402
+from corpus_registry import audit as _audit_package  # noqa: F401 (light: a docstring)
 from corpus_registry.errors import (
     AuditError,
     BuildError,
@@ -31,12 +30,30 @@ from corpus_registry.errors import (
     ReaderError,
     RegistryError,
 )
-from corpus_registry.registry.ingest import ingest  # noqa: E402
-from corpus_registry.registry.registry import Registry, open_registry
-from corpus_registry.registry.withdraw import withdraw  # noqa: E402
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers
+    from corpus_registry.registry.ingest import ingest
+    from corpus_registry.registry.registry import Registry, open_registry
+    from corpus_registry.registry.withdraw import withdraw
+
+
+def audit(*args: Any, **kwargs: Any) -> Any:
+    """:func:`corpus_registry.audit.auditor.audit` (imported on the first call).
+
+    Bound here, after the ``audit`` subpackage is imported, so that the subpackage does not
+    shadow it; a thin wrapper, so that importing the package stays light (a build's worker
+    processes import it and use none of it)."""
+    from corpus_registry.audit.auditor import audit as run
+
+    return run(*args, **kwargs)
+
 
 #: Public functions, imported on first use so that ``import corpus_registry`` stays light.
 _LAZY = {
+    "Registry": "corpus_registry.registry.registry",
+    "open_registry": "corpus_registry.registry.registry",
+    "ingest": "corpus_registry.registry.ingest",
+    "withdraw": "corpus_registry.registry.withdraw",
     "build_release": "corpus_registry.build.builder",
     "load_policy": "corpus_registry.audit.policy",
     "load_spec": "corpus_registry.build.spec",

@@ -13,10 +13,10 @@ machine instructions, so a build scales with its workers (the texts are handled 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -28,29 +28,26 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
-from corpus_registry.build.candidates import Candidates, read_candidates
+from corpus_registry.build import tasks
+from corpus_registry.build.candidates import PAGE, Candidates, SideColumns, read_candidates
 from corpus_registry.build.card import render_attribution, render_card
 from corpus_registry.build.croissant import write_croissant
-from corpus_registry.build.dedup import MinHasher
 from corpus_registry.build.dedup.distributed import grouped_near_dedup
 from corpus_registry.build.dedup.near import NearDedup
-from corpus_registry.build.dedup.quality import text_quality
 from corpus_registry.build.dedup.spill import SpilledNearDedup
-from corpus_registry.build.dolma import DolmaWriter
-from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
+from corpus_registry.build.filters import build_filters
 from corpus_registry.build.funnel import Funnel
+from corpus_registry.build.memory import return_freed_memory
 from corpus_registry.build.out_folder import out_folder, place, pushed_to
 from corpus_registry.build.release import (
     ATTRIBUTION,
     CARD,
-    COLUMNS,
     FORMAT,
     FUNNEL_PNG,
     MANIFEST,
     OPEN_TYPES,
     REMOVED,
     REMOVED_SCHEMA,
-    ROW_GROUP,
     SHARE_ALIKE_CONFIG,
     dolma_path,
     file_hashes,
@@ -61,7 +58,8 @@ from corpus_registry.build.release import (
     write_shard,
 )
 from corpus_registry.build.spec import BuildSpec
-from corpus_registry.build.tokens import TokenizerRef, count_tokens, resolve_tokenizer, worker_tokenizer
+from corpus_registry.build.tasks import STORE_CACHE, ShardTask, SignTask, filter_and_sign, write_shard_task
+from corpus_registry.build.tokens import TokenizerRef, resolve_tokenizer
 from corpus_registry.errors import BuildError, StoreError
 from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.outputs import StagedFolder
@@ -70,7 +68,7 @@ from corpus_registry.registry.db.models import Document, Release, ReleaseDocumen
 from corpus_registry.registry.decisions import decisions_by_id
 from corpus_registry.registry.lookup import documents_with_text
 from corpus_registry.registry.registry import Registry
-from corpus_registry.registry.store import DocumentStore, naming
+from corpus_registry.registry.store import naming
 
 META_STAGES = ("selected", "licence", "withdrawn", "language")
 
@@ -92,16 +90,37 @@ class BuildResult:
 
 class _Fates:
     """Every candidate's fate by row number: the stage that dropped it (-1: kept so far), why, and
-    the row it duplicates (-1: none) with their similarity."""
+    the row it duplicates (-1: none) with their similarity. Filled a page at a time while the
+    candidates are read (:meth:`page`), then sealed (:meth:`seal`)."""
 
-    def __init__(self, size: int, stages: list[str]) -> None:
+    def __init__(self, size: int, stages: list[str], *, reasons: list[str] | None = None,
+                 codes: dict[str, int] | None = None) -> None:
         self.stages = stages
-        self.reasons: list[str] = []
-        self._codes: dict[str, int] = {}
+        self.reasons: list[str] = [] if reasons is None else reasons
+        self._codes: dict[str, int] = {} if codes is None else codes
         self.stage = np.full(size, -1, dtype=np.int16)
         self.reason = np.full(size, -1, dtype=np.int32)
         self.duplicate_of = np.full(size, -1, dtype=np.int64)
         self.similarity = np.full(size, np.nan)
+        self._pages: list[_Fates] = []
+
+    def page(self, size: int) -> _Fates:
+        """The fates of the next ``size`` rows, sharing this one's reasons (stages and reasons only:
+        no metadata stage finds a duplicate)."""
+        page = _Fates(0, self.stages, reasons=self.reasons, codes=self._codes)
+        page.stage = np.full(size, -1, dtype=np.int16)
+        page.reason = np.full(size, -1, dtype=np.int32)
+        self._pages.append(page)
+        return page
+
+    def seal(self) -> None:
+        """Join the pages into one array per field."""
+        if self._pages:
+            self.stage = np.concatenate([p.stage for p in self._pages])
+            self.reason = np.concatenate([p.reason for p in self._pages])
+            self.duplicate_of = np.full(len(self.stage), -1, dtype=np.int64)
+            self.similarity = np.full(len(self.stage), np.nan)
+            self._pages = []
 
     def drop(self, rows: np.ndarray | list[int], stage: str, reason: str) -> None:
         code = self._codes.setdefault(reason, len(self._codes))
@@ -122,10 +141,10 @@ class _Fates:
         return np.array([*self.reasons, None], dtype=object)[self.reason]
 
 
-def _metadata_stages(c: Candidates, spec: BuildSpec, fates: _Fates) -> None:
-    """Licence, withdrawal and language stages, in that order: a document is dropped by the first."""
+def _metadata_stages(table: pa.Table, spec: BuildSpec, fates: _Fates) -> None:
+    """Licence, withdrawal and language stages on a page of candidates, in that order: a document
+    is dropped by the first. Then every language still selected must name a release folder."""
     sel = spec.select
-    table = c.table
 
     def drop_where(mask: pa.Array | np.ndarray, stage: str, reason: str | Callable[[str], str],
                    by: str = "") -> None:
@@ -138,7 +157,8 @@ def _metadata_stages(c: Candidates, spec: BuildSpec, fates: _Fates) -> None:
             fates.drop(np.flatnonzero(rows & (values == value)), stage, reason(value))
 
     def outside(column: str, allowed: list[str]) -> np.ndarray:
-        return np.asarray(pc.invert(pc.is_in(table[column], value_set=pa.array(allowed, pa.string()))))
+        return np.asarray(pc.fill_null(pc.invert(pc.is_in(table[column], value_set=pa.array(allowed, pa.string()))),
+                                       True))
 
     drop_where(outside("tier", [t.value for t in sel.license_tiers]), "licence", lambda v: f"tier:{v}", "tier")
     if sel.licenses is not None:
@@ -146,191 +166,73 @@ def _metadata_stages(c: Candidates, spec: BuildSpec, fates: _Fates) -> None:
     drop_where(np.asarray(pc.not_equal(table["status"], "active")), "withdrawn", lambda v: v, "status")
     if sel.languages is not None:
         drop_where(outside("language", sel.languages), "language", lambda v: f"language:{v}", "language")
-    drop_where(c.numpy("score") < sel.min_language_score, "language", "low language score")
+    drop_where(np.asarray(pc.fill_null(pc.less(table["score"], sel.min_language_score), False)),
+               "language", "low language score")
+    _check_languages(table, fates)
 
 
-def _keep_ranks(table: pa.Table, quality: np.ndarray | None = None) -> np.ndarray:
-    """Each row's position by the keep rule shared with near dedup (:func:`~.dedup.keep_rank`):
-    most permissive licence tier, then the better text (``quality``, measured while signing; rows
-    without one rank as 0), then earliest date, then most words, then smallest key. Arrow orders
-    strings by their UTF-8 bytes, which is Python's order of code points."""
-    tiers = pa.array([t.value for t in licences.Tier], pa.string())
-    tier_rank = pc.fill_null(pc.index_in(table["tier"], value_set=tiers), len(tiers))
-    worse = np.zeros(table.num_rows) if quality is None else -np.nan_to_num(quality, nan=0.0) + 0.0
-    order = pc.sort_indices(pa.table({
-        "tier": tier_rank, "worse": pa.array(worse, pa.float64()), "undated": pc.is_null(table["date"]),
-        "date": pc.fill_null(table["date"], ""), "words": pc.negate(table["words"]), "key": table["key"],
-    }), sort_keys=[("tier", "ascending"), ("worse", "ascending"), ("undated", "ascending"),
-                   ("date", "ascending"), ("words", "ascending"), ("key", "ascending")]).to_numpy()
+def _keep_ranks(cands: Candidates, rows: np.ndarray, quality: np.ndarray | None = None) -> np.ndarray:
+    """The position of each of ``rows`` by the keep rule shared with near dedup
+    (:func:`~.dedup.keep_rank`): most permissive licence tier, then the better text (``quality``,
+    measured while signing; rows without one rank as 0), then earliest date, then most words,
+    then smallest key (the row number: rows are in key order)."""
+    tiers = [t.value for t in licences.Tier]
+    tier_rank = np.array([tiers.index(v) if v in tiers else len(tiers) for v in cands.dictionaries["tier"]]
+                         + [len(tiers)], dtype=np.int64)[cands.numpy("tier")[rows]]
+    worse = np.zeros(len(rows)) if quality is None else -np.nan_to_num(quality, nan=0.0) + 0.0
+    date = cands.numpy("date")[rows]  # codes of the sorted dates: -1 undated, last
+    undated = date < 0
+    order = np.lexsort((rows, -cands.numpy("words")[rows], date, undated, worse, tier_rank))
     ranks = np.empty(len(order), dtype=np.int64)
     ranks[order] = np.arange(len(order))
     return ranks
 
 
-def _exact_duplicates(sha256: pa.Array, ranks: np.ndarray) -> np.ndarray:
-    """Per row, the row kept for its text if it is an exact duplicate, else -1.
+def _exact_duplicates(sha256: list[np.ndarray], ranks: np.ndarray) -> np.ndarray:
+    """Per row, the row kept for its text if it is an exact duplicate, else -1 (``sha256``: the
+    32-byte hashes as four uint64 columns, so that sorting holds no second copy of them).
 
     Identical texts pass or fail the quality filters alike, so this can be decided before filtering.
     """
-    order = pc.sort_indices(pa.table({"sha256": sha256, "rank": ranks}),
-                            sort_keys=[("sha256", "ascending"), ("rank", "ascending")]).to_numpy()
-    out = np.full(len(order), -1, dtype=np.int64)
-    if len(order) < 2:
+    out = np.full(len(ranks), -1, dtype=np.int64)
+    if len(ranks) < 2:
         return out
-    ordered = sha256.take(order)
-    later = np.asarray(pc.equal(ordered[1:], ordered[:-1]))  # same text as the row before
+    order = np.lexsort((ranks, *sha256[::-1]))  # by text, then best first
+    later = np.ones(len(order) - 1, dtype=bool)  # same text as the row before
+    for part in sha256:
+        column = part[order]
+        later &= column[1:] == column[:-1]
     starts = np.concatenate([[True], ~later])
     first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))  # each group's best
     out[order[~starts]] = order[first[~starts]]
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class SignTask:
-    """One chunk of per-document work (filters + MinHash signature), picklable for any executor.
-
-    ``items`` has the columns index, sha256, shard, words, language, date and sign."""
-
-    store_url: str
-    filters: dict[str, Any]
-    minhash: tuple[int, int, int] | None  # num_perm, ngram, seed; None when near dedup is off
-    items: pa.Table
-
-
-@dataclass(slots=True)
-class SignResult:
-    """Per task: the documents a filter dropped, and the signatures of those to deduplicate."""
-
-    dropped: list[tuple[int, str, str]]  # index, "filter:NAME", reason
-    passed: list[int]  # indexes that passed every filter, in task order
-    signed: list[int]  # indexes with a row in ``signatures``
-    signatures: Any  # numpy array (len(signed), num_perm) or None
-    quality: list[float] = field(default_factory=list)  # the keep rule's text score of each signed index
-
-
-def filter_and_sign(task: SignTask) -> SignResult:
-    """Run the quality filters on each item, then MinHash-sign the survivors in one batch."""
-    store = _store(task.store_url)
-    filters = _filters(json.dumps(task.filters, sort_keys=True))
-    result = SignResult(dropped=[], passed=[], signed=[], signatures=None)
-    texts: list[str] = []
-    items = task.items
-    columns = [items[name].to_pylist() for name in ("index", "sha256", "shard", "words", "language", "date", "sign")]
-    if not filters and (task.minhash is None or not any(columns[6])):  # no text needed: read once, when written
-        result.passed = columns[0]
-        return result
-    by_sha = dict(store.get_many(zip(columns[1], columns[2])))  # each shard read once, each text checked
-    for index, sha, _shard, words, lang, date, sign in zip(*columns):
-        text = by_sha[sha]
-        bd = BuildDoc(key=str(index), text=text, sha256=sha, word_count=words, language=lang, date=date)
-        for f in filters:
-            verdict = f.filter(bd)
-            ok, reason = verdict if isinstance(verdict, tuple) else (verdict, None)
-            if not ok:
-                result.dropped.append((index, f"filter:{f.name}", reason or f.name))
-                break
-        else:
-            result.passed.append(index)
-            if sign and task.minhash is not None:
-                result.signed.append(index)
-                result.quality.append(text_quality(text, lang))
-                texts.append(text)
-    if texts:
-        result.signatures = _hasher(task.minhash).signatures(texts)  # type: ignore[arg-type]
-    return result
-
-
-@lru_cache(maxsize=2)
-def _store(url: str) -> DocumentStore:
-    return DocumentStore(url)
-
-
-@lru_cache(maxsize=2)
-def _filters(config_json: str) -> list[Any]:
-    return build_filters(FilterConfig.model_validate(json.loads(config_json)))
-
-
-@lru_cache(maxsize=2)
-def _hasher(params: tuple[int, int, int]) -> MinHasher:
-    num_perm, ngram, seed = params
-    return MinHasher(num_perm=num_perm, ngram=ngram, seed=seed)
-
-
-@dataclass(frozen=True, slots=True)
-class ShardTask:
-    """One output shard: its rows without text (texts are read from the store where it runs).
-
-    ``rows`` has the release columns but ``text`` and ``token_count``, plus ``_shard`` (where the
-    store keeps each text). ``dolma``: where to write the same rows in dolma's layout too (``added``:
-    each source's date). ``tokenizer``: (path, sha256) of the tokenizer that counts tokens, if any."""
-
-    store_url: str
-    path: str
-    rows: pa.Table
-    dolma: str | None = None
-    added: dict[str, str | None] = field(default_factory=dict)
-    tokenizer: tuple[str, str] | None = None
-
-
-def write_shard_task(task: ShardTask) -> tuple[str, dict[str, Any]]:
-    """Write one output shard (and its dolma copy), fetching texts a row group at a time (each
-    store shard opened once per group), so a worker's memory does not depend on the shard's size.
-
-    With a tokenizer, each row's ``token_count`` is counted here (null without one); the shard's
-    info then has ``tokens``: [language, source, tokens] per pair present in it."""
-    store = _store(task.store_url)
-    dolma = DolmaWriter(Path(task.dolma), added=task.added) if task.dolma else None
-    tokenizer = worker_tokenizer(*task.tokenizer) if task.tokenizer else None
-    tokens: dict[tuple[str, str], int] = {}
-
-    def groups() -> Iterator[pa.Table]:
-        for start in range(0, task.rows.num_rows, ROW_GROUP):
-            chunk = task.rows.slice(start, ROW_GROUP)
-            shas = chunk["sha256"].to_pylist()
-            texts = dict(store.get_many(zip(shas, chunk["_shard"].to_pylist())))
-            ordered = [texts[s] for s in shas]
-            text = pa.array(ordered, pa.large_string())
-            if tokenizer is not None:
-                counts = count_tokens(tokenizer, ordered)
-                token_count = pa.array(counts, pa.int64())
-                for key, n in zip(zip(chunk["language"].to_pylist(), chunk["source"].to_pylist()), counts):
-                    tokens[key] = tokens.get(key, 0) + n
-            else:
-                token_count = pa.nulls(chunk.num_rows, pa.int64())
-            table = (chunk.drop_columns(["_shard"]).append_column("token_count", token_count)
-                     .append_column("text", text).select(COLUMNS))
-            if dolma is not None:
-                dolma.write(table)
-            yield table
-
-    try:
-        info = write_shard(Path(task.path), groups())
-    finally:
-        copy = dolma.close() if dolma is not None else None
-    if copy is not None:
-        info["dolma"] = {"path": task.dolma, **copy}
-    if tokenizer is not None:
-        info["tokens"] = [[lang, src, n] for (lang, src), n in sorted(tokens.items())]
-    return task.path, info
-
-
-def _sign_tasks(spec: BuildSpec, store_url: str, survivors: pa.Table, sign: np.ndarray,
-                max_docs: int = 2000, max_bytes: int = 64 << 20) -> Iterator[SignTask]:
-    """Chunks of survivors in store order (each shard read by as few tasks as possible)."""
+def _sign_tasks(spec: BuildSpec, store_url: str, cands: Candidates, rows: np.ndarray, sign: np.ndarray,
+                max_docs: int = 2000, max_bytes: int = 64 << 20, batch_chars: int | None = None,
+                store_cache: int = STORE_CACHE) -> Iterator[SignTask]:
+    """Chunks of survivors (``rows``, numbered by position) in store order (each store shard read
+    by as few tasks as possible)."""
     minhash = (spec.dedup.num_perm, spec.dedup.ngram, spec.dedup.seed) if spec.dedup.near else None
     filters = spec.filters.model_dump(mode="json")
-    order = pc.sort_indices(survivors, sort_keys=[("shard", "ascending"), ("sha256", "ascending"),
-                                                  ("key", "ascending")]).to_numpy()
-    columns = survivors.select(["sha256", "shard", "words", "language", "date"])
+    # by store shard, then by text (its hash's first 8 bytes suffice to spread them), then by key
+    first_bytes = cands.sha256_bytes().view(np.uint64)[::4]
+    order = np.lexsort((rows, first_bytes[rows], cands.numpy("shard")[rows]))
     # a task ends at its max_docs-th document or at the one that brings it to max_bytes
-    sizes = np.cumsum(survivors["bytes"].to_numpy()[order])
+    sizes = np.cumsum(cands.numpy("bytes")[rows][order])
+    words = cands.numpy("words")
     start = 0
     while start < len(order):
         before = sizes[start - 1] if start else 0
         end = min(start + max_docs, int(np.searchsorted(sizes, before + max_bytes)) + 1, len(order))
-        these = order[start:end]  # taken, not sliced: a pickled slice would carry the whole columns
-        items = columns.take(these).add_column(0, "index", pa.array(these)).append_column("sign", pa.array(sign[these]))
-        yield SignTask(store_url, filters, minhash, items)
+        these = order[start:end]
+        at = rows[these]
+        items = pa.table({"index": pa.array(these), "sha256": cands.sha256_hex(at), "shard": cands.strings("shard", at),
+                          "words": pa.array(words[at]), "language": cands.strings("language", at),
+                          "date": cands.strings("date", at), "sign": pa.array(sign[these])})
+        yield SignTask(store_url, filters, minhash, items, **({} if batch_chars is None else
+                                                               {"batch_chars": batch_chars,
+                                                                "store_cache": store_cache}))
         start = end
 
 
@@ -370,32 +272,50 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
     started = time.perf_counter()
     clock = _Clock()
     executor = executor or LocalExecutor(1)
+    if memory is not None:
+        return_freed_memory()
     warm_up = getattr(executor, "warm_up", None)
     if warm_up is not None:
-        warm_up(__name__)  # workers import this module while the registry is read
-    cands = read_candidates(registry, spec)
+        warm_up(tasks.__name__)  # workers import their tasks' module while the registry is read
+    filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
+    fates = _Fates(0, [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
+    # within a budget, what waits on disk (the side columns, near dedup's spill) goes to a folder
+    # beside the release's, made and deleted here
+    with tempfile.TemporaryDirectory(dir=staged.path.parent, prefix=f".{staged.dest.name}.scratch-") as scratch:
+        side = SideColumns(Path(scratch) / "candidates.arrow" if memory is not None else None)
+        try:
+            cands = read_candidates(registry, spec, side=side,
+                                    on_page=lambda page: _metadata_stages(page, spec, fates.page(page.num_rows)))
+            fates.seal()
+            result = _decide_and_write(registry, spec, staged, cands, fates, clock, executor=executor,
+                                       progress=progress, record=record, tokenizer=tokenizer, memory=memory,
+                                       scratch=Path(scratch))
+        finally:
+            side.close()
+    result.seconds = time.perf_counter() - started
+    result.timings = clock.laps
+    return result
+
+
+def _decide_and_write(registry: Registry, spec: BuildSpec, staged: StagedFolder, cands: Candidates, fates: _Fates,
+                      clock: _Clock, *, executor: Executor, progress: bool, record: bool,
+                      tokenizer: TokenizerRef | None, memory: int | None, scratch: Path) -> BuildResult:
     if not len(cands):
         raise BuildError(f"{spec.name}: the selection matches no document in the registry",
                          hint="check select.sources/collections/dates, or ingest sources first")
     clock.lap("select")
-
-    filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
-    fates = _Fates(len(cands), [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
-    _metadata_stages(cands, spec, fates)
     if not len(fates.alive()):
         raise BuildError(f"{spec.name}: no document passes the licence/language selection "
                          f"({len(cands)} candidates)", hint="widen select.languages or select.license_tiers")
-    _check_languages(cands, fates)
     store_url = registry.store.url
-    spill = None if memory is None else staged.path / ".near-dedup-spill"  # made, then deleted, by this build
+    spill = None if memory is None else scratch / "near-dedup"  # made, then deleted, by this build
     _text_stages(cands, spec, fates, store_url, executor, clock, progress=progress, spill=spill,
                  memory=memory)
     pa.default_memory_pool().release_unused()
 
     funnel = _funnel(cands, fates)
     kept_rows = fates.alive()
-    kept = cands.table.take(kept_rows)
-    if not kept.num_rows:
+    if not len(kept_rows):
         drops = ", ".join(f"{stage} {n:,}" for stage, n in _drops_by_stage(fates))
         raise BuildError(f"{spec.name}: every one of the {len(cands):,} candidates was dropped ({drops})",
                          hint="loosen the filters or the selection in the spec")
@@ -408,20 +328,20 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
             recorded.append(_stage_release(session, spec, cands, fates, staged.dest, executor=executor.name))
 
         added = {slug: src["retrieved"] for slug, src in sources.items()}
-        files, configs = _write_shards(spec, store_url, kept, out_dir, executor, progress=progress, added=added,
-                                       tokenizer=tokenizer, meanwhile=record_fates if record else None)
+        files, configs = _write_shards(spec, store_url, cands, kept_rows, out_dir, executor, progress=progress,
+                                       added=added, tokenizer=tokenizer,
+                                       meanwhile=record_fates if record else None,
+                                       store_cache=STORE_CACHE if memory is None else memory // 64)
         clock.lap("write_shards")  # includes recording the fates when record is on
         removed = _write_removed(cands, fates, out_dir)
         result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir,
-                                 sources=sources, removed=removed, tokenizer=tokenizer, kept=kept)
-        result.rows = kept.num_rows
+                                 sources=sources, removed=removed, tokenizer=tokenizer)
+        result.rows = len(kept_rows)
         clock.lap("metadata")
         if record:
             result.release_id = _finish_release(recorded[0], spec, result)
             clock.lap("record")
         result.out_dir = place(registry, spec, staged, manifest_sha256=result.manifest_sha256)  # then commit
-    result.seconds = time.perf_counter() - started
-    result.timings = clock.laps
     return result
 
 
@@ -433,17 +353,19 @@ def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: s
     before the shards are written. With ``spill`` (a folder to make), signatures and LSH buckets go
     to files there instead of memory, paired within ``memory`` bytes; the folder is deleted here."""
     rows = fates.alive()  # survivor number -> candidate row
-    survivors = cands.table.select(["key", "sha256", "shard", "words", "bytes", "language", "date", "tier"]).take(rows)
-    ranks = _keep_ranks(survivors)
-    exact_of = _exact_duplicates(survivors["sha256"], ranks) if spec.dedup.exact else np.full(len(rows), -1)
+    ranks = _keep_ranks(cands, rows)
+    parts = cands.sha256_bytes().view(np.uint64).reshape(-1, 4)
+    exact_of = (_exact_duplicates([parts[rows, c] for c in range(4)], ranks) if spec.dedup.exact
+                else np.full(len(rows), -1))
+    del parts
     near = spec.dedup.near_dedup() if spec.dedup.near and spill is None else None
     if near is not None:
         near.reserve(int(np.count_nonzero(exact_of < 0)))
-    spilled = (SpilledNearDedup(folder=spill, memory=(memory or 0) // 4, threshold=spec.dedup.threshold,
+    spilled = (SpilledNearDedup(folder=spill, memory=(memory or 0) // 8, threshold=spec.dedup.threshold,
                                 num_perm=spec.dedup.num_perm, seed=spec.dedup.seed)
                if spec.dedup.near and spill is not None else None)
     try:
-        _filter_sign_dedup(spec, fates, store_url, executor, clock, rows, survivors, ranks, exact_of, near, spilled,
+        _filter_sign_dedup(spec, fates, store_url, executor, clock, cands, rows, ranks, exact_of, near, spilled,
                            progress=progress)
     finally:
         if spilled is not None:
@@ -451,16 +373,21 @@ def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: s
 
 
 def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor: Executor, clock: _Clock,
-                       rows: np.ndarray, survivors: pa.Table, ranks: np.ndarray, exact_of: np.ndarray,
+                       cands: Candidates, rows: np.ndarray, ranks: np.ndarray, exact_of: np.ndarray,
                        near: NearDedup | None, spilled: SpilledNearDedup | None, *, progress: bool) -> None:
     signed: list[np.ndarray] = []  # survivor numbers in the order near dedup numbers them
     quality = np.full(len(rows), np.nan)  # the keep rule's text score, measured while signing
     bar = tqdm(total=len(rows), desc="filter+sign", unit="doc", disable=None if progress else True,
                leave=False)
-    # within a budget, a task's texts take at most 1/64 of it in a worker (same results: tasks keep store order)
-    max_bytes = 64 << 20 if spilled is None else max(1 << 20, min(64 << 20, spilled.memory * 4 // 64))
-    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, survivors, exact_of < 0,
-                                                         max_bytes=max_bytes)):
+    # within a budget, a task's texts take at most 1/256 of it in a worker, signed a quarter of a
+    # megabyte of text at a time (same results: tasks keep store order, batches are only batches)
+    budget = None if spilled is None else spilled.memory * 8
+    max_bytes = 64 << 20 if budget is None else max(1 << 20, min(64 << 20, budget // 256))
+    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, cands, rows, exact_of < 0,
+                                                         max_bytes=max_bytes,
+                                                         batch_chars=None if budget is None else 1 << 18,
+                                                         store_cache=STORE_CACHE if budget is None
+                                                         else budget // 64)):
         by_reason: dict[tuple[str, str], list[int]] = {}
         for i, stage, reason in res.dropped:
             by_reason.setdefault((stage, reason), []).append(i)
@@ -474,7 +401,7 @@ def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor:
             fates.similarity[rows[exact]] = 1.0
         if near is not None and res.signed:
             batch = np.asarray(res.signed, dtype=np.int64)
-            near.add_signatures(keys=survivors["key"].take(batch).to_pylist(), signatures=res.signatures,
+            near.add_signatures(keys=[str(i) for i in res.signed], signatures=res.signatures,
                                 ranks=ranks[batch].tolist(), unique=True)
             quality[batch] = res.quality
             signed.append(batch)
@@ -488,20 +415,18 @@ def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor:
     clock.lap("filter_sign")
     if near is not None:
         if signed:  # rank again now that every signed text has its score (a duplicate keeps the better text)
-            near.set_ranks(_keep_ranks(survivors, quality)[np.concatenate(signed)].tolist())
+            near.set_ranks(_keep_ranks(cands, rows, quality)[np.concatenate(signed)].tolist())
         # An executor that can group rows (Ray: a distributed shuffle) groups the LSH buckets; same clusters.
         result = (grouped_near_dedup(near, executor) if hasattr(executor, "map_groups")  # type: ignore[arg-type]
                   else near.finalize(threads=executor.workers))
-        number = {key: n for n, key in enumerate(near.index.keys)}
-        order = rows[np.concatenate(signed)] if signed else np.empty(0, dtype=np.int64)  # -> candidate row
-        dups = result.duplicate_of
-        dropped = order[[number[key] for key in dups]]
+        dups = result.duplicate_of  # keys are survivor numbers
+        dropped = rows[np.array([int(key) for key in dups], dtype=np.int64)]
         fates.drop(dropped, "near_dedup", "near duplicate")
-        fates.duplicate_of[dropped] = order[[number[d.kept_key] for d in dups.values()]]
+        fates.duplicate_of[dropped] = rows[np.array([int(d.kept_key) for d in dups.values()], dtype=np.int64)]
         fates.similarity[dropped] = [d.similarity for d in dups.values()]
     if spilled is not None:
         if signed:  # as above: ranked again with every signed text's score
-            spilled.set_ranks(_keep_ranks(survivors, quality)[np.concatenate(signed)])
+            spilled.set_ranks(_keep_ranks(cands, rows, quality)[np.concatenate(signed)])
         found = spilled.finalize()
         order = rows[np.concatenate(signed)] if signed else np.empty(0, dtype=np.int64)
         dropped = order[found.dropped]
@@ -565,14 +490,14 @@ def _funnel(cands: Candidates, fates: _Fates) -> Funnel:
 
     Documents are first grouped by (dropping stage, reason, language): the funnel is then filled
     once per group and stage, not once per document and stage."""
-    language = cands.table["language"].combine_chunks().dictionary_encode()
-    languages = language.dictionary.to_pylist()
+    languages: list[str | None] = [*cands.dictionaries["language"], None]
+    codes = cands.numpy("language").astype(np.int64)
+    codes[codes < 0] = len(languages) - 1
     group = ((fates.stage.astype(np.int64) + 1) * (len(fates.reasons) + 1) + fates.reason + 1) \
-        * len(languages) + language.indices.to_numpy()
+        * len(languages) + codes
     keys, inverse = np.unique(group, return_inverse=True)
     docs = np.bincount(inverse, minlength=len(keys))
-    words = np.zeros(len(keys), dtype=np.int64)
-    np.add.at(words, inverse, cands.numpy("words"))
+    words = np.bincount(inverse, weights=cands.numpy("words"), minlength=len(keys)).astype(np.int64)
     stage_names = fates.stages
     funnel = Funnel()
     for name in stage_names:
@@ -583,27 +508,30 @@ def _funnel(cands: Candidates, fates: _Fates) -> Funnel:
         last = stage - 1 if stage else len(stage_names) - 1
         for s, name in enumerate(stage_names[: last + 1]):
             dropped = bool(stage) and s == last
-            funnel.record(name, languages[lang], w, kept=not dropped,
+            funnel.record(name, languages[lang], w, kept=not dropped,  # type: ignore[arg-type]
                           reason=fates.reasons[reason - 1] if dropped else None, docs=n)
     return funnel
 
 
-def _check_languages(cands: Candidates, fates: _Fates) -> None:
+def _check_languages(page: pa.Table, fates: _Fates) -> None:
     """Every language still selected will name a folder of the release: refuse, before the long
     work, one that cannot (a registry filled before language codes were validated)."""
-    alive = cands.table.take(fates.alive())
+    alive = page.filter(pa.array(fates.stage < 0))
     for language in pc.unique(alive["language"]).to_pylist():
         if not safe_config(language):
-            keys = alive.filter(pc.equal(alive["language"], language))["key"].to_pylist()
+            these = alive.filter(pc.fill_null(pc.equal(alive["language"], language), True)
+                                 if language is not None else pc.is_null(alive["language"]))
+            keys = [f"{s}/{i}" for s, i in zip(these["source"].to_pylist(), these["identifier"].to_pylist())]
             raise BuildError(f"document {keys[0]} has language {language!r}, which is not a language code"
                              + (f" (and {len(keys) - 1} more)" if len(keys) > 1 else ""),
                              hint="fix its language in sources.yaml (documents: ID: language:), then run "
                                   "`sources sync` and `ingest` again")
 
 
-def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path, executor: Executor, *,
+def _write_shards(spec: BuildSpec, store_url: str, cands: Candidates, kept_rows: np.ndarray, out_dir: Path,
+                  executor: Executor, *,
                   progress: bool, added: dict[str, str | None], tokenizer: TokenizerRef | None = None,
-                  meanwhile: Callable[[], None] | None = None
+                  meanwhile: Callable[[], None] | None = None, store_cache: int = STORE_CACHE
                   ) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
     """Plan every shard from metadata alone, then write them (in parallel where the executor can),
     running ``meanwhile`` in this process once the tasks are handed out.
@@ -613,41 +541,48 @@ def _write_shards(spec: BuildSpec, store_url: str, kept: pa.Table, out_dir: Path
     date each source was retrieved); with a ``tokenizer``, each row's tokens are counted there."""
     dolma = "dolma" in spec.output.formats
     counting = (tokenizer.path, tokenizer.sha256) if tokenizer is not None else None
-    config = pc.if_else(pc.equal(kept["tier"], licences.Tier.SHARE_ALIKE.value), SHARE_ALIKE_CONFIG,
-                        kept["language"])
-    order = pc.sort_indices(pa.table({"config": config, "language": kept["language"], "key": kept["key"]}),
-                            sort_keys=[("config", "ascending"), ("language", "ascending"), ("key", "ascending")]
-                            ).to_numpy()
-    tier = kept["tier"].combine_chunks().dictionary_encode()
-    open_type = pa.DictionaryArray.from_arrays(
-        tier.indices, pa.array([OPEN_TYPES.get(t) for t in tier.dictionary.to_pylist()], pa.string()))
-    rows = pa.table({
-        "identifier": kept["identifier"], "collection": kept["collection"], "open_type": open_type.cast(pa.string()),
-        "license": kept["license"], "date": kept["date"], "title": kept["title"], "creator": kept["creator"],
-        "language": kept["language"], "word_count": kept["words"], "source": kept["source"], "url": kept["url"],
-        "sha256": kept["sha256"], "_shard": kept["shard"],
-    })
-    config = config.take(order)
-    sizes = kept["bytes"].take(order).to_pylist()
-    changes = pc.not_equal(config[1:], config[:-1]) if len(config) > 1 else pa.array([], pa.bool_())
-    bounds = (np.flatnonzero(np.asarray(changes)) + 1).tolist()
+    languages = cands.dictionaries["language"]
+    tiers = cands.dictionaries["tier"]
+    language = cands.numpy("language")[kept_rows]
+    share_alike = np.isin(cands.numpy("tier")[kept_rows],
+                          [i for i, t in enumerate(tiers) if t == licences.Tier.SHARE_ALIKE.value])
+    names = sorted({SHARE_ALIKE_CONFIG, *languages})
+    config_of_language = np.array([names.index(v) for v in languages] + [-1], dtype=np.int64)
+    config = np.where(share_alike, names.index(SHARE_ALIKE_CONFIG), config_of_language[language])
+    order = np.lexsort((kept_rows, language, config))  # by config, language, then key (the row)
+    config = config[order]
+    sizes = cands.numpy("bytes")[kept_rows][order]
+    bounds = (np.flatnonzero(config[1:] != config[:-1]) + 1).tolist()
     spans = list(zip([0, *bounds], [*bounds, len(config)]))
-    by_config = {config[s].as_py(): (s, e) for s, e in spans}
+    by_config = {names[int(config[s])]: (s, e) for s, e in spans}
+    open_types = pa.array([OPEN_TYPES.get(t) for t in tiers] + [None], pa.string())
 
-    def tasks() -> Iterator[ShardTask]:
+    def shard_rows(at: np.ndarray) -> pa.Table:
+        side = cands.side.take(at)
+        tier = cands.numpy("tier")[at]
+        return pa.table({
+            "identifier": side["identifier"], "collection": side["collection"],
+            "open_type": open_types.take(pa.array(np.where(tier < 0, len(tiers), tier))),
+            "license": cands.strings("license", at), "date": cands.strings("date", at), "title": side["title"],
+            "creator": side["creator"], "language": cands.strings("language", at),
+            "word_count": pa.array(cands.numpy("words")[at], pa.int64()), "source": side["source"],
+            "url": side["url"], "sha256": cands.sha256_hex(at), "_shard": cands.strings("shard", at),
+        })
+
+    def tasks() -> Iterator[ShardTask]:  # each task's rows are read when it is handed out
         for name, (first, last) in by_config.items():
-            plan = plan_shards(sizes[first:last], max_rows=spec.output.max_rows_per_shard,
+            plan = plan_shards(sizes[first:last].tolist(), max_rows=spec.output.max_rows_per_shard,
                                max_bytes=spec.output.max_bytes_per_shard)
             start = first
             for index, n in enumerate(plan):
                 copy = str(out_dir / dolma_path(name, index, len(plan))) if dolma else None
                 yield ShardTask(store_url, str(out_dir / shard_path(name, index, len(plan))),
-                                rows.take(order[start:start + n]),  # taken: a copy of just these rows
-                                dolma=copy, added=added, tokenizer=counting)
+                                shard_rows(kept_rows[order[start:start + n]]),
+                                dolma=copy, added=added, tokenizer=counting, store_cache=store_cache)
                 start += n
 
     files: dict[str, dict[str, Any]] = {}
-    bar = tqdm(total=kept.num_rows, desc="write", unit="doc", disable=None if progress else True, leave=False)
+    bar = tqdm(total=len(kept_rows), desc="write", unit="doc", disable=None if progress else True, leave=False)
     written = executor.map(write_shard_task, tasks())  # local workers: every task submitted already
     if meanwhile is not None:
         meanwhile()
@@ -670,7 +605,8 @@ def _sources(registry: Registry, cands: Candidates) -> dict[str, dict[str, Any]]
     """What the manifest, the card and the dolma copy say of each candidate source: its licence in
     force (the registry's current decisions); ``registered``: the day its latest current document
     was registered (when the data was collected, if the catalogue gives no ``retrieved`` date)."""
-    slugs = pc.unique(cands.table["source"]).to_pylist()
+    slugs = sorted({cands.standings.slugs[sid] for sid in np.unique(cands.numpy("source_id")).tolist()}
+                   if cands.standings is not None else set())
     in_force = ({cands.standings.slugs[sid]: st.license for sid, st in cands.standings.sources.items()}
                 if cands.standings is not None else {})
     with registry.session() as s:
@@ -689,44 +625,45 @@ def _sources(registry: Registry, cands: Candidates) -> dict[str, dict[str, Any]]
 def _write_removed(cands: Candidates, fates: _Fates, out_dir: Path) -> dict[str, Any]:
     """removed.parquet: every candidate not kept, in registry order, with its stage and reason and,
     for a duplicate, the kept document it duplicates (``source/identifier``) and how closely."""
-    table = cands.table
     stage_names = np.array([*fates.stages, None], dtype=object)
     reason_texts = np.array([*fates.reasons, None], dtype=object)
 
-    def groups() -> Iterator[pa.Table]:  # built a row group at a time: memory holds one group
+    def groups() -> Iterator[pa.Table]:  # built a page at a time, written a row group at a time
         everything = np.flatnonzero(fates.stage >= 0)
-        for start in range(0, len(everything), ROW_GROUP):
-            dropped = everything[start:start + ROW_GROUP]
+        for start in range(0, len(everything), PAGE):
+            dropped = everything[start:start + PAGE]
             has_dup = fates.duplicate_of[dropped] >= 0
-            dup_rows = np.where(has_dup, fates.duplicate_of[dropped], 0)
-            duplicate_of = pc.if_else(pa.array(has_dup), table["key"].take(pa.array(dup_rows)),
-                                      pa.scalar(None, pa.string()))
+            keys = np.full(len(dropped), None, dtype=object)
+            keys[has_dup] = cands.keys(fates.duplicate_of[dropped][has_dup])
+            side = cands.side.take(dropped, ("identifier", "source"))
             similarity = fates.similarity[dropped]
             yield pa.table({
-                "identifier": table["identifier"].take(dropped), "source": table["source"].take(dropped),
-                "sha256": table["sha256"].take(dropped), "language": table["language"].take(dropped),
-                "word_count": table["words"].take(dropped),
+                "identifier": side["identifier"], "source": side["source"],
+                "sha256": cands.sha256_hex(dropped), "language": cands.strings("language", dropped),
+                "word_count": pa.array(cands.numpy("words")[dropped], pa.int64()),
                 "stage": pa.array(stage_names[fates.stage[dropped]].tolist(), pa.string()),
                 "reason": pa.array(reason_texts[fates.reason[dropped]].tolist(), pa.string()),
-                "duplicate_of": duplicate_of,
+                "duplicate_of": pa.array(keys.tolist(), pa.string()),
                 "similarity": pa.array(similarity, pa.float64(), mask=np.isnan(similarity)),
-            }, schema=REMOVED_SCHEMA)
+            }, schema=REMOVED_SCHEMA)  # PAGE is a multiple of ROW_GROUP: same row groups as one at a time
 
     info = write_shard(out_dir / REMOVED, groups(), schema=REMOVED_SCHEMA)
     by_stage = dict(_drops_by_stage(fates))
     return {"sha256": info["sha256"], "rows": info["rows"], "by_stage": by_stage}
 
 
-def _counts(table: pa.Table, keys: list[str]) -> list[tuple[tuple[Any, ...], int, int]]:
-    """(key values, documents, words) per distinct combination of ``keys``, sorted."""
-    grouped = table.group_by(keys).aggregate([("words", "count"), ("words", "sum")]).to_pylist()
-    return sorted((tuple(g[k] for k in keys), g["words_count"], g["words_sum"]) for g in grouped)
+def _counts(groups: list[Any], codes: np.ndarray, words: np.ndarray) -> list[tuple[Any, int, int]]:
+    """(group, documents, words) per distinct ``codes`` value (an index into ``groups``), sorted."""
+    keys, inverse = np.unique(codes, return_inverse=True)
+    docs = np.bincount(inverse, minlength=len(keys))
+    total = np.bincount(inverse, weights=words, minlength=len(keys))
+    return sorted((groups[k], int(n), int(w)) for k, n, w in zip(keys.tolist(), docs.tolist(), total.tolist()))
 
 
 def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept_rows: np.ndarray, funnel: Funnel,
                     files: dict[str, dict[str, Any]], configs: dict[str, list[str]], out_dir: Path, *,
                     sources: dict[str, dict[str, Any]], removed: dict[str, Any],
-                    tokenizer: TokenizerRef | None = None, kept: pa.Table | None = None) -> BuildResult:
+                    tokenizer: TokenizerRef | None = None) -> BuildResult:
     """Everything beside the shards, each derived from the manifest: croissant.json, the card,
     ATTRIBUTION.md, the funnel chart; then the manifest itself, listing every file's sha256.
 
@@ -734,7 +671,15 @@ def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept
     manifest's ``counts.kept_tokens``, ``counts.tokens_by_language``, each source's ``tokens`` and
     the funnel's last stage); without one these are null."""
     candidates, state = len(cands), cands.state
-    kept = cands.table.take(kept_rows) if kept is None else kept  # the caller's copy, not a second one
+    words = cands.numpy("words")[kept_rows]
+    licenses, tiers = cands.dictionaries["license"], cands.dictionaries["tier"]
+    license_code = cands.numpy("license")[kept_rows].astype(np.int64)
+    tier_code = cands.numpy("tier")[kept_rows].astype(np.int64)
+    pairs = [(lic, tier) for lic in [*licenses, None] for tier in [*tiers, None]]
+    pair_code = np.where(license_code < 0, len(licenses), license_code) * (len(tiers) + 1) \
+        + np.where(tier_code < 0, len(tiers), tier_code)
+    slugs = cands.standings.slugs if cands.standings is not None else {}
+    source_ids = cands.numpy("source_id")[kept_rows]
     by_language: dict[str, int] | None = None
     by_source: dict[str, int] | None = None
     if tokenizer is not None:
@@ -745,11 +690,13 @@ def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept
                 by_source[src] = by_source.get(src, 0) + n
         funnel.tokens = dict(sorted(by_language.items()))
     license_mix = [{"license": lic, "tier": tier, "documents": n, "words": w}
-                   for (lic, tier), n, w in _counts(kept, ["license", "tier"])]
-    languages = sorted(pc.unique(kept["language"]).to_pylist())
+                   for (lic, tier), n, w in _counts(pairs, pair_code, words)]
+    language_codes = np.unique(cands.numpy("language")[kept_rows])
+    languages = sorted(cands.dictionaries["language"][c] for c in language_codes.tolist() if c >= 0)
+    by_slug = _counts([slugs.get(i) for i in range(max(slugs, default=0) + 1)], source_ids, words)
     kept_sources = [{**{k: v for k, v in sources[slug].items()}, "documents": n, "words": w,
                      "tokens": None if by_source is None else by_source.get(slug, 0)}
-                    for (slug,), n, w in _counts(kept, ["source"])]
+                    for slug, n, w in sorted(by_slug)]
     config_rows = {name: sum(files[p]["rows"] for p in files if any(
         Path(p).match(g) for g in globs)) for name, globs in configs.items()}
     side_files = {files[p]["dolma"]["path"]: files[p]["dolma"]["sha256"] for p in files if "dolma" in files[p]}
@@ -761,9 +708,9 @@ def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept
         "version": spec.version,
         "spec": spec.canonical(),
         "registry_state": state,
-        "counts": {"candidates": candidates, "kept": kept.num_rows,
-                   "kept_words": int(pc.sum(kept["words"]).as_py() or 0),
-                   "kept_bytes": int(pc.sum(kept["bytes"]).as_py() or 0),
+        "counts": {"candidates": candidates, "kept": len(kept_rows),
+                   "kept_words": int(words.sum()),
+                   "kept_bytes": int(cands.numpy("bytes")[kept_rows].sum()),
                    "kept_tokens": None if by_language is None else sum(by_language.values()),
                    "tokens_by_language": None if by_language is None else dict(sorted(by_language.items())),
                    "funnel": funnel.as_dict()["stages"]},
@@ -779,9 +726,10 @@ def _write_metadata(registry: Registry, spec: BuildSpec, cands: Candidates, kept
         # the licence decisions in force for the kept documents: their sources' and their own
         "decisions": [d.as_dict() for d in decisions_by_id(registry, cands.decision_ids(kept_rows))],
     }
-    credited = [lic for lic in pc.unique(kept["license"]).to_pylist() if licences.parse(lic).requires_attribution]
-    owed = kept.filter(pc.is_in(kept["license"], value_set=pa.array(credited, pa.string())))
-    owed = owed.take(pc.sort_indices(owed["key"]))
+    credited = [i for i, lic in enumerate(licenses) if licences.parse(lic).requires_attribution]
+    owed_rows = kept_rows[np.isin(license_code, credited)]  # in key order, as rows are
+    owed = cands.side.take(owed_rows, ("source", "identifier", "title", "url")).append_column(
+        "license", cands.strings("license", owed_rows))
     attribution = [
         {"source": d["source"], "source_name": sources[d["source"]]["name"],
          "attribution": sources[d["source"]]["attribution"], "identifier": d["identifier"], "title": d["title"],

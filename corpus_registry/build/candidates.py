@@ -1,21 +1,27 @@
-"""A build's candidates: the registry rows its selection matches, read once into Arrow columns.
+"""A build's candidates: the registry rows its selection matches, read a page at a time.
 
-A build holds every candidate's metadata (a million documents at scale) and decides each one's
-fate with whole-column operations, so the rows are read through the driver's own cursor (no
-per-row ORM work) and kept as Arrow arrays (tens of bytes per document, not a Python object per
-field). Texts are never read here.
+A build decides every candidate's fate with whole-column operations, so the rows are read
+through the driver's own cursor (server-side on PostgreSQL; no per-row ORM work) a page at a
+time, and what the decisions need is kept in lean columns: numbers, the text's sha256 as 32
+bytes, and the few low-cardinality strings (language, date, licence, tier, store shard) as
+codes into one sorted dictionary each, about 80 bytes a document. The strings only the written
+files need (identifier, title, creator, url, source, collection) go to :class:`SideColumns`:
+kept in memory, or, within a memory budget, written to an Arrow file and read back by row.
 
-Each candidate's licence, tier and withdrawal are evaluated here, from the registry's current
-decisions (:mod:`corpus_registry.registry.standing`: a document's own decision, else its record's
-licence, else its source's) and withdrawals (the document's, its source's, and any withdrawal of
-its text under another identifier), in the same read as the rows; the registry-state digest
-covers the evaluated values, so any licence decision changes it.
+Rows come in key order (``source/identifier``, byte order): the row number is the key's rank,
+so no key string is held. Each page's licences, tiers and withdrawals are evaluated from the
+registry's current decisions (:mod:`corpus_registry.registry.standing`) and handed to the caller
+(``on_page``) before the page is slimmed, with every read in one snapshot of the registry; the
+registry-state digest covers the evaluated values, so any licence decision changes it.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,32 +30,144 @@ import pyarrow.compute as pc
 from sqlalchemy import Connection, Select, func, select
 
 from corpus_registry.build.spec import BuildSpec
+from corpus_registry.errors import BuildError
 from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import Standings, evaluate, load_standings, withdrawn_texts
 
-# name → Arrow type of each column, in the order the query returns them
+# name → Arrow type of each column the query returns, in its order
 FIELDS: dict[str, pa.DataType] = {
-    "id": pa.int64(), "source_id": pa.int64(), "source": pa.string(), "identifier": pa.string(),
-    "sha256": pa.string(), "language": pa.string(), "score": pa.float64(), "words": pa.int64(),
-    "bytes": pa.int64(), "declared": pa.string(), "status": pa.string(), "date": pa.string(),
-    "title": pa.string(), "creator": pa.string(), "url": pa.string(), "collection": pa.string(),
+    "id": pa.int64(), "source_id": pa.int64(), "identifier": pa.string(), "sha256": pa.string(),
+    "language": pa.string(), "score": pa.float64(), "words": pa.int64(), "bytes": pa.int64(),
+    "declared": pa.string(), "status": pa.string(), "date": pa.string(), "title": pa.string(),
+    "creator": pa.string(), "url": pa.string(),
 }
+#: the strings only the written files need (held aside, see :class:`SideColumns`)
+SIDE = ("identifier", "title", "creator", "url", "source", "collection")
+#: lean columns stored as codes into one sorted dictionary (code order = value order)
+CODED = ("shard", "language", "date", "license", "tier")
 # what the registry state digests, per column (the registry ids and the store layout are not
 # part of a document's state: two registries holding the same documents have the same state)
 _STATE = ("source", "identifier", "sha256", "license", "tier", "status", "language", "score", "words",
           "date", "title", "creator", "url")
-_BATCH = 50_000
+PAGE = 20_000
+_CACHED_PAGES = 4  # side pages kept after reading (a shard's rows and the keys they point to)
+
+
+class _Codes:
+    """A string column as int32 codes into one dictionary (-1: null), written page by page into
+    an array allocated once (no second copy when the pages are joined)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.index: dict[str, int] = {}
+        self.codes = np.empty(capacity, dtype=np.int32)
+
+    def add(self, at: int, column: pa.Array) -> None:
+        encoded = column.dictionary_encode()
+        local = np.array([self.index.setdefault(v, len(self.index)) for v in encoded.dictionary.to_pylist()]
+                         + [-1], dtype=np.int32)
+        self.codes[at:at + len(column)] = local[np.asarray(encoded.indices.fill_null(-1), dtype=np.int64)]
+
+    def finish(self, size: int) -> tuple[np.ndarray, list[str]]:
+        """(codes, dictionary) with the dictionary sorted, so that codes sort as their values do."""
+        values = sorted(self.index)
+        remap = np.empty(len(self.index) + 1, dtype=np.int32)
+        remap[[self.index[v] for v in values]] = np.arange(len(values), dtype=np.int32)
+        remap[-1] = -1
+        codes = self.codes[:size]
+        codes[:] = remap[codes]
+        self.index = {}
+        return codes, values
+
+
+class SideColumns:
+    """The :data:`SIDE` columns of every candidate in row order: in memory, or, with ``path``,
+    in an Arrow IPC file there (one record batch per page) read back a batch at a time."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._pages: list[pa.Table] = []
+        self._starts: list[int] = [0]
+        self._writer: pa.ipc.RecordBatchFileWriter | None = None
+        self._reader: pa.ipc.RecordBatchFileReader | None = None
+        self._file: Any = None
+        self._cached: dict[int, pa.RecordBatch] = {}  # the last pages read, newest last
+        self.schema = pa.schema([(name, pa.string()) for name in SIDE])
+
+    def append(self, page: pa.Table) -> None:
+        page = page.select(list(SIDE)).cast(self.schema)
+        self._starts.append(self._starts[-1] + page.num_rows)
+        if self.path is None:
+            self._pages.append(page)
+            return
+        if self._writer is None:
+            self._writer = pa.ipc.new_file(str(self.path), self.schema)
+        self._writer.write_table(page, max_chunksize=max(1, page.num_rows))
+
+    def close_writing(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def take(self, rows: np.ndarray, columns: tuple[str, ...] = SIDE) -> pa.Table:
+        """The rows ``rows`` (any order; each page read once per call, rows sorted first)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        starts = np.asarray(self._starts, dtype=np.int64)
+        page_of = np.searchsorted(starts, ordered, side="right") - 1
+        parts: list[pa.Table] = []
+        bounds = np.flatnonzero(np.diff(page_of, prepend=-1, append=len(starts)))
+        for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            page = int(page_of[lo])
+            local = pa.array(ordered[lo:hi] - starts[page])
+            parts.append(self._page(page).select(list(columns)).take(local))
+        out = pa.concat_tables(parts) if parts else pa.schema(
+            [self.schema.field(c) for c in columns]).empty_table()
+        if len(order) and not np.all(order[1:] > order[:-1]):
+            inverse = np.empty(len(order), dtype=np.int64)
+            inverse[order] = np.arange(len(order))
+            out = out.take(pa.array(inverse))
+        return out.combine_chunks()
+
+    def _page(self, page: int) -> pa.Table:
+        if self.path is None:
+            return self._pages[page]
+        batch = self._cached.pop(page, None)
+        if batch is None:
+            if self._reader is None:
+                self.close_writing()
+                self._file = pa.OSFile(str(self.path))  # read, not mapped: a page's memory is freed after use
+                self._reader = pa.ipc.open_file(self._file)
+            batch = self._reader.get_batch(page)
+        self._cached[page] = batch
+        while len(self._cached) > _CACHED_PAGES:
+            del self._cached[next(iter(self._cached))]
+        return pa.Table.from_batches([batch])
+
+    def close(self) -> None:
+        """Forget the columns and delete the file this wrote (nothing else)."""
+        self.close_writing()
+        self._reader, self._cached, self._pages = None, {}, []
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 @dataclass(slots=True)
 class Candidates:
-    """The candidate table in registry order (source, identifier), plus the digest of what was read
-    and the standings its licences were evaluated from."""
+    """The candidates in key order: lean columns (:data:`CODED` ones as codes into sorted
+    dictionaries), the side columns, the digest of what was read and the standings its licences
+    were evaluated from."""
 
-    table: pa.Table  # FIELDS, "license", "tier", "shard" (the store shard of the text) and "key" = "source/identifier"
+    table: pa.Table  # id, source_id, sha256 (32 bytes), words, bytes, and the CODED columns as int32 codes
+    dictionaries: dict[str, list[str]]
+    side: SideColumns
     state: str
     standings: Standings | None = None
+    own_decisions: dict[int, int] = field(default_factory=dict)  # row → id of the document's own decision
 
     def decision_ids(self, rows: np.ndarray) -> list[int]:
         """The decisions the documents at ``rows`` rest on: their sources' and their own."""
@@ -57,10 +175,9 @@ class Candidates:
             return []
         st = self.standings
         ids = {st.sources[sid].decision_id for sid in np.unique(self.numpy("source_id")[rows]).tolist()}
-        if st.documents:
-            own = {f"{st.slugs[sid]}/{ident}": s.decision_id for (sid, ident), s in st.documents.items()}
-            keys = self.table["key"].take(pa.array(rows)).to_pylist()
-            ids |= {own[k] for k in keys if k in own}
+        if self.own_decisions:
+            own = np.fromiter(self.own_decisions, dtype=np.int64, count=len(self.own_decisions))
+            ids |= {self.own_decisions[r] for r in own[np.isin(own, rows)].tolist()}
         return sorted(i for i in ids if i is not None)
 
     def __len__(self) -> int:
@@ -69,103 +186,277 @@ class Candidates:
     def numpy(self, name: str) -> np.ndarray:
         return self.table.column(name).to_numpy()
 
+    def strings(self, name: str, rows: np.ndarray | None = None) -> pa.Array:
+        """A coded column's values (at ``rows``) as plain strings."""
+        codes = self.numpy(name) if rows is None else self.numpy(name)[rows]
+        dictionary = pa.array(self.dictionaries[name], pa.string())
+        return dictionary.take(pa.array(codes, mask=codes < 0))
 
-def read_candidates(registry: Registry, spec: BuildSpec) -> Candidates:
+    def sha256_hex(self, rows: np.ndarray | None = None) -> pa.Array:
+        """The sha256 column (at ``rows``) as the registry spells it: 64 lowercase hex digits."""
+        raw = self.sha256_bytes() if rows is None else self.sha256_bytes()[rows]
+        return _hex(raw)
+
+    def sha256_bytes(self) -> np.ndarray:
+        column = self.table.column("sha256").combine_chunks()
+        return np.frombuffer(column.buffers()[1], dtype="S32")[column.offset:column.offset + len(column)]
+
+    def keys(self, rows: np.ndarray) -> list[str]:
+        """``source/identifier`` of the documents at ``rows``."""
+        side = self.side.take(rows, ("source", "identifier"))
+        return pc.binary_join_element_wise(side["source"], side["identifier"], "/").to_pylist()
+
+    def close(self) -> None:
+        self.side.close()
+
+
+def read_candidates(registry: Registry, spec: BuildSpec, *, side: SideColumns | None = None,
+                    on_page: Callable[[pa.Table], None] | None = None) -> Candidates:
     """The current documents ``spec.select`` names by source, collection and date (the other
-    selection rules are build stages, so that their drops are counted in the funnel)."""
+    selection rules are build stages, so that their drops are counted in the funnel).
+
+    ``on_page`` gets each page with every column the query read, plus ``source``, ``collection``,
+    ``license``, ``tier`` and ``status`` as they stand today, in row order, before it is slimmed."""
+    side = side if side is not None else SideColumns()
     sel = spec.select
-    q = (
-        select(Document.id, Document.source_id, Source.slug, Document.identifier, Document.sha256, Document.language,
-               Document.language_score, Document.word_count, Document.byte_size, Document.declared_license,
-               Document.status, Document.date, Document.title, Document.creator, Document.url, Source.collection)
-        .join(Source, Source.id == Document.source_id)
-        .where(Document.is_current.is_(True))
-        .order_by(Source.slug, Document.identifier)
-    )
-    if sel.sources:
-        q = q.where(Source.slug.in_(sel.sources))
-    if sel.collections:
-        q = q.where(Source.collection.in_([c.value for c in sel.collections]))
-    if sel.date_from:
-        q = q.where(Document.date >= sel.date_from)
-    if sel.date_to:
-        q = q.where(Document.date <= sel.date_to + "\uffff")
-    with registry.engine.connect() as conn, conn.begin():  # one snapshot: rows, decisions, withdrawals
-        table = _columns(conn, q, FIELDS)
-        table = table.append_column("shard", _shards(conn, table["sha256"]))
-        withdrawals = sorted((slug, ident or "", sha or "") for slug, ident, sha in conn.execute(
-            select(Source.slug, Withdrawal.document_identifier, Withdrawal.sha256)
-            .join(Source, Source.id == Withdrawal.source_id)))
-        standings = load_standings(conn)
-        texts = withdrawn_texts(conn)
-    table = table.append_column("key", pc.binary_join_element_wise(table["source"], table["identifier"], "/"))
-    license_, tier = _licences(table, standings)
-    table = table.append_column("license", license_).append_column("tier", tier)
-    table = table.set_column(table.schema.get_field_index("status"), "status", _status(table, standings, texts))
-    state = hashlib.sha256()
-    for name in _STATE:
-        state.update(f"{name}={_digest(table[name].combine_chunks())}\n".encode())
-    state.update(hashlib.sha256(repr(withdrawals).encode()).digest())
-    pa.default_memory_pool().release_unused()  # the batches read: hundreds of MB at a million rows
-    return Candidates(table=table, state=state.hexdigest(), standings=standings)
+    with registry.engine.connect() as conn:
+        if conn.dialect.name == "postgresql":  # every statement below sees one snapshot
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            if conn.dialect.name == "sqlite":  # pysqlite opens no transaction for reads by itself
+                conn.exec_driver_sql("BEGIN")
+            withdrawals = sorted((slug, ident or "", sha or "") for slug, ident, sha in conn.execute(
+                select(Source.slug, Withdrawal.document_identifier, Withdrawal.sha256)
+                .join(Source, Source.id == Withdrawal.source_id)))
+            standings = load_standings(conn)
+            texts = withdrawn_texts(conn)
+            sources = select(Source.id, Source.slug, Source.collection)
+            if sel.sources:
+                sources = sources.where(Source.slug.in_(sel.sources))
+            if sel.collections:
+                sources = sources.where(Source.collection.in_([c.value for c in sel.collections]))
+            # key order: "a-b/x" sorts before "a/x", so sources go by slug + "/"
+            chosen = sorted(conn.execute(sources).all(), key=lambda r: (r.slug + "/").encode())
+            wanted = conn.execute(select(func.count()).select_from(Document).where(
+                Document.source_id.in_([r.id for r in chosen]), Document.is_current.is_(True))).scalar_one()
+            reader = _Reader(standings, texts, side, on_page, _BlobShards(conn, wanted), capacity=wanted)
+            for sid, slug, collection in chosen:
+                q = (select(Document.id, Document.source_id, Document.identifier, Document.sha256, Document.language,
+                            Document.language_score, Document.word_count, Document.byte_size,
+                            Document.declared_license, Document.status, Document.date, Document.title,
+                            Document.creator, Document.url)
+                     .where(Document.source_id == sid, Document.is_current.is_(True))
+                     .order_by(_bytewise(conn, Document.identifier)))
+                if sel.date_from:
+                    q = q.where(Document.date >= sel.date_from)
+                if sel.date_to:
+                    q = q.where(Document.date <= sel.date_to + "\uffff")
+                for page in _pages(conn, q, FIELDS):
+                    reader.add(page, slug, collection)
+    side.close_writing()
+    table, dictionaries, state = reader.finish()
+    h = hashlib.sha256(state)
+    h.update(hashlib.sha256(repr(withdrawals).encode()).digest())
+    pa.default_memory_pool().release_unused()
+    return Candidates(table=table, dictionaries=dictionaries, side=side, state=h.hexdigest(), standings=standings,
+                      own_decisions=reader.own)
 
 
-def _licences(table: pa.Table, standings: Standings) -> tuple[pa.Array, pa.Array]:
-    """Each row's licence and tier today. Rows without a decision of their own are evaluated once
-    per (source, declared licence) group; the few with one, one by one."""
-    declared = table["declared"].combine_chunks().dictionary_encode()
-    labels = declared.dictionary.to_pylist()
-    codes = np.asarray(declared.indices.fill_null(-1), dtype=np.int64) + 1
-    group = table["source_id"].to_numpy() * (len(labels) + 1) + codes
-    keys, inverse = np.unique(group, return_inverse=True)
-    verdicts = [evaluate(declared=labels[code - 1] if code else None, source=standings.sources[sid])
-                for sid, code in (divmod(int(k), len(labels) + 1) for k in keys)]
-    license_ = np.array([v.license for v in verdicts], dtype=object)[inverse]
-    tier = np.array([v.tier.value for v in verdicts], dtype=object)[inverse]
-    if standings.documents:
-        own = {f"{standings.slugs[sid]}/{ident}": (sid, s) for (sid, ident), s in standings.documents.items()}
-        where = pc.index_in(table["key"], value_set=pa.array(sorted(own), pa.string()))
-        for row in np.flatnonzero(np.asarray(pc.is_valid(where))).tolist():
-            sid, st = own[table["key"][row].as_py()]
-            v = evaluate(declared=table["declared"][row].as_py(), source=standings.sources[sid], document=st)
-            license_[row], tier[row] = v.license, v.tier.value
-    return pa.array(license_, pa.string()), pa.array(tier, pa.string())
+class _Reader:
+    """Turns pages of rows into lean columns, side columns and the state digest."""
+
+    def __init__(self, standings: Standings, texts: dict[str, str], side: SideColumns,
+                 on_page: Callable[[pa.Table], None] | None, shards: _BlobShards, *, capacity: int) -> None:
+        self.standings, self.texts, self.side, self.on_page = standings, texts, side, on_page
+        self.shards = shards
+        self.codes = {name: _Codes(capacity) for name in CODED}
+        # each lean column is allocated once, for every row the selection can return
+        self.plain: dict[str, np.ndarray] = {"id": np.empty(capacity, dtype=np.int64), "source_id": np.empty(capacity, dtype=np.int32),
+                      "sha256": np.empty(capacity, dtype="S32"), "words": np.empty(capacity, dtype=np.int64),
+                      "bytes": np.empty(capacity, dtype=np.int64)}
+        self.digests = {name: (hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for name in _STATE}
+        self.own: dict[int, int] = {}
+        self.rows = 0
+
+    def add(self, page: pa.Table, slug: str, collection: str | None) -> None:
+        n = page.num_rows
+        page = page.append_column("source", pa.array([slug] * n, pa.string()))
+        page = page.append_column("collection", pa.array([collection] * n, pa.string()))
+        raw = _raw_sha256(page)
+        page = page.append_column("shard", self.shards.of(raw))
+        license_, tier = self._licences(page, slug)
+        page = page.append_column("license", license_).append_column("tier", tier)
+        page = page.set_column(page.schema.get_field_index("status"), "status", self._status(page))
+        for name in _STATE:
+            _digest(self.digests[name], page[name].combine_chunks())
+        if self.on_page is not None:
+            self.on_page(page)
+        self.side.append(page)
+        at = self.rows
+        if at + n > len(self.plain["id"]):  # more rows than counted: the registry grew meanwhile
+            raise BuildError("the registry changed while the build read it",
+                             hint="run the build again once the ingest is done")
+        for name in CODED:
+            self.codes[name].add(at, page[name].combine_chunks())
+        for name in ("id", "words", "bytes", "source_id"):
+            self.plain[name][at:at + n] = page[name].to_numpy()
+        self.plain["sha256"][at:at + n] = np.frombuffer(raw.buffers()[1], dtype="S32")[raw.offset:raw.offset + n]
+        self.rows += n
+
+    def finish(self) -> tuple[pa.Table, dict[str, list[str]], bytes]:
+        n = self.rows
+        columns: dict[str, pa.Array] = {"id": pa.array(self.plain["id"][:n])}
+        for name in ("source_id", "words", "bytes"):
+            columns[name] = pa.array(_narrow(self.plain[name][:n]))
+            self.plain[name] = self.plain[name][:0]
+        sha = np.ascontiguousarray(self.plain["sha256"][:n])
+        columns["sha256"] = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(sha)])
+        dictionaries = {}
+        for name, codes in self.codes.items():
+            values, dictionaries[name] = codes.finish(n)
+            columns[name] = pa.array(_narrow(values))
+        state = hashlib.sha256()
+        for name in _STATE:
+            state.update(f"{name}={':'.join(h.hexdigest() for h in self.digests[name])}\n".encode())
+        self.shards.close()
+        return pa.table(columns), dictionaries, state.digest()
+
+    def _licences(self, page: pa.Table, slug: str) -> tuple[pa.Array, pa.Array]:
+        """Each row's licence and tier today: evaluated once per declared licence, and one by one
+        for the few rows with a decision of their own (remembered by row)."""
+        st = self.standings
+        sid = int(page["source_id"][0].as_py())
+        declared = page["declared"].combine_chunks().dictionary_encode()
+        verdicts = [evaluate(declared=label, source=st.sources[sid]) for label in declared.dictionary.to_pylist()]
+        null = evaluate(declared=None, source=st.sources[sid])
+        codes = np.asarray(declared.indices.fill_null(len(verdicts)), dtype=np.int64)
+        license_ = np.array([v.license for v in verdicts] + [null.license], dtype=object)[codes]
+        tier = np.array([v.tier.value for v in verdicts] + [null.tier.value], dtype=object)[codes]
+        if st.documents:
+            identifiers = page["identifier"].to_pylist()
+            for row, ident in enumerate(identifiers):
+                own = st.documents.get((sid, ident))
+                if own is not None:
+                    v = evaluate(declared=page["declared"][row].as_py(), source=st.sources[sid], document=own)
+                    license_[row], tier[row] = v.license, v.tier.value
+                    if own.decision_id is not None:
+                        self.own[self.rows + row] = own.decision_id
+        del slug
+        return pa.array(license_, pa.string()), pa.array(tier, pa.string())
+
+    def _status(self, page: pa.Table) -> pa.Array:
+        """``withdrawn`` for a document withdrawn itself, through its source, or through its text."""
+        status = page["status"].combine_chunks()
+        active = np.asarray(pc.fill_null(pc.equal(status, "active"), False))
+        out = ~active
+        sid = int(page["source_id"][0].as_py())
+        if self.standings.source_status.get(sid, "active") != "active":
+            out[:] = True
+        if self.texts:
+            out |= np.asarray(pc.is_in(page["sha256"], value_set=pa.array(sorted(self.texts), pa.string())))
+        return pc.if_else(pa.array(out & active), pa.scalar("withdrawn", pa.string()), status)
 
 
-def _status(table: pa.Table, standings: Standings, texts: dict[str, str]) -> pa.Array:
-    """``withdrawn`` for a document withdrawn itself, through its source, or through its text."""
-    status = table["status"].combine_chunks()
-    active = np.asarray(pc.fill_null(pc.equal(status, "active"), False))
-    out = ~active
-    gone = [sid for sid, st in standings.source_status.items() if st != "active"]
-    if gone:
-        out |= np.asarray(pc.is_in(table["source_id"], value_set=pa.array(gone, pa.int64())))
-    if texts:
-        out |= np.asarray(pc.is_in(table["sha256"], value_set=pa.array(sorted(texts), pa.string())))
-    # no Python string per row: the column is rewritten in Arrow
-    return pc.if_else(pa.array(out & active), pa.scalar("withdrawn", pa.string()), status)
+class _BlobShards:
+    """Which store shard holds each text. A large selection reads the blob table once (32-byte
+    hashes, sorted, and shard codes: ~40 bytes a text, freed after the read) and matches each page
+    against it: a join in SQL looks every row up in the blob index, several times slower. A small
+    selection looks up only its own texts, a page at a time."""
+
+    def __init__(self, conn: Connection, wanted: int) -> None:
+        self.conn = conn
+        total = conn.execute(select(func.count()).select_from(Blob)).scalar_one()
+        self.names: list[str] = []
+        self.sorted = np.empty(0, dtype="S32")
+        self.codes = np.empty(0, dtype=np.int32)
+        self.lookup = 4 * wanted < total
+        if self.lookup:
+            return
+        index: dict[str, int] = {}
+        hashes, codes = [], []
+        for page in _pages(conn, select(Blob.sha256, Blob.shard), {"sha256": pa.string(), "shard": pa.string()}):
+            page = page.filter(pc.equal(pc.binary_length(page["sha256"]), 64))  # others match no document
+            hashes.append(np.frombuffer(binascii.unhexlify(_joined(page["sha256"])), dtype="S32"))
+            encoded = page["shard"].combine_chunks().dictionary_encode()
+            local = np.array([index.setdefault(v, len(index)) for v in encoded.dictionary.to_pylist()], dtype=np.int32)
+            codes.append(local[encoded.indices.to_numpy()])
+        everything = np.concatenate(hashes) if hashes else np.empty(0, dtype="S32")
+        del hashes
+        order = np.argsort(everything, kind="stable")
+        self.sorted = everything[order]
+        del everything
+        self.codes = np.concatenate(codes)[order] if codes else self.codes
+        self.names = list(index)
+
+    def of(self, raw: pa.Array) -> pa.Array:
+        """The shard of each 32-byte hash (null: no blob)."""
+        wanted = np.frombuffer(raw.buffers()[1], dtype="S32")[raw.offset:raw.offset + len(raw)]
+        if self.lookup:
+            found = dict(self.conn.execute(select(Blob.sha256, Blob.shard).where(
+                Blob.sha256.in_(sorted(set(_hex(wanted).to_pylist()))))).all())
+            return pa.array([found.get(h) for h in _hex(wanted).to_pylist()], pa.string())
+        if not len(self.sorted):
+            return pa.nulls(len(wanted), pa.string())
+        at = np.minimum(np.searchsorted(self.sorted, wanted), len(self.sorted) - 1)
+        hit = self.sorted[at] == wanted
+        names = pa.array(self.names, pa.string())
+        return names.take(pa.array(np.where(hit, self.codes[at], 0), mask=~hit))
+
+    def close(self) -> None:
+        self.sorted, self.codes = np.empty(0, dtype="S32"), np.empty(0, dtype=np.int32)
 
 
-def _shards(conn: Connection, sha256: pa.ChunkedArray) -> pa.Array:
-    """The store shard of each text. A large selection reads the whole blob table in one scan and
-    matches it in Arrow (a join in SQL looks up every row in the blob index: twice the time);
-    a small one looks its blobs up."""
-    total = conn.execute(select(func.count()).select_from(Blob)).scalar_one()
-    fields = {"sha256": pa.string(), "shard": pa.string()}
-    if 4 * len(sha256) >= total:
-        blobs = _columns(conn, select(Blob.sha256, Blob.shard), fields)
-    else:
-        wanted = pc.unique(sha256).to_pylist()
-        blobs = pa.concat_tables([pa.schema(fields).empty_table(), *(
-            _columns(conn, select(Blob.sha256, Blob.shard).where(Blob.sha256.in_(wanted[i:i + 500])), fields)
-            for i in range(0, len(wanted), 500))])
-    return blobs["shard"].take(pc.index_in(sha256, value_set=blobs["sha256"]))
+def _joined(hexes: pa.Array | pa.ChunkedArray) -> bytes:
+    """The bytes of a column of 64-character strings, one after another."""
+    column = hexes.combine_chunks() if isinstance(hexes, pa.ChunkedArray) else hexes
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset:column.offset + len(column) + 1]
+    return memoryview(column.buffers()[2])[offsets[0]:offsets[-1]].tobytes() if len(column) else b""
 
 
-def _columns(conn: Connection, query: Select, fields: dict[str, pa.DataType]) -> pa.Table:
-    """``query``'s rows as Arrow columns ``fields``, read a batch at a time from the driver's own
-    cursor (server-side on PostgreSQL, so memory holds one batch of rows): every column selected
-    here is a plain string or number, which the driver already returns as the right Python type."""
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """``values`` in the smallest signed integer type that holds them (a copy only if smaller)."""
+    low, high = (int(values.min()), int(values.max())) if len(values) else (0, 0)
+    for kind in (np.int8, np.int16, np.int32):
+        info = np.iinfo(kind)
+        if values.dtype.itemsize > np.dtype(kind).itemsize and info.min <= low and high <= info.max:
+            return values.astype(kind)
+    return values
+
+
+def _bytewise(conn: Connection, column: Any) -> Any:
+    """``column`` ordered by its bytes (UTF-8 code point order) on either backend."""
+    return column.collate("C") if conn.dialect.name == "postgresql" else column
+
+
+def _raw_sha256(page: pa.Table) -> pa.Array:
+    """The page's sha256 column as 32-byte values (each document's, checked to be 64 hex digits)."""
+    hexes = page["sha256"].combine_chunks()
+    lengths = pc.binary_length(hexes)
+    bad = pc.or_kleene(pc.is_null(hexes), pc.not_equal(lengths, 64))
+    if pc.any(bad).as_py():
+        row = int(np.flatnonzero(np.asarray(pc.fill_null(bad, True)))[0])
+        raise BuildError(f"document {page['source'][row]}/{page['identifier'][row]} has sha256 "
+                         f"{hexes[row].as_py()!r} in the registry, which is not a sha256",
+                         hint="run `corpus-registry verify` and re-ingest its source with `ingest --repair`")
+    try:
+        raw = binascii.unhexlify(_joined(hexes))
+    except (binascii.Error, ValueError) as e:
+        raise BuildError(f"a document of source {page['source'][0]} has a sha256 in the registry that is not "
+                         f"hexadecimal ({e})", hint="run `corpus-registry verify` to find it") from e
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(hexes), [None, pa.py_buffer(raw)])
+
+
+def _hex(raw: np.ndarray) -> pa.Array:
+    """32-byte values as 64-character lowercase hex strings, with no Python string per value."""
+    text = binascii.hexlify(np.ascontiguousarray(raw).tobytes())
+    offsets = np.arange(0, 64 * len(raw) + 1, 64, dtype=np.int32)
+    return pa.StringArray.from_buffers(len(raw), pa.py_buffer(offsets.tobytes()), pa.py_buffer(text))
+
+
+def _pages(conn: Connection, query: Select, fields: dict[str, pa.DataType]) -> Any:
+    """``query``'s rows as Arrow tables of up to :data:`PAGE` rows, read from the driver's own
+    cursor (server-side on PostgreSQL, so memory holds one page): every column selected here is a
+    plain string or number, which the driver already returns as the right Python type."""
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     params: Any = compiled.params
     if compiled.positiontup is not None:
@@ -173,32 +464,27 @@ def _columns(conn: Connection, query: Select, fields: dict[str, pa.DataType]) ->
     driver = conn.connection.dbapi_connection
     assert driver is not None
     cursor = driver.cursor(name="corpus_registry_read") if conn.dialect.name == "postgresql" else driver.cursor()
-    chunks: list[list[pa.Array]] = [[] for _ in fields]
     try:
         cursor.execute(str(compiled), params)
-        while rows := cursor.fetchmany(_BATCH):
-            for chunk, type_, values in zip(chunks, fields.values(), zip(*rows)):
-                chunk.append(pa.array(values, type=type_))
+        while rows := cursor.fetchmany(PAGE):
+            yield pa.table({name: pa.array(values, type=type_)
+                            for (name, type_), values in zip(fields.items(), zip(*rows))})
+            del rows
     finally:
         cursor.close()
-    columns = {}
-    for name, type_ in fields.items():  # one column at a time: the batches of the others are not copied meanwhile
-        chunk = chunks.pop(0)
-        columns[name] = pa.chunked_array(chunk, type=type_).combine_chunks()
-        del chunk
-    return pa.table(columns)
 
 
-def _digest(column: pa.Array) -> str:
-    """sha256 of a column's values (its nulls, value lengths and bytes): equal values, equal digest,
-    whichever backend they were read from."""
-    h = hashlib.sha256(np.asarray(column.is_null()).tobytes())
+def _digest(hashers: tuple[Any, Any, Any], column: pa.Array) -> None:
+    """Add a page of a column's values to its three digests (nulls, value lengths, bytes): equal
+    values, equal digests, whichever backend they were read from and however they were paged."""
+    nulls, lengths, data = hashers
+    nulls.update(np.asarray(column.is_null()).tobytes())
     if pa.types.is_string(column.type):
         offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[column.offset:column.offset + len(column) + 1]
-        h.update(np.diff(offsets).tobytes())
-        data = column.buffers()[2]
-        if data is not None:
-            h.update(memoryview(data)[offsets[0]:offsets[-1]])
+        lengths.update(np.diff(offsets).tobytes())
+        buffer = column.buffers()[2]
+        if buffer is not None:
+            data.update(memoryview(buffer)[offsets[0]:offsets[-1]])
     else:
-        h.update(column.fill_null(0).to_numpy().astype("<f8" if pa.types.is_floating(column.type) else "<i8").tobytes())
-    return h.hexdigest()
+        data.update(column.fill_null(0).to_numpy().astype("<f8" if pa.types.is_floating(column.type) else "<i8")
+                    .tobytes())

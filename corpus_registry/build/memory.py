@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pyarrow as pa
+
 from corpus_registry.errors import ConfigError
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1 << 10, "M": 1000**2, "MB": 1000**2, "MIB": 1 << 20,
@@ -24,3 +26,12 @@ def parse_memory(text: str) -> int:
         raise ConfigError(f"--memory {text!r} is less than 1 MB, too little for any build",
                           hint="give at least 1MB; 1GB builds millions of documents")
     return size
+
+
+def return_freed_memory() -> None:
+    """Have Arrow's allocator hand freed memory back to the system at once rather than after
+    seconds of decay (jemalloc keeps it for reuse): within a budget, what was freed must leave."""
+    try:
+        pa.jemalloc_set_decay_ms(0)
+    except (NotImplementedError, pa.ArrowNotImplementedError):  # built without jemalloc: nothing kept
+        pass

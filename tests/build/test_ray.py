@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from corpus_registry.audit.auditor import audit
-from corpus_registry.build.builder import BuildResult, build_release, filter_and_sign
+from corpus_registry.build.builder import BuildResult, build_release
+from corpus_registry.build.tasks import filter_and_sign
 from corpus_registry.build.dedup import LSHIndex, NearDedup, bucket_pairs, document_pairs
 from corpus_registry.build.dedup.distributed import grouped_near_dedup
 from corpus_registry.build.spec import load_spec
@@ -81,7 +82,7 @@ def test_cli_build_with_ray(demo_registry: Registry, ray_executor, local_builds:
 
 
 def test_map_results_equal_local_in_task_order(demo_registry: Registry, ray_executor) -> None:
-    from corpus_registry.build.builder import SignTask
+    from corpus_registry.build.tasks import SignTask
 
     items = _items(demo_registry).slice(0, 300)
     tasks = [SignTask(demo_registry.store.url, {"length": {"min_words": 50}}, (256, 5, 1), items.slice(i, 7))

@@ -45,6 +45,30 @@ def test_shards_are_content_addressed(tmp_path: Path) -> None:
     assert not list((tmp_path / "s").rglob("*.tmp"))
 
 
+def test_texts_as_one_arrow_array_in_the_order_asked_each_checked(tmp_path: Path) -> None:
+    store = DocumentStore(str(tmp_path / "s"))
+    words = ["un", "deux", "trois", "quatre", "cinq"]
+    shas = {w: text_sha256(w) for w in words}
+    first = store.put([(shas[w], w) for w in words[:3]])
+    second = store.put([(shas[w], w) for w in words[3:]])
+    where = {w: first if w in words[:3] else second for w in words}
+    asked = ["quatre", "un", "cinq", "un", "trois"]  # the shards interleaved, one text twice
+    texts = store.get_array([(shas[w], where[w]) for w in asked])
+    assert texts.type == pa.large_string() and texts.to_pylist() == asked
+    assert store.get_array([]).to_pylist() == []
+    with pytest.raises(StoreError) as missing:
+        store.get_array([(shas["un"], first), (text_sha256("six"), first)])
+    assert missing.value.fields["problem"] == "missing_text"
+    path = next((tmp_path / "s").rglob(f"{first}.parquet"))  # "deux" rewritten as "DEUX": it no longer hashes right
+    table = pq.read_table(path)
+    pq.write_table(table.set_column(1, "text", pa.array([t.replace("deux", "DEUX") for t in table["text"].to_pylist()],
+                                                          pa.large_string())), path)
+    os.utime(path, (1, 1))
+    with pytest.raises(StoreError) as damaged:
+        store.get_array([(shas["quatre"], second), (shas["deux"], first)])
+    assert damaged.value.fields["problem"] == "damaged_text" and damaged.value.fields["sha256"] == shas["deux"]
+
+
 @pytest.mark.parametrize("scheme", ["memory", "file"])
 def test_registry_on_an_fsspec_store(scheme: str, tmp_path: Path) -> None:
     url = f"memory://store-{uuid.uuid4().hex[:8]}" if scheme == "memory" else (tmp_path / "fs").as_uri()

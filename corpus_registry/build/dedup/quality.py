@@ -22,9 +22,12 @@ A pure function of the text and its language code: builds stay reproducible.
 
 from __future__ import annotations
 
-from corpus_registry.build.filters.ocr import count_damage, count_noise
+from collections.abc import Sequence
+from functools import cache
 
-__all__ = ["DIACRITICS", "text_quality"]
+from corpus_registry.build.filters.ocr import count_damage, count_noise, count_noise_many
+
+__all__ = ["DIACRITICS", "text_qualities", "text_quality"]
 
 #: Per language: its letters with diacritics (lower case), and the share of letters they make up in
 #: ordinary prose, set below what the bundled texts show (French 3.5–4 %, German 1.5–2 %…) so that
@@ -62,20 +65,35 @@ def _base(language: str | None) -> str:
 
 def accent_coverage(text: str, language: str | None) -> float:
     """How fully the text writes its language's diacritics: ~1 or more for ordinary prose, 0 when
-    stripped (1 for languages without any)."""
-    spec = DIACRITICS.get(_base(language))
+    stripped (1 for languages without any).
+
+    Counted on the text's Latin-1 bytes (``bytes.translate`` deletes a set in one pass), plus
+    ``str.count`` for the letters beyond Latin-1 (``œ``, ``ł``…): a few passes, not one per letter."""
+    spec = _letters(_base(language))
     if spec is None:
         return 1.0
-    letters, expected = spec
+    narrow, wide, expected = spec
     if text.isascii():
         return 0.0
-    data = text.encode("ascii", "ignore")
+    data = text.encode("latin-1", "ignore")  # every ASCII and Latin-1 letter kept, the rest dropped
     ascii_letters = len(data) - len(data.translate(None, _ASCII_LETTERS))
-    accented = sum(text.count(c) for c in _both_cases(letters))
+    accented = len(data) - len(data.translate(None, narrow)) + sum(text.count(c) for c in wide)
     total = ascii_letters + accented
     if not total:
         return 1.0
     return accented / total / expected
+
+
+@cache
+def _letters(language: str) -> tuple[bytes, tuple[str, ...], float] | None:
+    """The language's letters with diacritics in both cases: those in Latin-1 as bytes, the others
+    as characters; and the share expected of them."""
+    spec = DIACRITICS.get(language)
+    if spec is None:
+        return None
+    letters, expected = spec
+    both = _both_cases(letters)
+    return (bytes(ord(c) for c in both if ord(c) < 256), tuple(c for c in both if ord(c) >= 256), expected)
 
 
 def _both_cases(letters: str) -> list[str]:
@@ -93,7 +111,18 @@ _ASCII_LETTERS = bytes(range(ord("a"), ord("z") + 1)) + bytes(range(ord("A"), or
 
 def text_quality(text: str, language: str | None) -> float:
     """The keep rule's text score (see the module docstring): higher is better."""
-    tokens = max(len(text.split()), len(text) // 8, 1)
-    damaged = count_damage(text) / tokens
-    noise = count_noise(text) / tokens
-    return round(accent_coverage(text, language) - 10 * damaged - noise, 3) + 0.0  # + 0.0: no -0.0
+    return _score(text, language, count_noise(text), None)
+
+
+def text_qualities(texts: Sequence[str], languages: Sequence[str | None]) -> list[float]:
+    """:func:`text_quality` of each text, the noise and tokens counted on all of them at once."""
+    noise, tokens = count_noise_many(texts)
+    return [_score(*args) for args in zip(texts, languages, noise, tokens)]
+
+
+def _score(text: str, language: str | None, noise: int, tokens: int | None) -> float:
+    damage = count_damage(text)
+    if not damage and not noise:  # the usual case: the token count does not matter
+        return round(accent_coverage(text, language), 3) + 0.0  # + 0.0: no -0.0
+    tokens = max(len(text.split()) if tokens is None else tokens, len(text) // 8, 1)
+    return round(accent_coverage(text, language) - 10 * (damage / tokens) - noise / tokens, 3) + 0.0

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+
+import numpy as np
 
 from corpus_registry.build.filters.base import BuildDoc, FilterResult, QualityFilter, _view
 
-__all__ = ["OcrNoiseFilter", "count_damage", "count_noise"]
+__all__ = ["OcrNoiseFilter", "count_damage", "count_noise", "count_noise_many"]
 
 # Signs of bad OCR or bad decoding, counted per whitespace token.
 _REPLACEMENT = "\ufffd"
@@ -14,14 +17,23 @@ _REPLACEMENT = "\ufffd"
 _MOJIBAKE = re.compile(
     r"[ÃÂâ\x80-\x9f](?:(?<=[ÃÂ])[\x80-\xbf]|(?<=â)[€\x80-\x9f]|(?<=[\x80-\x9f]))"
 )
-_MOJIBAKE_HINT = re.compile(r"[ÃÂ€\x80-\x9f]")  # one character class: a fast scan
+_UPPER_SET, _LOWER_SET, _LETTER_SET = "A-ZÀ-ÖØ-Þ", "a-zß-öø-ÿ", "A-Za-zß-öø-ÿ"
+_CONSONANT_SET = "b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ"
 # an upper-case letter right after a lower-case one
-_ODD_CASE = re.compile(r"[A-ZÀ-ÖØ-Þ](?<=[a-zß-öø-ÿ].)")
-_LETTER_DIGIT = re.compile(r"[0-9](?<=[A-Za-zß-öø-ÿ][0-9])")  # a digit right after a letter
-_JUNK_CHAR = re.compile(r"[|~^{}\\¦¬■□▪◆★¤¢]")
-_LONE_CONSONANT = re.compile(r" [b-df-hj-np-tv-xzB-DF-HJ-NP-TV-XZ](?!\S)")
+_ODD_CASE = re.compile(f"[{_UPPER_SET}](?<=[{_LOWER_SET}].)")
+_LETTER_DIGIT = re.compile(f"[0-9](?<=[{_LETTER_SET}][0-9])")  # a digit right after a letter
+_LONE_CONSONANT = re.compile(f" [{_CONSONANT_SET}](?!\\S)")
 # markup and addresses are not OCR noise (``<a href='/affichCodeArticle.do?cidTexte=...'>``)
 _MARKUP = re.compile(r"<[^<>\n]*>|(?:https?://|www\.)\S*")
+
+
+# Character sets as their Latin-1 bytes plus the characters beyond Latin-1, counted with
+# ``bytes.translate`` and ``str.count`` (one pass in C each; a regular expression's character class
+# costs several times more per character). A mojibake sequence starts with one of Ã Â € \x80-\x9f:
+_HINT_BYTES = bytes([ord("Ã"), ord("Â"), *range(0x80, 0xA0)])
+# OCR junk: | ~ ^ { } \ ¦ ¬ ¤ ¢ and ■ □ ▪ ◆ ★
+_JUNK_BYTES = "|~^{}\\¦¬¤¢".encode("latin-1")
+_JUNK_WIDE = "■□▪◆★"
 
 
 def count_damage(text: str) -> int:
@@ -29,9 +41,24 @@ def count_damage(text: str) -> int:
     if text.isascii():
         return 0
     damage = text.count(_REPLACEMENT)
-    if _MOJIBAKE_HINT.search(text):
+    if _mojibake_hint(text):
         damage += len(_MOJIBAKE.findall(text))
     return damage
+
+
+def _mojibake_hint(text: str) -> bool:
+    """Whether a (non-ASCII) text holds a character a mojibake sequence starts with."""
+    data = text.encode("latin-1", "ignore")
+    return len(data.translate(None, _HINT_BYTES)) != len(data) or "€" in text
+
+
+def count_junk(text: str) -> int:
+    """How many characters of ``text`` are OCR junk."""
+    if text.isascii():
+        data = text.encode("ascii")
+        return len(data) - len(data.translate(None, _JUNK_BYTES))
+    data = text.encode("latin-1", "ignore")
+    return len(data) - len(data.translate(None, _JUNK_BYTES)) + sum(text.count(c) for c in _JUNK_WIDE)
 
 
 def count_noise(text: str) -> int:
@@ -39,10 +66,93 @@ def count_noise(text: str) -> int:
     markup and addresses set aside: the measure the filter below applies."""
     if "<" in text or "://" in text or "www." in text:
         text = _MARKUP.sub(" ", text)
-    noise = len(_JUNK_CHAR.findall(text)) + len(_LONE_CONSONANT.findall(text)) + len(_ODD_CASE.findall(text))
+    noise = count_junk(text) + len(_LONE_CONSONANT.findall(text)) + len(_ODD_CASE.findall(text))
     if any(d in text for d in "0123456789"):
         noise += len(_LETTER_DIGIT.findall(text))
     return noise
+
+
+# count_noise_many: each BMP code point's category (the character classes of the patterns above,
+# made exclusive), then per (previous, this, next) category: the noise signs counted at this
+# position, and whether a whitespace token starts here. _EDGE: the separator around each text.
+_OTHER, _VOWEL, _LOWER, _UPPER_VOWEL, _UPPER, _UPPER_WIDE, _DIGIT, _BLANK, _SPACE, _JUNK, _EDGE = range(11)
+_BATCH_CHARS = 1 << 20
+_TABLES: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _tables() -> tuple[np.ndarray, np.ndarray]:
+    """(category per BMP code point, per category triple: the noise signs counted + 2³² if a token
+    starts there)."""
+    global _TABLES
+    if _TABLES is None:
+        every = "".join(map(chr, range(0x10000)))
+
+        def has(chars: str) -> np.ndarray:
+            mask = np.zeros(0x10000, dtype=bool)
+            mask[[m.start() for m in re.finditer(f"[{chars}]", every)]] = True
+            return mask
+
+        upper, lower, letter, consonant = has(_UPPER_SET), has(_LOWER_SET), has(_LETTER_SET), has(_CONSONANT_SET)
+        category = np.full(0x10000, _OTHER, dtype=np.uint16)
+        category[lower] = _VOWEL
+        category[lower & consonant] = _LOWER
+        category[upper & letter] = _UPPER_VOWEL
+        category[upper & letter & consonant] = _UPPER
+        category[upper & ~letter] = _UPPER_WIDE
+        category[has("0-9")] = _DIGIT
+        category[has(r"\s")] = _SPACE  # what \S and str.split() see as whitespace
+        category[ord(" ")] = _BLANK
+        category[has(re.escape(_JUNK_BYTES.decode("latin-1") + _JUNK_WIDE))] = _JUNK
+        category[0] = _EDGE
+        prev, this, after = (a.ravel() for a in np.meshgrid(*[np.arange(11)] * 3, indexing="ij"))
+        lowers, letters, gaps = [_VOWEL, _LOWER], [_VOWEL, _LOWER, _UPPER_VOWEL, _UPPER], [_BLANK, _SPACE, _EDGE]
+        noise = ((this == _JUNK).astype(np.uint8)
+                 + (np.isin(prev, lowers) & np.isin(this, [_UPPER_VOWEL, _UPPER, _UPPER_WIDE]))  # _ODD_CASE
+                 + (np.isin(prev, letters) & (this == _DIGIT))  # _LETTER_DIGIT
+                 + ((prev == _BLANK) & np.isin(this, [_LOWER, _UPPER]) & np.isin(after, gaps)))  # _LONE_CONSONANT
+        starts = ~np.isin(this, gaps) & np.isin(prev, gaps)
+        _TABLES = category, noise.astype(np.int64) | (starts.astype(np.int64) << 32)
+    return _TABLES
+
+
+def count_noise_many(texts: Sequence[str]) -> tuple[list[int], list[int | None]]:
+    """(:func:`count_noise`, ``len(text.split())``) of each text, counted on all of them at once with
+    numpy, from each code point's category and its neighbours', where the regular expressions take a
+    pass each per text. The token count is None for a text with markup (its noise is counted with
+    the markup set aside, its tokens with it: count them on the text)."""
+    if any("\x00" in t for t in texts):  # the separator: the rare text holding it is counted alone
+        return [count_noise(t) for t in texts], [len(t.split()) for t in texts]
+    noise: list[int] = []
+    tokens: list[int | None] = []
+    start = 0
+    while start < len(texts):
+        stop, size = start + 1, len(texts[start])
+        while stop < len(texts) and size + len(texts[stop]) <= _BATCH_CHARS:
+            size += len(texts[stop])
+            stop += 1
+        batch = texts[start:stop]
+        marked = ["<" in t or "://" in t or "www." in t for t in batch]
+        n, words = _count_batch([_MARKUP.sub(" ", t) if m else t for t, m in zip(batch, marked)])
+        noise += n
+        tokens += [None if m else w for w, m in zip(words, marked)]
+        start = stop
+    return noise, tokens
+
+
+def _count_batch(texts: list[str]) -> tuple[list[int], list[int]]:
+    category, counts = _tables()
+    # every text between separators, two at the end: an empty last text still has a span
+    cps = np.frombuffer(("\x00" + "\x00".join(texts) + "\x00\x00").encode("utf-32-le", "surrogatepass"),
+                        dtype=np.uint32)
+    kinds = category[cps & 0xFFFF]
+    if int(cps.max()) > 0xFFFF:
+        kinds[cps > 0xFFFF] = _OTHER
+    triple = kinds[:-2] * 121 + kinds[1:-1] * 11 + kinds[2:]  # centred on each character but the edges
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    first = np.cumsum(lengths + 1) - lengths - 1  # each text's first character, in ``triple``
+    # each text's span runs to the next one's: the separator between them counts nothing
+    per_text = np.add.reduceat(counts[triple], first)
+    return (per_text & 0xFFFFFFFF).tolist(), (per_text >> 32).tolist()
 
 
 class OcrNoiseFilter(QualityFilter):
@@ -83,14 +193,14 @@ class OcrNoiseFilter(QualityFilter):
             if text.count(_REPLACEMENT) / tokens > self.max_replacement_ratio:
                 return False, "replacement_chars"
             if (
-                _MOJIBAKE_HINT.search(text)
+                _mojibake_hint(text)
                 and len(_MOJIBAKE.findall(text)) / tokens > self.max_mojibake_ratio
             ):
                 return False, "mojibake"
         digits = view.digits
         if "<" in text or "://" in text or "www." in text:
             text = _MARKUP.sub(" ", text)
-        noise = len(_JUNK_CHAR.findall(text)) + len(_LONE_CONSONANT.findall(text))
+        noise = count_junk(text) + len(_LONE_CONSONANT.findall(text))
         noise += len(_ODD_CASE.findall(text))
         if digits:
             noise += len(_LETTER_DIGIT.findall(text))
