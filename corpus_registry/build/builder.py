@@ -29,12 +29,10 @@ from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from corpus_registry.build import tasks
-from corpus_registry.build.candidates import PAGE, Candidates, SideColumns, read_candidates
+from corpus_registry.build.candidates import PAGE, CandidateReader, Candidates, SideColumns
 from corpus_registry.build.card import render_attribution, render_card
 from corpus_registry.build.croissant import write_croissant
-from corpus_registry.build.dedup.distributed import grouped_near_dedup
-from corpus_registry.build.dedup.near import NearDedup
-from corpus_registry.build.dedup.spill import SpilledNearDedup
+from corpus_registry.build.fates import Fates
 from corpus_registry.build.filters import build_filters
 from corpus_registry.build.funnel import Funnel
 from corpus_registry.build.memory import return_freed_memory
@@ -57,8 +55,9 @@ from corpus_registry.build.release import (
     write_manifest,
     write_shard,
 )
+from corpus_registry.build.sign_stream import SignStream
 from corpus_registry.build.spec import BuildSpec
-from corpus_registry.build.tasks import STORE_CACHE, ShardTask, SignTask, filter_and_sign, write_shard_task
+from corpus_registry.build.tasks import STORE_CACHE, ShardTask, filter_and_sign, write_shard_task
 from corpus_registry.build.tokens import TokenizerRef, resolve_tokenizer
 from corpus_registry.errors import BuildError, StoreError
 from corpus_registry.executors import Executor, LocalExecutor
@@ -88,60 +87,7 @@ class BuildResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
 
 
-class _Fates:
-    """Every candidate's fate by row number: the stage that dropped it (-1: kept so far), why, and
-    the row it duplicates (-1: none) with their similarity. Filled a page at a time while the
-    candidates are read (:meth:`page`), then sealed (:meth:`seal`)."""
-
-    def __init__(self, size: int, stages: list[str], *, reasons: list[str] | None = None,
-                 codes: dict[str, int] | None = None) -> None:
-        self.stages = stages
-        self.reasons: list[str] = [] if reasons is None else reasons
-        self._codes: dict[str, int] = {} if codes is None else codes
-        self.stage = np.full(size, -1, dtype=np.int16)
-        self.reason = np.full(size, -1, dtype=np.int32)
-        self.duplicate_of = np.full(size, -1, dtype=np.int64)
-        self.similarity = np.full(size, np.nan)
-        self._pages: list[_Fates] = []
-
-    def page(self, size: int) -> _Fates:
-        """The fates of the next ``size`` rows, sharing this one's reasons (stages and reasons only:
-        no metadata stage finds a duplicate)."""
-        page = _Fates(0, self.stages, reasons=self.reasons, codes=self._codes)
-        page.stage = np.full(size, -1, dtype=np.int16)
-        page.reason = np.full(size, -1, dtype=np.int32)
-        self._pages.append(page)
-        return page
-
-    def seal(self) -> None:
-        """Join the pages into one array per field."""
-        if self._pages:
-            self.stage = np.concatenate([p.stage for p in self._pages])
-            self.reason = np.concatenate([p.reason for p in self._pages])
-            self.duplicate_of = np.full(len(self.stage), -1, dtype=np.int64)
-            self.similarity = np.full(len(self.stage), np.nan)
-            self._pages = []
-
-    def drop(self, rows: np.ndarray | list[int], stage: str, reason: str) -> None:
-        code = self._codes.setdefault(reason, len(self._codes))
-        if code == len(self.reasons):
-            self.reasons.append(reason)
-        self.stage[rows] = self.stages.index(stage)
-        self.reason[rows] = code
-
-    def alive(self) -> np.ndarray:
-        return np.flatnonzero(self.stage < 0)
-
-    def stage_names(self) -> np.ndarray:
-        """Each row's dropping stage as an object array (None where kept)."""
-        return np.array([*self.stages, None], dtype=object)[self.stage]
-
-    def reason_texts(self) -> np.ndarray:
-        """Each row's drop reason as an object array (None where kept)."""
-        return np.array([*self.reasons, None], dtype=object)[self.reason]
-
-
-def _metadata_stages(table: pa.Table, spec: BuildSpec, fates: _Fates) -> None:
+def _metadata_stages(table: pa.Table, spec: BuildSpec, fates: Fates) -> None:
     """Licence, withdrawal and language stages on a page of candidates, in that order: a document
     is dropped by the first. Then every language still selected must name a release folder."""
     sel = spec.select
@@ -208,34 +154,6 @@ def _exact_duplicates(sha256: list[np.ndarray], ranks: np.ndarray) -> np.ndarray
     return out
 
 
-def _sign_tasks(spec: BuildSpec, store_url: str, cands: Candidates, rows: np.ndarray, sign: np.ndarray,
-                max_docs: int = 2000, max_bytes: int = 64 << 20, batch_chars: int | None = None,
-                store_cache: int = STORE_CACHE) -> Iterator[SignTask]:
-    """Chunks of survivors (``rows``, numbered by position) in store order (each store shard read
-    by as few tasks as possible)."""
-    minhash = (spec.dedup.num_perm, spec.dedup.ngram, spec.dedup.seed) if spec.dedup.near else None
-    filters = spec.filters.model_dump(mode="json")
-    # by store shard, then by text (its hash's first 8 bytes suffice to spread them), then by key
-    first_bytes = cands.sha256_bytes().view(np.uint64)[::4]
-    order = np.lexsort((rows, first_bytes[rows], cands.numpy("shard")[rows]))
-    # a task ends at its max_docs-th document or at the one that brings it to max_bytes
-    sizes = np.cumsum(cands.numpy("bytes")[rows][order])
-    words = cands.numpy("words")
-    start = 0
-    while start < len(order):
-        before = sizes[start - 1] if start else 0
-        end = min(start + max_docs, int(np.searchsorted(sizes, before + max_bytes)) + 1, len(order))
-        these = order[start:end]
-        at = rows[these]
-        items = pa.table({"index": pa.array(these), "sha256": cands.sha256_hex(at), "shard": cands.strings("shard", at),
-                          "words": pa.array(words[at]), "language": cands.strings("language", at),
-                          "date": cands.strings("date", at), "sign": pa.array(sign[these])})
-        yield SignTask(store_url, filters, minhash, items, **({} if batch_chars is None else
-                                                               {"batch_chars": batch_chars,
-                                                                "store_cache": store_cache}))
-        start = end
-
-
 def build_release(
     registry: Registry,
     spec: BuildSpec,
@@ -278,41 +196,56 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
     if warm_up is not None:
         warm_up(tasks.__name__)  # workers import their tasks' module while the registry is read
     filter_names = [f"filter:{f.name}" for f in build_filters(spec.filters)]
-    fates = _Fates(0, [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
+    fates = Fates(0, [*META_STAGES, *filter_names, "exact_dedup", "near_dedup", "kept"])
     # within a budget, what waits on disk (the side columns, near dedup's spill) goes to a folder
     # beside the release's, made and deleted here
     with tempfile.TemporaryDirectory(dir=staged.path.parent, prefix=f".{staged.dest.name}.scratch-") as scratch:
         side = SideColumns(Path(scratch) / "candidates.arrow" if memory is not None else None)
+        stream = SignStream(spec, registry.store.url, memory=memory,
+                            spill=None if memory is None else Path(scratch) / "near-dedup")
         try:
-            cands = read_candidates(registry, spec, side=side,
-                                    on_page=lambda page: _metadata_stages(page, spec, fates.page(page.num_rows)))
-            fates.seal()
+            cands = _filter_and_sign(registry, spec, fates, stream, side, executor, progress=progress)
+            clock.lap("read_filter_sign")  # the registry is read while the workers filter and sign
+            stream.finish(cands, fates, executor, _keep_ranks, _exact_duplicates)
+            clock.lap("dedup")
+            stream.close()
+            pa.default_memory_pool().release_unused()
             result = _decide_and_write(registry, spec, staged, cands, fates, clock, executor=executor,
-                                       progress=progress, record=record, tokenizer=tokenizer, memory=memory,
-                                       scratch=Path(scratch))
+                                       progress=progress, record=record, tokenizer=tokenizer, memory=memory)
         finally:
+            stream.close()
             side.close()
     result.seconds = time.perf_counter() - started
     result.timings = clock.laps
     return result
 
 
-def _decide_and_write(registry: Registry, spec: BuildSpec, staged: StagedFolder, cands: Candidates, fates: _Fates,
-                      clock: _Clock, *, executor: Executor, progress: bool, record: bool,
-                      tokenizer: TokenizerRef | None, memory: int | None, scratch: Path) -> BuildResult:
+def _filter_and_sign(registry: Registry, spec: BuildSpec, fates: Fates, stream: SignStream, side: SideColumns,
+                     executor: Executor, *, progress: bool) -> Candidates:
+    """Read the candidates, deciding each page's metadata stages, while the executor filters and
+    signs the survivors of the pages already read."""
+    reader = CandidateReader(registry, spec, side=side)
+    bar = tqdm(desc="filter+sign", unit="doc", disable=None if progress else True, leave=False)
+    for res in executor.map(filter_and_sign, stream.tasks(reader, fates, lambda page, page_fates: _metadata_stages(
+            page, spec, page_fates))):
+        stream.collect(res)
+        bar.update(len(res.dropped) + len(res.passed))
+    bar.close()
+    cands = reader.result()
+    fates.seal()
     if not len(cands):
         raise BuildError(f"{spec.name}: the selection matches no document in the registry",
                          hint="check select.sources/collections/dates, or ingest sources first")
-    clock.lap("select")
     if not len(fates.alive()):
         raise BuildError(f"{spec.name}: no document passes the licence/language selection "
                          f"({len(cands)} candidates)", hint="widen select.languages or select.license_tiers")
-    store_url = registry.store.url
-    spill = None if memory is None else scratch / "near-dedup"  # made, then deleted, by this build
-    _text_stages(cands, spec, fates, store_url, executor, clock, progress=progress, spill=spill,
-                 memory=memory)
-    pa.default_memory_pool().release_unused()
+    return cands
 
+
+def _decide_and_write(registry: Registry, spec: BuildSpec, staged: StagedFolder, cands: Candidates, fates: Fates,
+                      clock: _Clock, *, executor: Executor, progress: bool, record: bool,
+                      tokenizer: TokenizerRef | None, memory: int | None) -> BuildResult:
+    store_url = registry.store.url
     funnel = _funnel(cands, fates)
     kept_rows = fates.alive()
     if not len(kept_rows):
@@ -345,108 +278,12 @@ def _decide_and_write(registry: Registry, spec: BuildSpec, staged: StagedFolder,
     return result
 
 
-def _text_stages(cands: Candidates, spec: BuildSpec, fates: _Fates, store_url: str, executor: Executor,
-                 clock: _Clock, *, progress: bool, spill: Path | None = None, memory: int | None = None) -> None:
-    """Quality filters, exact and near dedup on the documents the metadata stages kept.
-
-    Everything held here (the survivors' columns, signatures, LSH buckets) is freed on return,
-    before the shards are written. With ``spill`` (a folder to make), signatures and LSH buckets go
-    to files there instead of memory, paired within ``memory`` bytes; the folder is deleted here."""
-    rows = fates.alive()  # survivor number -> candidate row
-    ranks = _keep_ranks(cands, rows)
-    parts = cands.sha256_bytes().view(np.uint64).reshape(-1, 4)
-    exact_of = (_exact_duplicates([parts[rows, c] for c in range(4)], ranks) if spec.dedup.exact
-                else np.full(len(rows), -1))
-    del parts
-    near = spec.dedup.near_dedup() if spec.dedup.near and spill is None else None
-    if near is not None:
-        near.reserve(int(np.count_nonzero(exact_of < 0)))
-    spilled = (SpilledNearDedup(folder=spill, memory=(memory or 0) // 8, threshold=spec.dedup.threshold,
-                                num_perm=spec.dedup.num_perm, seed=spec.dedup.seed)
-               if spec.dedup.near and spill is not None else None)
-    try:
-        _filter_sign_dedup(spec, fates, store_url, executor, clock, cands, rows, ranks, exact_of, near, spilled,
-                           progress=progress)
-    finally:
-        if spilled is not None:
-            spilled.close()
-
-
-def _filter_sign_dedup(spec: BuildSpec, fates: _Fates, store_url: str, executor: Executor, clock: _Clock,
-                       cands: Candidates, rows: np.ndarray, ranks: np.ndarray, exact_of: np.ndarray,
-                       near: NearDedup | None, spilled: SpilledNearDedup | None, *, progress: bool) -> None:
-    signed: list[np.ndarray] = []  # survivor numbers in the order near dedup numbers them
-    quality = np.full(len(rows), np.nan)  # the keep rule's text score, measured while signing
-    bar = tqdm(total=len(rows), desc="filter+sign", unit="doc", disable=None if progress else True,
-               leave=False)
-    # within a budget, a task's texts take at most 1/256 of it in a worker, signed a quarter of a
-    # megabyte of text at a time (same results: tasks keep store order, batches are only batches)
-    budget = None if spilled is None else spilled.memory * 8
-    max_bytes = 64 << 20 if budget is None else max(1 << 20, min(64 << 20, budget // 256))
-    for res in executor.map(filter_and_sign, _sign_tasks(spec, store_url, cands, rows, exact_of < 0,
-                                                         max_bytes=max_bytes,
-                                                         batch_chars=None if budget is None else 1 << 18,
-                                                         store_cache=STORE_CACHE if budget is None
-                                                         else budget // 64)):
-        by_reason: dict[tuple[str, str], list[int]] = {}
-        for i, stage, reason in res.dropped:
-            by_reason.setdefault((stage, reason), []).append(i)
-        for (stage, reason), where in by_reason.items():
-            fates.drop(rows[where], stage, reason)
-        passed = np.asarray(res.passed, dtype=np.int64)
-        exact = passed[exact_of[passed] >= 0]
-        if len(exact):
-            fates.drop(rows[exact], "exact_dedup", "exact duplicate")
-            fates.duplicate_of[rows[exact]] = rows[exact_of[exact]]
-            fates.similarity[rows[exact]] = 1.0
-        if near is not None and res.signed:
-            batch = np.asarray(res.signed, dtype=np.int64)
-            near.add_signatures(keys=[str(i) for i in res.signed], signatures=res.signatures,
-                                ranks=ranks[batch].tolist(), unique=True)
-            quality[batch] = res.quality
-            signed.append(batch)
-        if spilled is not None and res.signed:
-            batch = np.asarray(res.signed, dtype=np.int64)
-            spilled.add_signatures(res.signatures, ranks[batch])
-            quality[batch] = res.quality
-            signed.append(batch)
-        bar.update(len(res.dropped) + len(res.passed))
-    bar.close()
-    clock.lap("filter_sign")
-    if near is not None:
-        if signed:  # rank again now that every signed text has its score (a duplicate keeps the better text)
-            near.set_ranks(_keep_ranks(cands, rows, quality)[np.concatenate(signed)].tolist())
-        # An executor that can group rows (Ray: a distributed shuffle) groups the LSH buckets; same clusters.
-        result = (grouped_near_dedup(near, executor) if hasattr(executor, "map_groups")  # type: ignore[arg-type]
-                  else near.finalize(threads=executor.workers))
-        dups = result.duplicate_of  # keys are survivor numbers
-        dropped = rows[np.array([int(key) for key in dups], dtype=np.int64)]
-        fates.drop(dropped, "near_dedup", "near duplicate")
-        fates.duplicate_of[dropped] = rows[np.array([int(d.kept_key) for d in dups.values()], dtype=np.int64)]
-        fates.similarity[dropped] = [d.similarity for d in dups.values()]
-    if spilled is not None:
-        if signed:  # as above: ranked again with every signed text's score
-            spilled.set_ranks(_keep_ranks(cands, rows, quality)[np.concatenate(signed)])
-        found = spilled.finalize()
-        order = rows[np.concatenate(signed)] if signed else np.empty(0, dtype=np.int64)
-        dropped = order[found.dropped]
-        fates.drop(dropped, "near_dedup", "near duplicate")
-        fates.duplicate_of[dropped] = order[found.kept]
-        fates.similarity[dropped] = found.similarity
-    # An exact duplicate whose keeper was dropped by near dedup points at the final keeper.
-    exact = np.flatnonzero(fates.stage == fates.stages.index("exact_dedup"))
-    keepers = fates.duplicate_of[exact]
-    moved = fates.stage[keepers] == fates.stages.index("near_dedup")
-    fates.duplicate_of[exact[moved]] = fates.duplicate_of[keepers[moved]]
-    clock.lap("near_dedup")
-
-
-def _drops_by_stage(fates: _Fates) -> list[tuple[str, int]]:
+def _drops_by_stage(fates: Fates) -> list[tuple[str, int]]:
     counts = np.bincount(fates.stage[fates.stage >= 0], minlength=len(fates.stages))
     return [(stage, int(n)) for stage, n in zip(fates.stages, counts) if n]
 
 
-def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: _Fates) -> None:
+def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: Fates) -> None:
     """One row per candidate, through the driver's executemany (a build records every document, so
     this is the bulk path: no per-row ORM or SQL-expression work)."""
     cols = ("release_id", "document_id", "status", "stage", "reason", "duplicate_of", "similarity")
@@ -485,7 +322,7 @@ class _Clock:
         self._last = now
 
 
-def _funnel(cands: Candidates, fates: _Fates) -> Funnel:
+def _funnel(cands: Candidates, fates: Fates) -> Funnel:
     """Every candidate passes the stages before the one that dropped it (or all of them).
 
     Documents are first grouped by (dropping stage, reason, language): the funnel is then filled
@@ -513,7 +350,7 @@ def _funnel(cands: Candidates, fates: _Fates) -> Funnel:
     return funnel
 
 
-def _check_languages(page: pa.Table, fates: _Fates) -> None:
+def _check_languages(page: pa.Table, fates: Fates) -> None:
     """Every language still selected will name a folder of the release: refuse, before the long
     work, one that cannot (a registry filled before language codes were validated)."""
     alive = page.filter(pa.array(fates.stage < 0))
@@ -622,7 +459,7 @@ def _sources(registry: Registry, cands: Candidates) -> dict[str, dict[str, Any]]
                 for src in rows}
 
 
-def _write_removed(cands: Candidates, fates: _Fates, out_dir: Path) -> dict[str, Any]:
+def _write_removed(cands: Candidates, fates: Fates, out_dir: Path) -> dict[str, Any]:
     """removed.parquet: every candidate not kept, in registry order, with its stage and reason and,
     for a duplicate, the kept document it duplicates (``source/identifier``) and how closely."""
     stage_names = np.array([*fates.stages, None], dtype=object)
@@ -758,7 +595,7 @@ class _Staged:
     pushed: str | None  # where it was pushed (repo@tag), if it was
 
 
-def _stage_release(session: Session, spec: BuildSpec, cands: Candidates, fates: _Fates, out_dir: Path, *,
+def _stage_release(session: Session, spec: BuildSpec, cands: Candidates, fates: Fates, out_dir: Path, *,
                    executor: str) -> _Staged:
     """Write the release row (its manifest fields are filled by :func:`_finish_release`) and the fate
     of every candidate, replacing those of an earlier build of the same name and version."""

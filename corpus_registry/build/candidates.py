@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -215,59 +215,86 @@ def read_candidates(registry: Registry, spec: BuildSpec, *, side: SideColumns | 
     """The current documents ``spec.select`` names by source, collection and date (the other
     selection rules are build stages, so that their drops are counted in the funnel).
 
-    ``on_page`` gets each page with every column the query read, plus ``source``, ``collection``,
-    ``license``, ``tier`` and ``status`` as they stand today, in row order, before it is slimmed."""
-    side = side if side is not None else SideColumns()
-    sel = spec.select
-    with registry.engine.connect() as conn:
-        if conn.dialect.name == "postgresql":  # every statement below sees one snapshot
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            if conn.dialect.name == "sqlite":  # pysqlite opens no transaction for reads by itself
-                conn.exec_driver_sql("BEGIN")
-            withdrawals = sorted((slug, ident or "", sha or "") for slug, ident, sha in conn.execute(
-                select(Source.slug, Withdrawal.document_identifier, Withdrawal.sha256)
-                .join(Source, Source.id == Withdrawal.source_id)))
-            standings = load_standings(conn)
-            texts = withdrawn_texts(conn)
-            sources = select(Source.id, Source.slug, Source.collection)
-            if sel.sources:
-                sources = sources.where(Source.slug.in_(sel.sources))
-            if sel.collections:
-                sources = sources.where(Source.collection.in_([c.value for c in sel.collections]))
-            # key order: "a-b/x" sorts before "a/x", so sources go by slug + "/"
-            chosen = sorted(conn.execute(sources).all(), key=lambda r: (r.slug + "/").encode())
-            wanted = conn.execute(select(func.count()).select_from(Document).where(
-                Document.source_id.in_([r.id for r in chosen]), Document.is_current.is_(True))).scalar_one()
-            reader = _Reader(standings, texts, side, on_page, _BlobShards(conn, wanted), capacity=wanted)
-            for sid, slug, collection in chosen:
-                q = (select(Document.id, Document.source_id, Document.identifier, Document.sha256, Document.language,
-                            Document.language_score, Document.word_count, Document.byte_size,
-                            Document.declared_license, Document.status, Document.date, Document.title,
-                            Document.creator, Document.url)
-                     .where(Document.source_id == sid, Document.is_current.is_(True))
-                     .order_by(_bytewise(conn, Document.identifier)))
-                if sel.date_from:
-                    q = q.where(Document.date >= sel.date_from)
-                if sel.date_to:
-                    q = q.where(Document.date <= sel.date_to + "\uffff")
-                for page in _pages(conn, q, FIELDS):
-                    reader.add(page, slug, collection)
-    side.close_writing()
-    table, dictionaries, state = reader.finish()
-    h = hashlib.sha256(state)
-    h.update(hashlib.sha256(repr(withdrawals).encode()).digest())
-    pa.default_memory_pool().release_unused()
-    return Candidates(table=table, dictionaries=dictionaries, side=side, state=h.hexdigest(), standings=standings,
-                      own_decisions=reader.own)
+    ``on_page`` gets each page as :meth:`CandidateReader.pages` yields it."""
+    reader = CandidateReader(registry, spec, side=side)
+    for page, _first in reader.pages():
+        if on_page is not None:
+            on_page(page)
+    return reader.result()
+
+
+class CandidateReader:
+    """Reads the candidates a page at a time, in one snapshot of the registry, so that a build
+    can start work on the first pages while the next ones are read; :meth:`result` is the whole."""
+
+    def __init__(self, registry: Registry, spec: BuildSpec, *, side: SideColumns | None = None) -> None:
+        self.registry, self.spec = registry, spec
+        self.side = side if side is not None else SideColumns()
+        self._result: Candidates | None = None
+
+    def pages(self) -> Iterator[tuple[pa.Table, int]]:
+        """(page, number of its first row): every column the query read, plus ``source``,
+        ``collection``, ``license``, ``tier``, ``status`` (as they stand today) and ``shard``, in
+        row order. The transaction stays open until the last page is taken."""
+        sel = self.spec.select
+        with self.registry.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":  # every statement below sees one snapshot
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                if conn.dialect.name == "sqlite":  # pysqlite opens no transaction for reads by itself
+                    conn.exec_driver_sql("BEGIN")
+                withdrawals = sorted((slug, ident or "", sha or "") for slug, ident, sha in conn.execute(
+                    select(Source.slug, Withdrawal.document_identifier, Withdrawal.sha256)
+                    .join(Source, Source.id == Withdrawal.source_id)))
+                standings = load_standings(conn)
+                texts = withdrawn_texts(conn)
+                sources = select(Source.id, Source.slug, Source.collection)
+                if sel.sources:
+                    sources = sources.where(Source.slug.in_(sel.sources))
+                if sel.collections:
+                    sources = sources.where(Source.collection.in_([c.value for c in sel.collections]))
+                # key order: "a-b/x" sorts before "a/x", so sources go by slug + "/"
+                chosen = sorted(conn.execute(sources).all(), key=lambda r: (r.slug + "/").encode())
+                self.expected = conn.execute(select(func.count()).select_from(Document).where(
+                    Document.source_id.in_([r.id for r in chosen]), Document.is_current.is_(True))).scalar_one()
+                reader = _Reader(standings, texts, self.side, _BlobShards(conn, self.expected),
+                                 capacity=self.expected)
+                for sid, slug, collection in chosen:
+                    q = (select(Document.id, Document.source_id, Document.identifier, Document.sha256,
+                                Document.language, Document.language_score, Document.word_count, Document.byte_size,
+                                Document.declared_license, Document.status, Document.date, Document.title,
+                                Document.creator, Document.url)
+                         .where(Document.source_id == sid, Document.is_current.is_(True))
+                         .order_by(_bytewise(conn, Document.identifier)))
+                    if sel.date_from:
+                        q = q.where(Document.date >= sel.date_from)
+                    if sel.date_to:
+                        q = q.where(Document.date <= sel.date_to + "\uffff")
+                    for page in _pages(conn, q, FIELDS):
+                        first = reader.rows
+                        page = reader.prepare(page, slug, collection)
+                        yield page, first
+                        reader.keep(page)
+        self.side.close_writing()
+        table, dictionaries, state = reader.finish()
+        h = hashlib.sha256(state)
+        h.update(hashlib.sha256(repr(withdrawals).encode()).digest())
+        pa.default_memory_pool().release_unused()
+        self._result = Candidates(table=table, dictionaries=dictionaries, side=self.side, state=h.hexdigest(),
+                                  standings=standings, own_decisions=reader.own)
+
+    def result(self) -> Candidates:
+        """The candidates, once :meth:`pages` has been read to the end."""
+        assert self._result is not None, "pages() was not read to the end"
+        return self._result
 
 
 class _Reader:
     """Turns pages of rows into lean columns, side columns and the state digest."""
 
-    def __init__(self, standings: Standings, texts: dict[str, str], side: SideColumns,
-                 on_page: Callable[[pa.Table], None] | None, shards: _BlobShards, *, capacity: int) -> None:
-        self.standings, self.texts, self.side, self.on_page = standings, texts, side, on_page
+    def __init__(self, standings: Standings, texts: dict[str, str], side: SideColumns, shards: _BlobShards, *,
+                 capacity: int) -> None:
+        self.standings, self.texts, self.side = standings, texts, side
         self.shards = shards
         self.codes = {name: _Codes(capacity) for name in CODED}
         # each lean column is allocated once, for every row the selection can return
@@ -278,7 +305,8 @@ class _Reader:
         self.own: dict[int, int] = {}
         self.rows = 0
 
-    def add(self, page: pa.Table, slug: str, collection: str | None) -> None:
+    def prepare(self, page: pa.Table, slug: str, collection: str | None) -> pa.Table:
+        """The page with its source, licences, tiers, statuses and shards as they stand, digested."""
         n = page.num_rows
         page = page.append_column("source", pa.array([slug] * n, pa.string()))
         page = page.append_column("collection", pa.array([collection] * n, pa.string()))
@@ -289,8 +317,12 @@ class _Reader:
         page = page.set_column(page.schema.get_field_index("status"), "status", self._status(page))
         for name in _STATE:
             _digest(self.digests[name], page[name].combine_chunks())
-        if self.on_page is not None:
-            self.on_page(page)
+        return page
+
+    def keep(self, page: pa.Table) -> None:
+        """Add a prepared page to the lean and side columns."""
+        n = page.num_rows
+        raw = _raw_sha256(page)
         self.side.append(page)
         at = self.rows
         if at + n > len(self.plain["id"]):  # more rows than counted: the registry grew meanwhile
@@ -367,7 +399,7 @@ class _BlobShards:
         self.conn = conn
         total = conn.execute(select(func.count()).select_from(Blob)).scalar_one()
         self.names: list[str] = []
-        self.sorted = np.empty(0, dtype="S32")
+        self.sorted = np.empty((0, 4), dtype=np.uint64)  # the hashes as four integers, by the first
         self.codes = np.empty(0, dtype=np.int32)
         self.lookup = 4 * wanted < total
         if self.lookup:
@@ -382,9 +414,10 @@ class _BlobShards:
             codes.append(local[encoded.indices.to_numpy()])
         everything = np.concatenate(hashes) if hashes else np.empty(0, dtype="S32")
         del hashes
-        order = np.argsort(everything, kind="stable")
-        self.sorted = everything[order]
-        del everything
+        parts = everything.view(np.uint64).reshape(-1, 4)
+        order = np.argsort(parts[:, 0], kind="stable")  # by the first 8 bytes: integers sort fast
+        self.sorted = np.ascontiguousarray(parts[order])
+        del everything, parts
         self.codes = np.concatenate(codes)[order] if codes else self.codes
         self.names = list(index)
 
@@ -397,13 +430,21 @@ class _BlobShards:
             return pa.array([found.get(h) for h in _hex(wanted).to_pylist()], pa.string())
         if not len(self.sorted):
             return pa.nulls(len(wanted), pa.string())
-        at = np.minimum(np.searchsorted(self.sorted, wanted), len(self.sorted) - 1)
-        hit = self.sorted[at] == wanted
+        query = np.ascontiguousarray(wanted).view(np.uint64).reshape(-1, 4)
+        first = self.sorted[:, 0]
+        lo = np.searchsorted(first, query[:, 0], side="left")
+        hi = np.searchsorted(first, query[:, 0], side="right")
+        at = np.minimum(lo, len(first) - 1)
+        hit = (lo < hi) & np.all(self.sorted[at] == query, axis=1)
+        for row in np.flatnonzero(hi - lo > 1).tolist():  # hashes sharing their first 8 bytes: look closer
+            match = np.flatnonzero(np.all(self.sorted[lo[row]:hi[row]] == query[row], axis=1))
+            hit[row] = bool(len(match))
+            at[row] = lo[row] + (match[0] if len(match) else 0)
         names = pa.array(self.names, pa.string())
         return names.take(pa.array(np.where(hit, self.codes[at], 0), mask=~hit))
 
     def close(self) -> None:
-        self.sorted, self.codes = np.empty(0, dtype="S32"), np.empty(0, dtype=np.int32)
+        self.sorted, self.codes = np.empty((0, 4), dtype=np.uint64), np.empty(0, dtype=np.int32)
 
 
 def _joined(hexes: pa.Array | pa.ChunkedArray) -> bytes:
