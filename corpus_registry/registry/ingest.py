@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import xxhash
-from sqlalchemy import Table, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from corpus_registry.config import env_int
 from corpus_registry.errors import ConfigError, NotFoundError, ReaderError
 from corpus_registry.registry import licences
+from corpus_registry.registry.bulk_insert import insert_rows
 from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal, utcnow
 from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_digest
 from corpus_registry.registry.fields import check_identifier, check_metadata
@@ -88,15 +88,6 @@ def _table(model: type) -> Table:
     return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
-def _insert_ignore(session: Session, model: type, rows: list[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING, so concurrent ingests may add the same blob."""
-    if not rows:
-        return
-    dialect = session.get_bind().dialect.name
-    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_table(model))
-    session.execute(ins.on_conflict_do_nothing(), rows)
-
-
 class _SourceIngest:
     """State of one source's ingest; one instance per run."""
 
@@ -154,6 +145,9 @@ class _SourceIngest:
     def _language(self, raw: RawDocument, override: str | None) -> str | None:
         """The override's language code (None: identify it), checked again here (a registry synced
         before codes were validated); a code the reader found must be a language code too."""
+        if raw.language is None and override is None:  # the common case: nothing to check
+            return None
+
         def check(value: str, where: str) -> str:
             try:
                 return canonical_language(value)
@@ -255,13 +249,12 @@ class _SourceIngest:
         missing = {p.sha256: p for p in fresh if p.sha256 not in stored}
         if missing:
             shard = self.registry.store.put((sha, p.text) for sha, p in missing.items())
-            _insert_ignore(session, Blob, [
-                {"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()
-            ])
+            blobs = [{"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()]
+            insert_rows(session, _table(Blob), blobs, ignore_conflicts=True)  # concurrent ingests may add it too
         if superseded:
             session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
         try:
-            session.execute(insert(_table(Document)), rows)  # Core executemany: no ORM bookkeeping
+            insert_rows(session, _table(Document), rows)
         except IntegrityError as e:
             raise ReaderError(
                 f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",

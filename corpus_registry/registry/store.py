@@ -103,9 +103,9 @@ class DocumentStore:
         path = self._path(name)
         if self.fs.exists(path) and not replace:
             return name
-        table = pa.table(
-            {"sha256": [r[0] for r in rows], "text": [r[1] for r in rows]}, schema=SCHEMA
-        )
+        table = pa.Table.from_arrays(
+            [_strings([r[0] for r in rows], pa.string(), np.int32),
+             _strings([r[1] for r in rows], pa.large_string(), np.int64)], schema=SCHEMA)
         buf = io.BytesIO()
         pq.write_table(table, buf, compression="zstd", write_statistics=["sha256"])
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
@@ -209,6 +209,15 @@ class DocumentStore:
         source = pa.OSFile(path) if isinstance(self.fs, LocalFileSystem) else pa.BufferReader(self.fs.cat_file(path))
         with source:
             return pq.ParquetFile(source, pre_buffer=False).read(use_threads=False)
+
+
+def _strings(values: list[str], arrow_type: pa.DataType, offset_type: type[np.integer[Any]]) -> pa.Array:
+    """An Arrow string column built from its UTF-8 bytes and offsets: the same array as ``pa.array``,
+    which would import pandas (a second or so, in every ingest process) to check for a DataFrame."""
+    data = [value.encode("utf-8") for value in values]
+    offsets = np.zeros(len(data) + 1, dtype=offset_type)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    return pa.Array.from_buffers(arrow_type, len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
 
 
 def _error(sha: str, shard: str | None, problem: Problem) -> StoreError:

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from corpus_registry.registry import documents
 from corpus_registry.registry.documents import count_words, normalize_text, text_sha256
 
 from tests.conftest import DATA
@@ -43,6 +44,7 @@ def test_nfc_and_word_count() -> None:
 # count_words and normalize_text take shortcuts (a code point table; rewrites skipped when a
 # substring search finds nothing to rewrite): they must equal their plain regex definitions.
 _ANY_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=400)
+_LATIN1_TEXT = st.text(alphabet=st.characters(max_codepoint=0xFF), max_size=400)  # count_words' byte path
 _LINES_TEXT = st.text(alphabet=st.sampled_from(list("ab é\t\r\n\u2028\u2029\x85\ufeff_1") + ["\U0001d400"]),
                       max_size=200)
 
@@ -55,7 +57,15 @@ def _reference_normalize(text: str) -> str:
 
 
 @settings(max_examples=400, deadline=None)
-@given(text=st.one_of(_ANY_TEXT, _LINES_TEXT))
+@given(text=st.one_of(_ANY_TEXT, _LATIN1_TEXT, _LINES_TEXT))
 def test_count_words_and_normalize_equal_their_definitions(text: str) -> None:
     assert count_words(text) == len(re.findall(r"\w+", text))
     assert normalize_text(text) == _reference_normalize(text)
+
+
+@pytest.mark.parametrize("text", ["été au_bord de l'eau 42", "Ωmega été ab", "ab\U0001d400cd éé", " x  yz "])
+def test_count_words_across_chunk_boundaries(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a word cut by a chunk boundary counts once, whichever path (bytes or code points) each chunk takes
+    for size in range(1, len(text) + 1):
+        monkeypatch.setattr(documents, "CHUNK_CHARS", size)
+        assert documents.count_words(text) == len(re.findall(r"\w+", text)), size

@@ -226,6 +226,21 @@ def test_characters_sent_to_the_model_are_bounded_for_every_length(length: int) 
         assert ident.calls == [[" ".join(source[:length].split())]]
 
 
+@pytest.mark.parametrize(("length", "windows"), [(600, 1), (2000, 1), (7999, 1), (8000, 2), (19_999, 4), (400_000, 5)])
+def test_default_sample_is_400_character_windows_one_per_4000_characters(length: int, windows: int) -> None:
+    # the rule ingest documents in the README: texts up to 600 characters are read whole
+    ident = CountingFastText()
+    source = body(read_book(DATA / "gutenberg-fr/pg5711-germinal/5711-8.txt"))
+    text = source[:length]
+    ident.identify(text)
+    [sent] = ident.calls
+    assert len(sent) == windows
+    if length <= 600:
+        assert sent == [" ".join(text.split())]
+    else:
+        assert all(300 < len(w) <= 400 for w in sent)
+
+
 def test_results_are_deterministic(identifier: LanguageIdentifier) -> None:
     texts = list(udhr_files().values())[:12]
     first = identifier.identify_many(texts)

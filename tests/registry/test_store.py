@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -26,7 +27,7 @@ from corpus_registry.registry.documents import text_sha256
 from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.sources import sync_sources
-from corpus_registry.registry.store import DocumentStore
+from corpus_registry.registry.store import SCHEMA, DocumentStore
 from corpus_registry.registry.verify import repair_source, verify_store
 
 from tests.conftest import DATA
@@ -268,3 +269,24 @@ def test_the_web_never_serves_a_damaged_text(registry: Registry, tmp_path: Path)
     r = client.get(f"/texts/udhr/{ident}")
     assert r.status_code == 500 and "falsifiée" not in r.text and "no longer matches its sha256" in r.text
     assert client.get(f"/documents/udhr/{ident}").status_code == 200
+
+
+def test_shard_bytes_are_those_of_a_plain_arrow_table(tmp_path: Path) -> None:
+    # put builds its columns from UTF-8 buffers (pa.array would import pandas): same file, byte for byte
+    texts = ["un", "été à Paris", "", "\U0001d400 mathématique", "x" * 70_000]
+    store = DocumentStore(str(tmp_path / "store"))
+    name = store.put([(text_sha256(t), t) for t in texts])
+    rows = sorted((text_sha256(t), t) for t in texts)
+    expected = io.BytesIO()
+    pq.write_table(pa.table({"sha256": [r[0] for r in rows], "text": [r[1] for r in rows]}, schema=SCHEMA),
+                   expected, compression="zstd", write_statistics=["sha256"])
+    assert (tmp_path / "store" / "shards" / name[:2] / f"{name}.parquet").read_bytes() == expected.getvalue()
+    assert dict(store.get_many((sha, name) for sha, _ in rows)) == dict(rows)
+
+
+def test_writing_a_shard_does_not_import_pandas(tmp_path: Path) -> None:
+    code = ("import sys\nfrom corpus_registry.registry.store import DocumentStore\n"
+            f"DocumentStore({str(tmp_path)!r}).put([('a' * 64, 'texte')])\n"
+            "print('pandas' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

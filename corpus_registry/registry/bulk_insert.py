@@ -1,0 +1,67 @@
+"""Many rows into one table, in as few statements as the database allows.
+
+Why not one executemany on SQLite: ``documents`` keeps its full-text index (FTS5) in step with an
+``AFTER INSERT`` trigger, and each execution of a statement that fires a trigger opens a statement
+savepoint, at which FTS5 writes its pending terms to disk: one tiny index segment per row, merged
+again and again (half of ingest's SQLite time). One ``INSERT … VALUES (…), (…), …`` per few hundred
+rows opens one savepoint per statement instead (and binds the values without SQLAlchemy's per-row
+parameter processing). The values are converted by the column types' own
+bind processors, so the stored row is the one a Core insert would store. Other databases get the
+Core executemany.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Table, insert
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import Session
+
+#: SQLite's bound-parameter limit when the driver cannot tell (the limit of SQLite before 3.32)
+_SQLITE_OLD_LIMIT = 999
+#: rows per statement at most (long statements cost more to parse than they save)
+_MAX_ROWS = 500
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
+                ignore_conflicts: bool = False) -> None:
+    """INSERT ``rows`` (dicts with the same keys) into ``table`` in the session's transaction;
+    ``ignore_conflicts``: ON CONFLICT DO NOTHING (a row whose key is there already is skipped)."""
+    if not rows:
+        return
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":  # Core executemany: no ORM bookkeeping
+        statement = postgresql.insert(table).on_conflict_do_nothing() if ignore_conflicts else insert(table)
+        session.execute(statement, list(rows))
+        return
+    dialect = bind.dialect
+    keys = list(rows[0])
+    processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
+    converters: list[tuple[int, Callable[[Any], Any]]] = [(i, p) for i, p in enumerate(processors) if p is not None]
+    connection = session.connection()
+    per_statement = max(1, min(_MAX_ROWS, _variable_limit(connection) // len(keys)))
+    columns = ", ".join(dialect.identifier_preparer.quote(key) for key in keys)
+    placeholder = "(" + ", ".join("?" * len(keys)) + ")"
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    head = "INSERT INTO " + dialect.identifier_preparer.format_table(table) + " (" + columns + ") VALUES "
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        params: list[Any] = []
+        for row in chunk:
+            values = [row[key] for key in keys]
+            for i, convert in converters:
+                values[i] = convert(values[i])
+            params += values
+        connection.exec_driver_sql(head + ", ".join([placeholder] * len(chunk)) + tail, tuple(params))
+
+
+def _variable_limit(connection: Any) -> int:
+    """How many ``?`` one SQLite statement may hold."""
+    dbapi = connection.connection.driver_connection
+    getlimit = getattr(dbapi, "getlimit", None)  # Python 3.11+
+    if getlimit is None:
+        return _SQLITE_OLD_LIMIT
+    return int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
