@@ -95,6 +95,8 @@ class SideColumns:
         self.schema = pa.schema([(name, pa.string()) for name in SIDE])
 
     def append(self, page: pa.Table) -> None:
+        if not page.num_rows:  # no batch would be written for it
+            return
         page = page.select(list(SIDE)).cast(self.schema)
         self._starts.append(self._starts[-1] + page.num_rows)
         if self.path is None:

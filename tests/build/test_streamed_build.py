@@ -1,0 +1,129 @@
+"""The parts that let a build hold a corpus in bounded memory: side columns read back by row, exact
+dedup on hash parts, the streamed signing (and its end-of-read repair), key order, light workers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import corpus_registry.build.sign_stream as sign_stream
+from corpus_registry.build.builder import _exact_duplicates, build_release
+from corpus_registry.build.candidates import SIDE, SideColumns, read_candidates
+from corpus_registry.build.spec import load_spec, parse_spec
+from corpus_registry.registry.ingest import ingest
+from corpus_registry.registry.registry import Registry
+from corpus_registry.registry.sources import sync_sources
+from tests.build.test_memory import SPECS, same_bytes
+from tests.conftest import REPO
+
+texts = st.one_of(st.none(), st.text(max_size=12))
+
+
+@settings(max_examples=60, deadline=None)
+@given(pages=st.lists(st.lists(st.tuples(*[texts] * len(SIDE)), max_size=7), min_size=1, max_size=6),
+       picks=st.lists(st.integers(min_value=0, max_value=10**6), max_size=30), on_disk=st.booleans())
+def test_side_columns_give_back_any_rows(tmp_path_factory: pytest.TempPathFactory, pages: list, picks: list[int],
+                                         on_disk: bool) -> None:
+    """Rows in any order and repeated, across pages, from memory or from the Arrow file."""
+    folder = tmp_path_factory.mktemp("side")
+    side = SideColumns(folder / "side.arrow" if on_disk else None)
+    tables = [pa.table({name: pa.array([row[i] for row in page], pa.string()) for i, name in enumerate(SIDE)})
+              for page in pages]
+    for table in tables:
+        side.append(table)
+    side.close_writing()
+    whole = pa.concat_tables(tables)
+    rows = np.array([p % whole.num_rows for p in picks] if whole.num_rows else [], dtype=np.int64)
+    assert side.take(rows).to_pylist() == whole.take(pa.array(rows, pa.int64())).to_pylist()
+    assert side.take(rows, ("url", "source")).column_names == ["url", "source"]
+    side.close()
+    assert not any(folder.iterdir())  # the file it wrote, and nothing else, is gone
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=5), min_size=0, max_size=40), st.randoms())
+def test_exact_duplicates_match_a_plain_grouping(texts_: list[int], rnd) -> None:  # type: ignore[no-untyped-def]
+    """Each row points at the best-ranked row with the same 32 bytes (rank: a random permutation)."""
+    raw = np.zeros((len(texts_), 4), dtype=np.uint64)
+    raw[:, 3] = texts_  # texts differing only in their last 8 bytes: every part is compared
+    ranks = np.arange(len(texts_))
+    rnd.shuffle(ranks)
+    found = _exact_duplicates([raw[:, c].copy() for c in range(4)], ranks)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for row, text in enumerate(texts_):
+        groups[text].append(row)
+    for rows in groups.values():
+        best = min(rows, key=lambda r: ranks[r])
+        for r in rows:
+            assert found[r] == (-1 if r == best else best)
+
+
+def test_texts_sharing_their_first_bytes_are_all_signed(demo_registry: Registry, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """If every text seemed met before (all hashes share their first 8 bytes), only the first is
+    signed while reading; the others are signed at the end, and the release is the same bytes."""
+    spec = load_spec(SPECS["all"])
+    expected = build_release(demo_registry, spec, out_dir=tmp_path / "normal", progress=False, record=False)
+    monkeypatch.setattr(sign_stream, "_prefixes", lambda sha256: np.zeros(len(sha256), dtype=np.uint64))
+    signed: list[int] = []
+    real = sign_stream.SignStream._sign_missing
+
+    def counting(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        before = self.size
+        real(self, *args, **kwargs)
+        signed.append(self.size - before)
+
+    monkeypatch.setattr(sign_stream.SignStream, "_sign_missing", counting)
+    colliding = build_release(demo_registry, spec, out_dir=tmp_path / "colliding", progress=False, record=False)
+    assert signed and signed[0] > 10  # the repair did the work
+    assert expected.funnel.as_dict() == colliding.funnel.as_dict()
+    same_bytes(tmp_path / "normal", tmp_path / "colliding")
+
+
+def test_rows_come_in_key_order(registry: Registry, tmp_path: Path) -> None:
+    """``a-b/x`` sorts before ``a/x`` (byte order of the key), whatever order SQL gives slugs in;
+    removed.parquet and the shards list documents in that order."""
+    data = tmp_path / "d"
+    data.mkdir()
+    book = next(p for p in sorted((REPO / "data" / "gutenberg-fr").rglob("*.txt")))
+    words = book.read_bytes().decode("latin-1").split()[5000:5000 + 9 * 300]  # the file is Latin-1
+    passages = iter(" ".join(words[i:i + 300]) for i in range(0, len(words), 300))
+    for name in ("a", "a-b", "a0"):
+        (data / f"{name}.jsonl").write_text("".join(
+            json.dumps({"id": i, "text": next(passages)}) + "\n" for i in ["Z", "b", "B"]), encoding="utf-8")
+    catalogue = tmp_path / "sources.yaml"
+    catalogue.write_text("sources:\n" + "".join(
+        f"  - slug: {name}\n    name: Source {name}\n    collection: OpenCulture\n    license: public-domain\n"
+        f"    reader: {{kind: jsonl, path: {data / (name + '.jsonl')}, allow_outside: true}}\n"
+        for name in ("a", "a-b", "a0")), encoding="utf-8")
+    sync_sources(registry, catalogue_path=catalogue)
+    ingest(registry, progress=False)
+    spec = parse_spec({"name": "order", "version": "1.0.0", "select": {"languages": ["fr"]}, "filters": {}})
+    cands = read_candidates(registry, spec)
+    keys = cands.keys(np.arange(len(cands)))
+    assert keys == sorted(keys, key=str.encode) and keys[0].startswith("a-b/")
+    out = build_release(registry, spec, out_dir=tmp_path / "out", progress=False, record=False)
+    rows = pq.read_table(out.out_dir / "data" / "fr" / "train-00000-of-00001.parquet",
+                         columns=["source", "identifier"]).to_pylist()
+    shipped = [f"{r['source']}/{r['identifier']}" for r in rows]
+    assert shipped == sorted(shipped, key=str.encode)
+
+
+def test_a_worker_imports_only_what_its_tasks_use() -> None:
+    """The build's workers import the tasks module: not the registry's database layer, the card
+    templates or the CLI (each would cost every worker tens of megabytes)."""
+    code = ("import sys, corpus_registry.build.tasks; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sqlalchemy', 'jinja2', 'click', 'matplotlib', "
+            "'alembic', 'tqdm'}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
