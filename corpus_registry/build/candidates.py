@@ -466,9 +466,18 @@ def _narrow(values: np.ndarray) -> np.ndarray:
     return values
 
 
+_BYTEWISE = {"C", "POSIX", "C.UTF-8", "C.utf8", "ucs_basic"}  # collations that sort by code point
+
+
 def _bytewise(conn: Connection, column: Any) -> Any:
-    """``column`` ordered by its bytes (UTF-8 code point order) on either backend."""
-    return column.collate("C") if conn.dialect.name == "postgresql" else column
+    """``column`` ordered by its bytes (UTF-8 code point order) on either backend. A PostgreSQL
+    database whose default collation already does (``C``, ``C.UTF-8``) keeps it, so that the
+    ``(source_id, is_current, identifier)`` index gives the order; any other is told ``C``."""
+    if conn.dialect.name != "postgresql":
+        return column
+    collation = conn.exec_driver_sql(
+        "SELECT datcollate FROM pg_database WHERE datname = current_database()").scalar()
+    return column if collation in _BYTEWISE else column.collate("C")
 
 
 def _raw_sha256(page: pa.Table) -> pa.Array:
