@@ -179,9 +179,9 @@ def test_two_builds_of_one_version_at_once(udhr: Registry, tmp_path: Path) -> No
     (tmp_path / "spec.yaml").write_text(json.dumps(SPEC))
     code = ("import sys, time; from pathlib import Path; from corpus_registry import Registry, build_release, "
             "load_spec; reg = Registry(sys.argv[1]); spec = load_spec(Path(sys.argv[2]));"
-            "import corpus_registry.build.builder as b; slow = b._text_stages\n"
-            "def wait(*a, **k):\n    slow(*a, **k); print('working', flush=True); time.sleep(8)\n"
-            "b._text_stages = wait; build_release(reg, spec, out_dir=Path(sys.argv[3]), progress=False)")
+            "import corpus_registry.build.builder as b; slow = b._decide_and_write\n"
+            "def wait(*a, **k):\n    print('working', flush=True); time.sleep(8); return slow(*a, **k)\n"
+            "b._decide_and_write = wait; build_release(reg, spec, out_dir=Path(sys.argv[3]), progress=False)")
     first = subprocess.Popen([sys.executable, "-c", code, udhr.url, str(tmp_path / "spec.yaml"), str(tmp_path / "a")],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
