@@ -33,7 +33,7 @@ from corpus_registry.registry.languages import canonical_language
 from corpus_registry.registry.readers import Reader, get_reader
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import load_standings
-from corpus_registry.registry.unique_ids import HINT, duplicate_error, first_duplicate, scan, suspects
+from corpus_registry.registry.unique_ids import HINT, SeenKeys, duplicate_error, first_duplicate, scan, suspects
 
 BATCH_DOCS = 1000  # override with $CORPUS_REGISTRY_BATCH_DOCS (smaller batches commit more often)
 BATCH_BYTES = 64 * 1024 * 1024
@@ -96,7 +96,7 @@ class _SourceIngest:
         self.source = source
         self.langid = langid
         self.overrides: dict[str, dict[str, Any]] = source.overrides or {}
-        self.seen_ids: set[int] = set()
+        self.seen_ids = SeenKeys()  # this partition's identifiers, 8 bytes each
         self.stats = IngestStats(source=source.slug)
 
     def prepare(self, raw: RawDocument) -> _Prepared:

@@ -61,3 +61,35 @@ def first_duplicate(reader: Reader, keys: set[int]) -> tuple[str, str, str] | No
 def duplicate_error(slug: str, identifier: str, first: str, second: str) -> ReaderError:
     return ReaderError(f"{slug}: duplicate identifier {identifier!r} ({first} and {second}); nothing was ingested",
                        hint=HINT, source=slug, identifier=identifier)
+
+
+class SeenKeys:
+    """64-bit keys met so far, 8 bytes each (a Python set of them costs ~70): sorted runs whose
+    sizes halve from the oldest, merged as they fill, plus the current batch's keys in a set.
+    What an ingest worker remembers of the identifiers of its partition, whatever its size."""
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+        self._recent: set[int] = set()
+
+    def __contains__(self, key: int) -> bool:
+        if key in self._recent:
+            return True
+        probe = np.uint64(key)
+        for run in self._runs:
+            at = int(np.searchsorted(run, probe))
+            if at < len(run) and run[at] == probe:
+                return True
+        return False
+
+    def add(self, key: int) -> None:
+        self._recent.add(key)
+        if len(self._recent) >= 4096:
+            self._flush()
+
+    def _flush(self) -> None:
+        run = np.sort(np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent)))
+        self._recent = set()
+        while self._runs and len(self._runs[-1]) <= 2 * len(run):  # a run at most half the one before it
+            run = np.sort(np.concatenate([self._runs.pop(), run]), kind="stable")
+        self._runs.append(run)

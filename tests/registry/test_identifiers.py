@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from corpus_registry.cli import cli
@@ -18,6 +20,7 @@ from corpus_registry.registry.fields import IDENTIFIER_MAX, check_identifier
 from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.sources import sync_sources
+from corpus_registry.registry.unique_ids import SeenKeys
 
 TEXT = "Un texte assez long pour être un document, avec quelques mots de plus."
 
@@ -86,3 +89,18 @@ def test_check_identifier_normalises_to_nfc() -> None:
     assert check_identifier("Cafe\u0301", source="s") == "Café"
     with pytest.raises(ReaderError, match="lone surrogate U\\+D800"):
         check_identifier("a\ud800", source="s")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1) | st.integers(min_value=0, max_value=50),
+                max_size=12_000))
+def test_seen_keys_answer_as_a_set_does(keys: list[int]) -> None:
+    """The compact memory of a worker's identifiers (sorted runs and a recent set) never forgets
+    a key and never claims one it was not given, across flushes and merges of its runs."""
+    seen, plain = SeenKeys(), set()
+    for key in keys:
+        assert (key in seen) == (key in plain)
+        seen.add(key)
+        plain.add(key)
+    assert all(k in seen for k in plain)
+    assert not any(k + 51 in seen for k in range(40) if k + 51 not in plain)
