@@ -172,8 +172,9 @@ def build_release(
     (every file listed in its manifest, unchanged), but not the folder of another pushed release:
     anything else is refused before the work starts. One build of a name and version at a time.
     The spec's tokenizer, if it names one, is found (never downloaded) and loaded first.
-    ``memory`` (bytes): a budget for the build's own process; near dedup then works out of core
-    (:mod:`.dedup.spill`), with the same result. None: everything in memory.
+    ``memory`` (bytes): a budget for the build and its workers; the candidates' text fields
+    (:class:`.candidates.SideColumns`) and near dedup (:mod:`.dedup.spill`) then wait on disk, with
+    the same result. None: everything in memory.
     """
     origin, base_dir = spec.origin()
     tokenizer = resolve_tokenizer(spec.tokenizer, base_dir=base_dir, origin=origin) if spec.tokenizer else None
@@ -208,7 +209,7 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
             clock.lap("read_filter_sign")  # the registry is read while the workers filter and sign
             stream.finish(cands, fates, executor, _keep_ranks, _exact_duplicates)
             clock.lap("dedup")
-            stream.close()
+            stream.close()  # near dedup's files go before the release is written (closing twice is harmless)
             pa.default_memory_pool().release_unused()
             result = _decide_and_write(registry, spec, staged, cands, fates, clock, executor=executor,
                                        progress=progress, record=record, tokenizer=tokenizer, memory=memory)

@@ -261,22 +261,23 @@ class CandidateReader:
                     Document.source_id.in_([r.id for r in chosen]), Document.is_current.is_(True))).scalar_one()
                 reader = _Reader(standings, texts, self.side, _BlobShards(conn, self.expected),
                                  capacity=self.expected)
+                order = _bytewise(conn, Document.identifier)  # asks the server once, not once a source
                 for sid, slug, collection in chosen:
                     q = (select(Document.id, Document.source_id, Document.identifier, Document.sha256,
                                 Document.language, Document.language_score, Document.word_count, Document.byte_size,
                                 Document.declared_license, Document.status, Document.date, Document.title,
                                 Document.creator, Document.url)
                          .where(Document.source_id == sid, Document.is_current.is_(True))
-                         .order_by(_bytewise(conn, Document.identifier)))
+                         .order_by(order))
                     if sel.date_from:
                         q = q.where(Document.date >= sel.date_from)
                     if sel.date_to:
                         q = q.where(Document.date <= sel.date_to + "\uffff")
                     for page in _pages(conn, q, FIELDS):
                         first = reader.rows
-                        page = reader.prepare(page, slug, collection)
+                        page, raw = reader.prepare(page, slug, collection)
                         yield page, first
-                        reader.keep(page)
+                        reader.keep(page, raw)
         self.side.close_writing()
         table, dictionaries, state = reader.finish()
         h = hashlib.sha256(state)
@@ -307,24 +308,24 @@ class _Reader:
         self.own: dict[int, int] = {}
         self.rows = 0
 
-    def prepare(self, page: pa.Table, slug: str, collection: str | None) -> pa.Table:
-        """The page with its source, licences, tiers, statuses and shards as they stand, digested."""
+    def prepare(self, page: pa.Table, slug: str, collection: str | None) -> tuple[pa.Table, pa.Array]:
+        """The page with its source, licences, tiers, statuses and shards as they stand, digested,
+        and its hashes as 32-byte values."""
         n = page.num_rows
         page = page.append_column("source", pa.array([slug] * n, pa.string()))
         page = page.append_column("collection", pa.array([collection] * n, pa.string()))
         raw = _raw_sha256(page)
         page = page.append_column("shard", self.shards.of(raw))
-        license_, tier = self._licences(page, slug)
+        license_, tier = self._licences(page)
         page = page.append_column("license", license_).append_column("tier", tier)
         page = page.set_column(page.schema.get_field_index("status"), "status", self._status(page))
         for name in _STATE:
             _digest(self.digests[name], page[name].combine_chunks())
-        return page
+        return page, raw
 
-    def keep(self, page: pa.Table) -> None:
-        """Add a prepared page to the lean and side columns."""
+    def keep(self, page: pa.Table, raw: pa.Array) -> None:
+        """Add a prepared page (and its 32-byte hashes) to the lean and side columns."""
         n = page.num_rows
-        raw = _raw_sha256(page)
         self.side.append(page)
         at = self.rows
         if at + n > len(self.plain["id"]):  # more rows than counted: the registry grew meanwhile
@@ -355,7 +356,7 @@ class _Reader:
         self.shards.close()
         return pa.table(columns), dictionaries, state.digest()
 
-    def _licences(self, page: pa.Table, slug: str) -> tuple[pa.Array, pa.Array]:
+    def _licences(self, page: pa.Table) -> tuple[pa.Array, pa.Array]:
         """Each row's licence and tier today: evaluated once per declared licence, and one by one
         for the few rows with a decision of their own (remembered by row)."""
         st = self.standings
@@ -375,7 +376,6 @@ class _Reader:
                     license_[row], tier[row] = v.license, v.tier.value
                     if own.decision_id is not None:
                         self.own[self.rows + row] = own.decision_id
-        del slug
         return pa.array(license_, pa.string()), pa.array(tier, pa.string())
 
     def _status(self, page: pa.Table) -> pa.Array:

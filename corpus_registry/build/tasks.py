@@ -23,9 +23,8 @@ from corpus_registry.build.dolma import DolmaWriter
 from corpus_registry.build.filters import BuildDoc, FilterConfig, build_filters
 from corpus_registry.build.release import COLUMNS, ROW_GROUP, write_shard
 from corpus_registry.build.tokens import count_tokens, worker_tokenizer
+from corpus_registry.registry.store import CACHE_BYTES as STORE_CACHE
 from corpus_registry.registry.store import DocumentStore
-
-STORE_CACHE = 128 << 20  # a build's workers read many shards more than once (sign, then write)
 
 __all__ = ["ShardTask", "SignResult", "SignTask", "filter_and_sign", "write_shard_task"]
 

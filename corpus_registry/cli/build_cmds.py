@@ -23,8 +23,9 @@ from corpus_registry.terminal import one_line
                    "written; dolma adds the same rows in dolma's layout under dolma/documents/.")
 @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
 @click.option("--memory", metavar="SIZE",
-              help="Memory budget of the build, e.g. 1GB or 512MiB: near dedup then spills its signatures and "
-                   "LSH buckets to files inside the staged release (deleted when done); same output. "
+              help="Memory budget of the build and its workers, e.g. 1GB or 512MiB: the candidates' text "
+                   "fields and near dedup's signatures and LSH buckets then wait in files in a scratch folder "
+                   "beside --out (deleted when done), and tasks and caches are cut to the budget; same output. "
                    "Default: no budget, everything in memory.")
 @executor_options
 @json_option

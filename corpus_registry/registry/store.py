@@ -35,7 +35,7 @@ SCHEMA = pa.schema([("sha256", pa.string()), ("text", pa.large_string())])
 # Recent shards kept up to this many bytes of text (at least one shard): a build reads the store
 # twice (filter + sign in store order, then the shards in release order, a row group at a time),
 # and a store that fits here is read from disk once (at 50k documents, 1,197 shard reads became 137).
-_CACHE_BYTES = 128 << 20
+CACHE_BYTES = 128 << 20  # text of recently read shards kept (a build reads a shard to sign, then to write)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ class _Shard:
 class DocumentStore:
     """Texts by sha256. ``url`` is a folder path or any fsspec URL (``s3://``, ``memory://``…)."""
 
-    def __init__(self, url: str, *, cache_bytes: int = _CACHE_BYTES) -> None:
+    def __init__(self, url: str, *, cache_bytes: int = CACHE_BYTES) -> None:
         self.url = url.rstrip("/")
         self.cache_bytes = cache_bytes  # text of recently read shards kept for the next reads
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
