@@ -124,7 +124,7 @@ def _keep_ranks(cands: Candidates, rows: np.ndarray, quality: np.ndarray | None 
     then smallest key (the row number: rows are in key order)."""
     tiers = [t.value for t in licences.Tier]
     tier_rank = np.array([tiers.index(v) if v in tiers else len(tiers) for v in cands.dictionaries["tier"]]
-                         + [len(tiers)], dtype=np.int64)[cands.numpy("tier")[rows]]
+                         + [len(tiers)], dtype=np.int8)[cands.numpy("tier")[rows]]
     worse = np.zeros(len(rows)) if quality is None else -np.nan_to_num(quality, nan=0.0) + 0.0
     date = cands.numpy("date")[rows]  # codes of the sorted dates: -1 undated, last
     undated = date < 0
@@ -134,23 +134,37 @@ def _keep_ranks(cands: Candidates, rows: np.ndarray, quality: np.ndarray | None 
     return ranks
 
 
-def _exact_duplicates(sha256: list[np.ndarray], ranks: np.ndarray) -> np.ndarray:
-    """Per row, the row kept for its text if it is an exact duplicate, else -1 (``sha256``: the
-    32-byte hashes as four uint64 columns, so that sorting holds no second copy of them).
+def _exact_duplicates(parts: np.ndarray, rows: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Per position of ``rows``, the position kept for its text if it is an exact duplicate, else -1
+    (``parts``: every candidate's 32-byte hash as four uint64, one row each; ``ranks``: the keep
+    rule's order of ``rows``, 0 first).
 
-    Identical texts pass or fail the quality filters alike, so this can be decided before filtering.
+    Sorted by the first 8 bytes alone (8 bytes a row, no copy of the hashes); only the rows that
+    share those bytes with another are compared on all 32. Identical texts pass or fail the
+    quality filters alike, so this can be decided before filtering.
     """
-    out = np.full(len(ranks), -1, dtype=np.int64)
-    if len(ranks) < 2:
+    out = np.full(len(rows), -1, dtype=np.int64)
+    if len(rows) < 2:
         return out
-    order = np.lexsort((ranks, *sha256[::-1]))  # by text, then best first
-    later = np.ones(len(order) - 1, dtype=bool)  # same text as the row before
-    for part in sha256:
-        column = part[order]
-        later &= column[1:] == column[:-1]
+    head = parts[rows, 0]
+    order = np.lexsort((ranks, head))
+    head = head[order]
+    shared = head[1:] == head[:-1]
+    del head
+    tied = np.zeros(len(order), dtype=bool)  # sorted positions whose first 8 bytes another row has
+    tied[1:] = shared
+    tied[:-1] |= shared
+    at = order[tied]  # in (first 8 bytes, rank) order: few, as hashes go
+    del order, tied, shared
+    if not len(at):
+        return out
+    full = parts[rows[at]]  # (len(at), 4)
+    sub = np.lexsort((ranks[at], *full.T[::-1]))  # by all 32 bytes, then best first
+    full = full[sub]
+    later = np.all(full[1:] == full[:-1], axis=1)  # same text as the row before
     starts = np.concatenate([[True], ~later])
-    first = np.maximum.accumulate(np.where(starts, np.arange(len(order)), 0))  # each group's best
-    out[order[~starts]] = order[first[~starts]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(len(sub)), 0))  # each group's best
+    out[at[sub[~starts]]] = at[sub[first[~starts]]]
     return out
 
 

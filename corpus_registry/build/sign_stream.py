@@ -125,16 +125,14 @@ class SignStream:
 
     def finish(self, cands: Candidates, fates: Fates, executor: Executor,
                keep_ranks: Callable[[Candidates, np.ndarray, np.ndarray | None], np.ndarray],
-               exact_duplicates: Callable[[list[np.ndarray], np.ndarray], np.ndarray]) -> None:
+               exact_duplicates: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]) -> None:
         """Filter drops, then exact dedup (decided over every survivor of the metadata stages, by
         the keep rule), then near dedup over one signature per distinct text, standing for its
         group's keeper."""
         rows = fates.alive()  # survivors of the metadata stages, ascending: position -> row
         ranks = keep_ranks(cands, rows, None)
         if self.spec.dedup.exact:
-            parts = cands.sha256_bytes().view(np.uint64).reshape(-1, 4)
-            exact_of = exact_duplicates([parts[rows, c] for c in range(4)], ranks)
-            del parts
+            exact_of = exact_duplicates(cands.sha256_bytes().view(np.uint64).reshape(-1, 4), rows, ranks)
         else:
             exact_of = np.full(len(rows), -1, dtype=np.int64)
         for (stage, reason), where in self._drops.items():

@@ -41,6 +41,9 @@ def build(app: AppContext, spec_path: Path, out_dir: Path, formats: tuple[str, .
     build (a pushed version rebuilt differently) leaves --out as it was, and --out is checked
     before the work starts.
     """
+    from corpus_registry.executors.worker_memory import skip_pandas_probe
+
+    skip_pandas_probe()  # a build hands pyarrow no pandas object: its check need not import pandas (~35 MB)
     from corpus_registry.build.builder import build_release
     from corpus_registry.build.memory import parse_memory
     from corpus_registry.build.spec import load_spec, with_formats

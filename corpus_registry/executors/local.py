@@ -11,6 +11,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Protocol, TypeVar
 
 from corpus_registry.config import env_int
+from corpus_registry.executors.worker_memory import run_and_give_back, skip_pandas_probe
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -42,7 +43,7 @@ def _ahead(pool: ProcessPoolExecutor, fn: Callable[[T], R], tasks: Iterable[T], 
     pending: deque[Future[R]] = deque()
     source = iter(tasks)
     for task in source:
-        pending.append(pool.submit(fn, task))
+        pending.append(pool.submit(run_and_give_back, fn, task))
         if len(pending) >= ahead:
             break
 
@@ -51,7 +52,7 @@ def _ahead(pool: ProcessPoolExecutor, fn: Callable[[T], R], tasks: Iterable[T], 
             while pending:
                 result = pending.popleft().result()
                 for task in source:  # refill one for each result taken
-                    pending.append(pool.submit(fn, task))
+                    pending.append(pool.submit(run_and_give_back, fn, task))
                     break
                 yield result
         finally:
@@ -85,7 +86,8 @@ class LocalExecutor:
 
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=mp.get_context("spawn"),
+                                             initializer=skip_pandas_probe)
         return self._pool
 
     def close(self) -> None:

@@ -21,6 +21,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 from typing import Any
 
+from corpus_registry.executors.worker_memory import skip_pandas_probe
+
 PR_SET_PDEATHSIG = 1
 WATCH_SECONDS = 0.5
 _progress: Any = None  # the worker's end of the progress queue
@@ -54,6 +56,7 @@ def _init(queue: Any, stop: Any, parent: int) -> None:
     global _progress, _stop
     _progress, _stop = queue, stop
     die_with_parent(parent)
+    skip_pandas_probe()
 
 
 def report(docs: int, nbytes: int) -> None:

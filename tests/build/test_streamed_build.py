@@ -53,19 +53,23 @@ def test_side_columns_give_back_any_rows(tmp_path_factory: pytest.TempPathFactor
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=5), min_size=0, max_size=40), st.randoms())
 def test_exact_duplicates_match_a_plain_grouping(texts_: list[int], rnd) -> None:  # type: ignore[no-untyped-def]
-    """Each row points at the best-ranked row with the same 32 bytes (rank: a random permutation)."""
-    raw = np.zeros((len(texts_), 4), dtype=np.uint64)
-    raw[:, 3] = texts_  # texts differing only in their last 8 bytes: every part is compared
+    """Each position points at the best-ranked position with the same 32 bytes (rank: a random
+    permutation), among the rows asked about (the others, interleaved, are not candidates)."""
+    raw = np.zeros((2 * len(texts_), 4), dtype=np.uint64)
+    rows = np.arange(0, 2 * len(texts_), 2)  # every other row is asked about
+    raw[rows, 3] = texts_  # texts differing only in their last 8 bytes: every part is compared
+    raw[rows, 0] = [t % 2 for t in texts_]  # some share their first 8 bytes, some do not
+    raw[rows + 1, 3] = texts_  # rows not asked about, with the same texts: never chosen
     ranks = np.arange(len(texts_))
     rnd.shuffle(ranks)
-    found = _exact_duplicates([raw[:, c].copy() for c in range(4)], ranks)
+    found = _exact_duplicates(raw, rows, ranks)
     groups: dict[int, list[int]] = defaultdict(list)
-    for row, text in enumerate(texts_):
-        groups[text].append(row)
-    for rows in groups.values():
-        best = min(rows, key=lambda r: ranks[r])
-        for r in rows:
-            assert found[r] == (-1 if r == best else best)
+    for at, text in enumerate(texts_):
+        groups[text].append(at)
+    for positions in groups.values():
+        best = min(positions, key=lambda p: ranks[p])
+        for p in positions:
+            assert found[p] == (-1 if p == best else best)
 
 
 def test_texts_sharing_their_first_bytes_are_all_signed(demo_registry: Registry, tmp_path: Path,
