@@ -159,21 +159,38 @@ def _distinct_pairs(pairs: np.ndarray) -> np.ndarray:
     return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1)
 
 
+def _labels(size: int, pairs: np.ndarray) -> np.ndarray:
+    """Each document's connected component (an integer label) in the graph ``pairs`` draws on
+    ``0..size-1``: a sparse-graph kernel, with no Python object per document or pair."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(size, size))
+    return connected_components(graph.tocsr(), directed=True, connection="weak")[1]
+
+
 def _components(size: int, pairs: np.ndarray) -> list[list[int]]:
     """Connected components (of two or more) of documents ``0..size-1`` joined by ``pairs``."""
-    parent = list(range(size))
+    labels = _labels(size, pairs)
+    members = np.flatnonzero(np.bincount(labels)[labels] >= 2)
+    order = members[np.argsort(labels[members], kind="stable")]
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    return [group.tolist() for group in np.split(order, cuts)] if len(order) else []
 
-    def root(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
 
-    for a, b in pairs.tolist():
-        ra, rb = root(a), root(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    groups: dict[int, list[int]] = {}
-    for i in {x for pair in pairs.tolist() for x in pair}:
-        groups.setdefault(root(i), []).append(i)
-    return [sorted(g) for g in groups.values()]
+def cluster_keepers(size: int, pairs: np.ndarray, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dropped, kept): every document of a cluster (a connected component of ``pairs`` over
+    ``0..size-1``) but its best, by ascending number, beside the cluster's best (the lowest
+    ``position``, the keep rule's order)."""
+    labels = _labels(size, pairs)
+    members = np.flatnonzero(np.bincount(labels)[labels] >= 2)
+    if not len(members):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    by_cluster = members[np.lexsort((position[members], labels[members]))]  # each cluster's best first
+    first = np.concatenate([[True], labels[by_cluster][1:] != labels[by_cluster][:-1]])
+    best_of = np.empty(labels.max() + 1, dtype=np.int64)
+    best_of[labels[by_cluster[first]]] = by_cluster[first]
+    best = best_of[labels[members]]
+    dropped = members != best
+    return members[dropped], best[dropped]

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from corpus_registry.build.dedup.keep import DedupResult, Duplicate, Rank, _doc_rank, keep_rank
-from corpus_registry.build.dedup.lsh import LSHIndex, _components, choose_bands
+from corpus_registry.build.dedup.lsh import LSHIndex, choose_bands, cluster_keepers
 from corpus_registry.build.dedup.minhash import MinHasher
 from corpus_registry.build.filters import BuildDoc
 
@@ -193,16 +193,11 @@ class NearDedup:
         verified = candidates[self._similarities(candidates) >= self.verify_threshold]
         position = np.empty(n, dtype=np.int64)
         position[order] = np.arange(n)
-        groups = _components(n, verified)
+        dropped, kept = cluster_keepers(n, verified, position)
+        pairs = np.stack([dropped, kept], axis=1)
         duplicate_of: dict[str, Duplicate] = {}
-        if groups:
-            members = np.array([m for g in groups for m in g], dtype=np.int64)
-            winners = [min(g, key=position.__getitem__) for g in groups]
-            best = np.repeat(winners, [len(g) for g in groups])
-            dropped = members != best
-            pairs = np.stack([members[dropped], best[dropped]], axis=1)
-            for (member, kept), sim in zip(pairs.tolist(), self._similarities(pairs).tolist()):
-                duplicate_of[keys[member]] = Duplicate(keys[kept], round(sim, 4))
+        for (member, best), sim in zip(pairs.tolist(), self._similarities(pairs).tolist()):
+            duplicate_of[keys[member]] = Duplicate(keys[best], round(sim, 4))
         kept_keys = sorted(k for k in keys if k not in duplicate_of)
         return DedupResult(
             kept_keys=kept_keys,
@@ -213,6 +208,6 @@ class NearDedup:
                 "dropped": len(duplicate_of),
                 "candidate_pairs": len(candidates),
                 "verified_pairs": len(verified),
-                "clusters": len(groups),
+                "clusters": len(np.unique(kept)),
             },
         )

@@ -17,6 +17,7 @@ gives (the keep rule applied to the whole build at once); the result is given by
 from __future__ import annotations
 
 import math
+import mmap
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from corpus_registry.build.dedup.distributed import slot_pairs
-from corpus_registry.build.dedup.lsh import _components, _distinct_pairs, choose_bands
+from corpus_registry.build.dedup.lsh import _distinct_pairs, choose_bands, cluster_keepers
 from corpus_registry.build.dedup.minhash import _U64, _constants, _mix
 
 __all__ = ["BandTask", "SpilledNearDedup", "SpilledResult", "band_pairs"]
@@ -117,36 +118,13 @@ class SpilledNearDedup:
         return self._resolve(candidates, position)
 
     def _resolve(self, candidates: np.ndarray, position: np.ndarray) -> SpilledResult:
-        """Verify, join and keep the best of each cluster, as :meth:`.NearDedup.resolve` does."""
-        nodes = np.unique(candidates)  # sorted: numbering them keeps their order
-        signatures = self._read_signatures(nodes)
-        local = np.searchsorted(nodes, candidates)
-        verified = local[_similarities(signatures, local) >= self.verify_threshold]
-        groups = _components(len(nodes), verified)
-        if not groups:
-            return SpilledResult(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64), [])
-        at = position[nodes]
-        members = np.array([m for g in groups for m in g], dtype=np.int64)
-        winners = [min(g, key=at.__getitem__) for g in groups]
-        best = np.repeat(winners, [len(g) for g in groups])
-        dropped = members != best
-        pairs = np.stack([members[dropped], best[dropped]], axis=1)
-        sims = [round(s, 4) for s in _similarities(signatures, pairs).tolist()]
-        sort = np.argsort(nodes[pairs[:, 0]], kind="stable")
-        return SpilledResult(nodes[pairs[sort, 0]], nodes[pairs[sort, 1]], [sims[i] for i in sort.tolist()])
-
-    def _read_signatures(self, nodes: np.ndarray) -> np.ndarray:
-        """The 16-bit signatures of documents ``nodes`` (sorted), read in one pass over the file."""
-        out = np.empty((len(nodes), self.num_perm), dtype=np.uint16)
-        step = max(1, self.memory // 4 // (2 * self.num_perm))
-        path = self.folder / "signatures.u16"
-        with path.open("rb") as f:
-            for start in range(0, self.size, step):
-                block = np.fromfile(f, dtype=np.uint16, count=min(step, self.size - start) * self.num_perm)
-                block = block.reshape(-1, self.num_perm)
-                lo, hi = np.searchsorted(nodes, [start, start + len(block)])
-                out[lo:hi] = block[nodes[lo:hi] - start]
-        return out
+        """Verify, join and keep the best of each cluster, as :meth:`.NearDedup.resolve` does, with
+        the signatures read from their file a chunk of pairs at a time."""
+        with _MappedSignatures(self.folder / "signatures.u16", self.num_perm) as signatures:
+            verified = candidates[signatures.similarities(candidates) >= self.verify_threshold]
+            dropped, kept = cluster_keepers(self.size, verified, position)
+            sims = [round(s, 4) for s in signatures.similarities(np.stack([dropped, kept], axis=1)).tolist()]
+        return SpilledResult(dropped, kept, sims)
 
     def close(self) -> None:
         """Delete the folder this made, with the files it wrote."""
@@ -209,12 +187,38 @@ def _pairs(bucket: np.ndarray, members: np.ndarray) -> np.ndarray:
     return np.stack([found["first"], found["second"]], axis=1)
 
 
-def _similarities(signatures: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """As :meth:`.NearDedup._similarities`, on rows of ``signatures``."""
-    out = np.empty(len(pairs), dtype=np.float64)
-    step = max(1, (1 << 24) // signatures.shape[1])
-    for s in range(0, len(pairs), step):
-        chunk = pairs[s:s + step]
-        equal = (signatures[chunk[:, 0]] == signatures[chunk[:, 1]]).mean(axis=1)
-        out[s:s + step] = np.clip((equal - 2**-16) / (1 - 2**-16), 0.0, 1.0)
-    return out
+class _MappedSignatures:
+    """The 16-bit signatures file, mapped: a chunk of pairs gathers its rows, and the pages it
+    touched are then let go (the page cache keeps them), so resident memory holds one chunk's."""
+
+    def __init__(self, path: Path, num_perm: int) -> None:
+        self.num_perm = num_perm
+        self._file = path.open("rb")
+        size = path.stat().st_size
+        self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) if size else None
+        self._rows: np.ndarray | None = (np.frombuffer(self._map, dtype=np.uint16).reshape(-1, num_perm)
+                                         if self._map is not None else None)
+
+    def __enter__(self) -> _MappedSignatures:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._rows = None  # the array borrows the map's memory: gone before the map closes
+        if self._map is not None:
+            self._map.close()
+        self._file.close()
+
+    def similarities(self, pairs: np.ndarray) -> np.ndarray:
+        """As :meth:`.NearDedup._similarities`, for pairs of document numbers."""
+        out = np.empty(len(pairs), dtype=np.float64)
+        if not len(pairs):
+            return out
+        assert self._rows is not None and self._map is not None
+        step = max(1, (1 << 24) // self.num_perm)
+        for s in range(0, len(pairs), step):
+            chunk = pairs[s:s + step]
+            equal = (self._rows[chunk[:, 0]] == self._rows[chunk[:, 1]]).mean(axis=1)
+            out[s:s + step] = np.clip((equal - 2**-16) / (1 - 2**-16), 0.0, 1.0)
+            if hasattr(self._map, "madvise"):
+                self._map.madvise(mmap.MADV_DONTNEED)
+        return out
