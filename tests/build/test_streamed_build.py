@@ -19,6 +19,8 @@ from hypothesis import strategies as st
 import corpus_registry.build.sign_stream as sign_stream
 from corpus_registry.build.builder import _exact_duplicates, build_release
 from corpus_registry.build.candidates import SIDE, SideColumns, read_candidates
+from corpus_registry.build.dedup.lsh import _components, cluster_keepers
+from corpus_registry.build.dedup.spill import _similarities
 from corpus_registry.build.spec import load_spec, parse_spec
 from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
@@ -70,6 +72,52 @@ def test_exact_duplicates_match_a_plain_grouping(texts_: list[int], rnd) -> None
         best = min(positions, key=lambda p: ranks[p])
         for p in positions:
             assert found[p] == (-1 if p == best else best)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=1, max_value=400), st.sampled_from([16, 64]), st.integers(min_value=0, max_value=600),
+       st.sampled_from([300, 4000, 10**6]), st.integers(min_value=0, max_value=2**32 - 1))
+def test_out_of_core_similarities_match_in_memory(tmp_path_factory: pytest.TempPathFactory, size: int, num_perm: int,
+                                                   pairs_: int, memory: int, seed: int) -> None:
+    """The spilled near dedup's join of pair signatures (file read in blocks, buckets on disk) gives
+    each pair the similarity a plain in-memory comparison gives, and leaves only the file it read."""
+    rng = np.random.default_rng(seed)
+    folder = tmp_path_factory.mktemp("sigs")
+    signatures = rng.integers(0, 3, size=(size, num_perm), dtype=np.uint16)  # few values: many close pairs
+    signatures.tofile(folder / "signatures.u16")
+    pairs = rng.integers(0, size, size=(pairs_, 2))
+    got = _similarities(folder / "signatures.u16", num_perm, size, pairs, memory)
+    equal = (signatures[pairs[:, 0]] == signatures[pairs[:, 1]]).mean(axis=1)
+    assert np.array_equal(got, np.clip((equal - 2**-16) / (1 - 2**-16), 0.0, 1.0))
+    assert [p.name for p in folder.iterdir()] == ["signatures.u16"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(min_value=1, max_value=40), st.lists(st.tuples(st.integers(0, 39), st.integers(0, 39)), max_size=60),
+       st.randoms())
+def test_cluster_keepers_keep_each_clusters_best(size: int, pairs_: list[tuple[int, int]], rnd) -> None:  # type: ignore[no-untyped-def]
+    """Every member of a cluster (pairs joined transitively, found by a plain union-find here) but
+    its lowest-positioned one points at that one; nothing else is dropped."""
+    pairs = np.array([(a % size, b % size) for a, b in pairs_], dtype=np.int64).reshape(-1, 2)
+    position = np.arange(size)
+    rnd.shuffle(position)
+    parent = list(range(size))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for a, b in pairs.tolist():
+        parent[root(a)] = root(b)
+    clusters: dict[int, list[int]] = defaultdict(list)
+    for x in range(size):
+        clusters[root(x)].append(x)
+    expected = sorted((m, min(g, key=lambda y: position[y])) for g in clusters.values() if len(g) > 1
+                      for m in g if m != min(g, key=lambda y: position[y]))
+    dropped, kept = cluster_keepers(size, pairs, position)
+    assert list(zip(dropped.tolist(), kept.tolist())) == expected
+    assert sorted(map(sorted, _components(size, pairs))) == sorted(g for g in clusters.values() if len(g) > 1)
 
 
 def test_texts_sharing_their_first_bytes_are_all_signed(demo_registry: Registry, tmp_path: Path,

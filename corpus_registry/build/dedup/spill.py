@@ -17,11 +17,11 @@ gives (the keep rule applied to the whole build at once); the result is given by
 from __future__ import annotations
 
 import math
-import mmap
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,13 +118,14 @@ class SpilledNearDedup:
         return self._resolve(candidates, position)
 
     def _resolve(self, candidates: np.ndarray, position: np.ndarray) -> SpilledResult:
-        """Verify, join and keep the best of each cluster, as :meth:`.NearDedup.resolve` does, with
-        the signatures read from their file a chunk of pairs at a time."""
-        with _MappedSignatures(self.folder / "signatures.u16", self.num_perm) as signatures:
-            verified = candidates[signatures.similarities(candidates) >= self.verify_threshold]
-            dropped, kept = cluster_keepers(self.size, verified, position)
-            sims = [round(s, 4) for s in signatures.similarities(np.stack([dropped, kept], axis=1)).tolist()]
-        return SpilledResult(dropped, kept, sims)
+        """Verify, join and keep the best of each cluster, as :meth:`.NearDedup.resolve` does; the
+        pairs' signatures are joined from their file out of core (:func:`_similarities`)."""
+        path = self.folder / "signatures.u16"
+        verified = candidates[_similarities(path, self.num_perm, self.size, candidates, self.memory)
+                              >= self.verify_threshold]
+        dropped, kept = cluster_keepers(self.size, verified, position)
+        sims = _similarities(path, self.num_perm, self.size, np.stack([dropped, kept], axis=1), self.memory)
+        return SpilledResult(dropped, kept, [round(s, 4) for s in sims.tolist()])
 
     def close(self) -> None:
         """Delete the folder this made, with the files it wrote."""
@@ -187,38 +188,49 @@ def _pairs(bucket: np.ndarray, members: np.ndarray) -> np.ndarray:
     return np.stack([found["first"], found["second"]], axis=1)
 
 
-class _MappedSignatures:
-    """The 16-bit signatures file, mapped: a chunk of pairs gathers its rows, and the pages it
-    touched are then let go (the page cache keeps them), so resident memory holds one chunk's."""
-
-    def __init__(self, path: Path, num_perm: int) -> None:
-        self.num_perm = num_perm
-        self._file = path.open("rb")
-        size = path.stat().st_size
-        self._map = mmap.mmap(self._file.fileno(), size, access=mmap.ACCESS_READ) if size else None
-        self._rows: np.ndarray | None = (np.frombuffer(self._map, dtype=np.uint16).reshape(-1, num_perm)
-                                         if self._map is not None else None)
-
-    def __enter__(self) -> _MappedSignatures:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._rows = None  # the array borrows the map's memory: gone before the map closes
-        if self._map is not None:
-            self._map.close()
-        self._file.close()
-
-    def similarities(self, pairs: np.ndarray) -> np.ndarray:
-        """As :meth:`.NearDedup._similarities`, for pairs of document numbers."""
-        out = np.empty(len(pairs), dtype=np.float64)
-        if not len(pairs):
-            return out
-        assert self._rows is not None and self._map is not None
-        step = max(1, (1 << 24) // self.num_perm)
-        for s in range(0, len(pairs), step):
-            chunk = pairs[s:s + step]
-            equal = (self._rows[chunk[:, 0]] == self._rows[chunk[:, 1]]).mean(axis=1)
-            out[s:s + step] = np.clip((equal - 2**-16) / (1 - 2**-16), 0.0, 1.0)
-            if hasattr(self._map, "madvise"):
-                self._map.madvise(mmap.MADV_DONTNEED)
+def _similarities(path: Path, num_perm: int, size: int, pairs: np.ndarray, memory: int) -> np.ndarray:
+    """As :meth:`.NearDedup._similarities`, for pairs of rows of the signature file at ``path``,
+    joined out of core: the file is read in blocks, once to send each pair's first signature to a
+    bucket file by its second's block, then once more, each block beside its bucket. Memory holds
+    a block and a chunk of a bucket, whatever the number of pairs; random reads never happen."""
+    out = np.empty(len(pairs), dtype=np.float64)
+    if not len(pairs):
         return out
+    row_bytes = 2 * num_perm
+    block = max(1, memory // 4 // row_bytes, -(-size // _PARTS))  # rows read at once; at most _PARTS buckets
+    chunk = max(1, memory // 4 // (row_bytes + 8))  # pairs gathered or compared at once
+    record = np.dtype([("pair", np.int64), ("signature", np.uint16, (num_perm,))])
+    first, second = pairs[:, 0], pairs[:, 1]
+    folder = path.parent / f"{path.stem}-join"
+    folder.mkdir()
+    try:
+        by_first = np.argsort(first, kind="stable")
+        cuts = np.searchsorted(first[by_first], np.arange(0, size + block, block))
+        buckets: dict[int, Any] = {}
+        with path.open("rb") as f:
+            for b, start in enumerate(range(0, size, block)):
+                rows = np.fromfile(f, dtype=np.uint16, count=min(block, size - start) * num_perm).reshape(-1, num_perm)
+                for lo in range(int(cuts[b]), int(cuts[b + 1]), chunk):
+                    these = by_first[lo:min(lo + chunk, int(cuts[b + 1]))]
+                    sent = np.empty(len(these), dtype=record)
+                    sent["pair"], sent["signature"] = these, rows[first[these] - start]
+                    target = second[these] // block
+                    for t in np.unique(target).tolist():
+                        if t not in buckets:
+                            buckets[t] = (folder / f"{t:05d}").open("wb")
+                        buckets[t].write(sent[target == t].tobytes())
+        for handle in buckets.values():
+            handle.close()
+        with path.open("rb") as f:
+            for b, start in enumerate(range(0, size, block)):
+                rows = np.fromfile(f, dtype=np.uint16, count=min(block, size - start) * num_perm).reshape(-1, num_perm)
+                if b not in buckets:
+                    continue
+                with (folder / f"{b:05d}").open("rb") as bucket:
+                    while len(got := np.fromfile(bucket, dtype=record, count=chunk)):
+                        equal = (got["signature"] == rows[second[got["pair"]] - start]).mean(axis=1)
+                        out[got["pair"]] = np.clip((equal - 2**-16) / (1 - 2**-16), 0.0, 1.0)
+                (folder / f"{b:05d}").unlink()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return out
