@@ -35,7 +35,7 @@ from corpus_registry.build.croissant import write_croissant
 from corpus_registry.build.fates import Fates
 from corpus_registry.build.filters import build_filters
 from corpus_registry.build.funnel import Funnel
-from corpus_registry.build.memory import return_freed_memory
+from corpus_registry.build.memory import between_phases, return_freed_memory
 from corpus_registry.build.out_folder import out_folder, place, pushed_to
 from corpus_registry.build.release import (
     ATTRIBUTION,
@@ -220,11 +220,12 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
                             spill=None if memory is None else Path(scratch) / "near-dedup")
         try:
             cands = _filter_and_sign(registry, spec, fates, stream, side, executor, progress=progress)
+            between_phases()
             clock.lap("read_filter_sign")  # the registry is read while the workers filter and sign
             stream.finish(cands, fates, executor, _keep_ranks, _exact_duplicates)
             clock.lap("dedup")
             stream.close()  # near dedup's files go before the release is written (closing twice is harmless)
-            pa.default_memory_pool().release_unused()
+            between_phases()
             result = _decide_and_write(registry, spec, staged, cands, fates, clock, executor=executor,
                                        progress=progress, record=record, tokenizer=tokenizer, memory=memory)
         finally:

@@ -60,19 +60,21 @@ class _Codes:
 
     def __init__(self, capacity: int) -> None:
         self.index: dict[str, int] = {}
-        self.codes = np.empty(capacity, dtype=np.int32)
+        self.codes = np.empty(capacity, dtype=np.int16)  # widened once, if the dictionary outgrows it
 
     def add(self, at: int, column: pa.Array) -> None:
         encoded = column.dictionary_encode()
         local = np.array([self.index.setdefault(v, len(self.index)) for v in encoded.dictionary.to_pylist()]
                          + [-1], dtype=np.int32)
+        if len(self.index) > np.iinfo(self.codes.dtype).max:
+            self.codes = self.codes.astype(np.int32)
         self.codes[at:at + len(column)] = local[np.asarray(encoded.indices.fill_null(-1), dtype=np.int64)]
 
     def finish(self, size: int) -> tuple[np.ndarray, list[str]]:
         """(codes, dictionary) with the dictionary sorted, so that codes sort as their values do."""
         values = sorted(self.index)
-        remap = np.empty(len(self.index) + 1, dtype=np.int32)
-        remap[[self.index[v] for v in values]] = np.arange(len(values), dtype=np.int32)
+        remap = np.empty(len(self.index) + 1, dtype=self.codes.dtype)
+        remap[[self.index[v] for v in values]] = np.arange(len(values), dtype=self.codes.dtype)
         remap[-1] = -1
         codes = self.codes[:size]
         codes[:] = remap[codes]
@@ -301,9 +303,11 @@ class _Reader:
         self.shards = shards
         self.codes = {name: _Codes(capacity) for name in CODED}
         # each lean column is allocated once, for every row the selection can return
-        self.plain: dict[str, np.ndarray] = {"id": np.empty(capacity, dtype=np.int64), "source_id": np.empty(capacity, dtype=np.int32),
-                      "sha256": np.empty(capacity, dtype="S32"), "words": np.empty(capacity, dtype=np.int64),
-                      "bytes": np.empty(capacity, dtype=np.int64)}
+        # (counts in 4 bytes, widened once if a value does not fit)
+        self.plain: dict[str, np.ndarray] = {
+            "id": np.empty(capacity, dtype=np.int64), "source_id": np.empty(capacity, dtype=np.int32),
+            "sha256": np.empty(capacity, dtype="S32"), "words": np.empty(capacity, dtype=np.int32),
+            "bytes": np.empty(capacity, dtype=np.int32)}
         self.digests = {name: (hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for name in _STATE}
         self.own: dict[int, int] = {}
         self.rows = 0
@@ -334,7 +338,11 @@ class _Reader:
         for name in CODED:
             self.codes[name].add(at, page[name].combine_chunks())
         for name in ("id", "words", "bytes", "source_id"):
-            self.plain[name][at:at + n] = page[name].to_numpy()
+            values = page[name].to_numpy()
+            kind = np.iinfo(self.plain[name].dtype)
+            if len(values) and (values.max() > kind.max or values.min() < kind.min):
+                self.plain[name] = self.plain[name].astype(np.int64)
+            self.plain[name][at:at + n] = values
         self.plain["sha256"][at:at + n] = np.frombuffer(raw.buffers()[1], dtype="S32")[raw.offset:raw.offset + n]
         self.rows += n
 
@@ -392,36 +400,48 @@ class _Reader:
 
 
 class _BlobShards:
-    """Which store shard holds each text. A large selection reads the blob table once (32-byte
-    hashes, sorted, and shard codes: ~40 bytes a text, freed after the read) and matches each page
-    against it: a join in SQL looks every row up in the blob index, several times slower. A small
+    """Which store shard holds each text. A large selection reads the blob table once (the first 8
+    bytes of each hash, sorted, and a shard code: 12 bytes a text, freed after the read) and
+    matches each page against it: a join in SQL looks every row up in the blob index, several
+    times slower. Hashes that share their first 8 bytes with another blob's are kept whole. A text
+    whose own blob is missing but whose first 8 bytes another blob has (odds of 2⁻⁶⁴ a pair) is
+    sent to that blob's shard, where the store's read finds it missing and says so. A small
     selection looks up only its own texts, a page at a time."""
 
     def __init__(self, conn: Connection, wanted: int) -> None:
         self.conn = conn
         total = conn.execute(select(func.count()).select_from(Blob)).scalar_one()
         self.names: list[str] = []
-        self.sorted = np.empty((0, 4), dtype=np.uint64)  # the hashes as four integers, by the first
+        self.heads = np.empty(0, dtype=np.uint64)  # first 8 bytes of each blob's hash, sorted
         self.codes = np.empty(0, dtype=np.int32)
+        self.whole: dict[bytes, int] = {}  # whole hash -> shard code, where a head is shared
         self.lookup = 4 * wanted < total
         if self.lookup:
             return
         index: dict[str, int] = {}
-        hashes, codes = [], []
+        heads, codes = [], []
         for page in _pages(conn, select(Blob.sha256, Blob.shard), {"sha256": pa.string(), "shard": pa.string()}):
             page = page.filter(pc.equal(pc.binary_length(page["sha256"]), 64))  # others match no document
-            hashes.append(np.frombuffer(binascii.unhexlify(_joined(page["sha256"])), dtype="S32"))
+            heads.append(np.frombuffer(binascii.unhexlify(_joined(pc.utf8_slice_codeunits(
+                page["sha256"].combine_chunks(), 0, 16))), dtype=np.uint64))
             encoded = page["shard"].combine_chunks().dictionary_encode()
             local = np.array([index.setdefault(v, len(index)) for v in encoded.dictionary.to_pylist()], dtype=np.int32)
             codes.append(local[encoded.indices.to_numpy()])
-        everything = np.concatenate(hashes) if hashes else np.empty(0, dtype="S32")
-        del hashes
-        parts = everything.view(np.uint64).reshape(-1, 4)
-        order = np.argsort(parts[:, 0], kind="stable")  # by the first 8 bytes: integers sort fast
-        self.sorted = np.ascontiguousarray(parts[order])
-        del everything, parts
-        self.codes = np.concatenate(codes)[order] if codes else self.codes
         self.names = list(index)
+        everything = np.concatenate(heads) if heads else self.heads
+        del heads
+        order = np.argsort(everything, kind="stable")
+        self.heads = everything[order]
+        del everything
+        self.codes = np.concatenate(codes)[order] if codes else self.codes
+        del order, codes
+        shared = np.unique(self.heads[1:][self.heads[1:] == self.heads[:-1]])
+        for head in shared:  # rare: read those blobs again, whole
+            low = head.tobytes().hex()
+            for sha, shard in conn.execute(select(Blob.sha256, Blob.shard).where(
+                    Blob.sha256 >= low, Blob.sha256 < low + "g")):
+                if len(sha) == 64:
+                    self.whole[binascii.unhexlify(sha)] = index[shard]
 
     def of(self, raw: pa.Array) -> pa.Array:
         """The shard of each 32-byte hash (null: no blob)."""
@@ -430,23 +450,21 @@ class _BlobShards:
             found = dict(self.conn.execute(select(Blob.sha256, Blob.shard).where(
                 Blob.sha256.in_(sorted(set(_hex(wanted).to_pylist()))))).all())
             return pa.array([found.get(h) for h in _hex(wanted).to_pylist()], pa.string())
-        if not len(self.sorted):
+        if not len(self.heads):
             return pa.nulls(len(wanted), pa.string())
-        query = np.ascontiguousarray(wanted).view(np.uint64).reshape(-1, 4)
-        first = self.sorted[:, 0]
-        lo = np.searchsorted(first, query[:, 0], side="left")
-        hi = np.searchsorted(first, query[:, 0], side="right")
-        at = np.minimum(lo, len(first) - 1)
-        hit = (lo < hi) & np.all(self.sorted[at] == query, axis=1)
-        for row in np.flatnonzero(hi - lo > 1).tolist():  # hashes sharing their first 8 bytes: look closer
-            match = np.flatnonzero(np.all(self.sorted[lo[row]:hi[row]] == query[row], axis=1))
-            hit[row] = bool(len(match))
-            at[row] = lo[row] + (match[0] if len(match) else 0)
+        query = np.ascontiguousarray(wanted).view(np.uint64).reshape(-1, 4)[:, 0]
+        lo = np.searchsorted(self.heads, query, side="left")
+        hi = np.searchsorted(self.heads, query, side="right")
+        hit = hi - lo == 1
+        code = np.where(hit, self.codes[np.minimum(lo, len(self.heads) - 1)], 0)
+        for row in np.flatnonzero(hi - lo > 1).tolist():  # a shared head: the whole hash decides
+            got = self.whole.get(bytes(wanted[row]).ljust(32, b"\0"))
+            hit[row], code[row] = got is not None, got or 0
         names = pa.array(self.names, pa.string())
-        return names.take(pa.array(np.where(hit, self.codes[at], 0), mask=~hit))
+        return names.take(pa.array(code, mask=~hit))
 
     def close(self) -> None:
-        self.sorted, self.codes = np.empty((0, 4), dtype=np.uint64), np.empty(0, dtype=np.int32)
+        self.heads, self.codes, self.whole = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32), {}
 
 
 def _joined(hexes: pa.Array | pa.ChunkedArray) -> bytes:

@@ -198,6 +198,9 @@ class SignStream:
                 self._add(np.asarray(res.signed, dtype=np.int64), res.signatures, res.quality)
 
     def close(self) -> None:
+        """Forget what the stream kept and delete near dedup's files (once :meth:`finish` decided)."""
+        self._seen, self._signed, self._quality, self._passed, self._drops = np.empty(0, dtype=np.uint64), [], [], [], {}
+        self.near = None
         if self.spilled is not None:
             self.spilled.close()
 

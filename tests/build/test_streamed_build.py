@@ -120,6 +120,26 @@ def test_cluster_keepers_keep_each_clusters_best(size: int, pairs_: list[tuple[i
     assert sorted(map(sorted, _components(size, pairs))) == sorted(g for g in clusters.values() if len(g) > 1)
 
 
+def test_blob_shards_tell_apart_hashes_sharing_their_first_bytes(tmp_path: Path) -> None:
+    """The blob index keeps 8-byte heads; blobs whose heads collide are told apart by their whole
+    hash, and a hash no blob has (even one sharing a head) has no shard."""
+    from corpus_registry.build.candidates import _BlobShards
+    from corpus_registry.registry.db.models import Blob
+
+    registry = Registry(str(tmp_path / "r.db"))
+    registry.init()
+    head = "ab" * 8
+    blobs = {head + "0" * 48: "s1", head + "1" * 48: "s2", "cd" * 32: "s3", "0f" * 32: "s1"}
+    with registry.session() as s:
+        s.add_all([Blob(sha256=k, shard=v, byte_size=1) for k, v in blobs.items()])
+    asked = [*blobs, head + "2" * 48, "ee" * 32]
+    raw = pa.array([bytes.fromhex(h) for h in asked], pa.binary(32))
+    with registry.engine.connect() as conn:
+        shards = _BlobShards(conn, wanted=len(asked))
+        assert not shards.lookup and len(shards.whole) == 2
+        assert shards.of(raw).to_pylist() == [*blobs.values(), None, None]
+
+
 def test_texts_sharing_their_first_bytes_are_all_signed(demo_registry: Registry, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """If every text seemed met before (all hashes share their first 8 bytes), only the first is
