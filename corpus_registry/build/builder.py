@@ -129,8 +129,8 @@ def _keep_ranks(cands: Candidates, rows: np.ndarray, quality: np.ndarray | None 
     date = cands.numpy("date")[rows]  # codes of the sorted dates: -1 undated, last
     undated = date < 0
     order = np.lexsort((rows, -cands.numpy("words")[rows], date, undated, worse, tier_rank))
-    ranks = np.empty(len(order), dtype=np.int64)
-    ranks[order] = np.arange(len(order))
+    ranks = np.empty(len(order), dtype=rows.dtype if rows.dtype.itemsize >= 4 else np.int64)
+    ranks[order] = np.arange(len(order), dtype=ranks.dtype)
     return ranks
 
 
@@ -143,7 +143,7 @@ def _exact_duplicates(parts: np.ndarray, rows: np.ndarray, ranks: np.ndarray) ->
     share those bytes with another are compared on all 32. Identical texts pass or fail the
     quality filters alike, so this can be decided before filtering.
     """
-    out = np.full(len(rows), -1, dtype=np.int64)
+    out = np.full(len(rows), -1, dtype=rows.dtype if rows.dtype.itemsize >= 4 else np.int64)
     if len(rows) < 2:
         return out
     head = parts[rows, 0]

@@ -134,11 +134,12 @@ class SignStream:
         if self.spec.dedup.exact:
             exact_of = exact_duplicates(cands.sha256_bytes().view(np.uint64).reshape(-1, 4), rows, ranks)
         else:
-            exact_of = np.full(len(rows), -1, dtype=np.int64)
+            exact_of = np.full(len(rows), -1, dtype=rows.dtype)
         for (stage, reason), where in self._drops.items():
             fates.drop(np.concatenate(where), stage, reason)
         self._drops = {}
-        passed = np.searchsorted(rows, np.concatenate(self._passed)) if self._passed else np.empty(0, np.int64)
+        passed = (np.searchsorted(rows, np.concatenate(self._passed)).astype(rows.dtype) if self._passed
+                  else np.empty(0, rows.dtype))
         self._passed = []
         exact = passed[exact_of[passed] >= 0]
         if len(exact):
@@ -147,13 +148,15 @@ class SignStream:
             fates.similarity[rows[exact]] = 1.0
         if self.minhash is None:
             return
-        keeper = np.where(exact_of >= 0, exact_of, np.arange(len(rows)))  # position -> its group's keeper
+        keeper = np.where(exact_of >= 0, exact_of, np.arange(len(rows), dtype=rows.dtype))  # position -> its keeper
         self._sign_missing(cands, rows, passed, keeper, exact_of, executor)
         signed = keeper[np.searchsorted(rows, np.concatenate(self._signed))] if self._signed else \
-            np.empty(0, dtype=np.int64)  # signature number -> keeper position
+            np.empty(0, dtype=rows.dtype)  # signature number -> keeper position
+        del keeper
         quality = np.full(len(rows), np.nan)
         if len(signed):
             quality[signed] = np.concatenate(self._quality)
+        self._signed, self._quality = [], []  # (held as ``signed`` and ``quality`` now)
         final = keep_ranks(cands, rows, quality)[signed]  # a duplicate keeps the better text
         if self.near is not None:
             self.near.set_ranks(final.tolist())

@@ -4,6 +4,7 @@ dedup on hash parts, the streamed signing (and its end-of-read repair), key orde
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections import defaultdict
@@ -199,3 +200,21 @@ def test_a_worker_imports_only_what_its_tasks_use() -> None:
             "'alembic', 'tqdm'}))")
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     assert out.strip() == "[]"
+
+
+def test_workers_of_the_console_script_skip_the_cli_and_pandas(tmp_path: Path) -> None:
+    """A worker spawned by the ``corpus-registry`` script (a file that imports the CLI) does not
+    re-run it, and pyarrow's pandas check does not import pandas there: tens of megabytes a worker."""
+    (tmp_path / "probe_task.py").write_text(
+        "import sys\nimport pyarrow as pa\n\n\ndef loaded(_):\n    pa.array([1, 2])  # pyarrow's pandas check\n"
+        "    return sorted({m.split('.')[0] for m in sys.modules} & {'click', 'sqlalchemy', 'pandas'})\n",
+        encoding="utf-8")
+    script = tmp_path / "corpus-registry"
+    script.write_text(
+        "import sys\nfrom corpus_registry.cli import _spawn_as_module\n"
+        "from corpus_registry.executors.local import LocalExecutor\nimport probe_task\n\n"
+        "if __name__ == '__main__':\n    _spawn_as_module()\n    executor = LocalExecutor(2)\n"
+        "    print(list(executor.map(probe_task.loaded, [0, 1])))\n    executor.close()\n", encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
+    out = subprocess.run([sys.executable, str(script)], check=True, capture_output=True, text=True, env=env).stdout
+    assert out.strip() == "[[], []]"

@@ -33,7 +33,7 @@ __all__ = ["BandTask", "SpilledNearDedup", "SpilledResult", "band_pairs"]
 
 Runner = Callable[[Callable[["BandTask"], np.ndarray], Iterable["BandTask"]], Iterator[np.ndarray]]
 _PARTS = 256  # partitions of a band (files open at once): a band of 500 M documents in parts of 2 M (32 MB)
-_PAIR_FLUSH = 1 << 22  # candidate pairs held before they are made distinct again
+_PAIR_FLUSH_MIN = 1 << 16  # candidate pairs held, at least, before they are made distinct again
 
 
 @dataclass(slots=True)
@@ -106,10 +106,11 @@ class SpilledNearDedup:
         candidates = np.empty((0, 2), dtype=np.int64)
         pending: list[np.ndarray] = []
         held = 0
+        flush = max(_PAIR_FLUSH_MIN, self.memory // 64)  # raw pairs held before they are made distinct (~40 B each)
         for pairs in (run or map)(band_pairs, tasks):
             pending.append(order[pairs])  # document pairs
             held += len(pairs)
-            if held >= _PAIR_FLUSH:
+            if held >= flush:
                 candidates = _distinct_pairs(np.concatenate([candidates, *pending]))
                 pending, held = [], 0
         if pending or len(candidates):
