@@ -220,12 +220,12 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
                             spill=None if memory is None else Path(scratch) / "near-dedup")
         try:
             cands = _filter_and_sign(registry, spec, fates, stream, side, executor, progress=progress)
-            between_phases()
+            between_phases(executor if memory is not None else None)
             clock.lap("read_filter_sign")  # the registry is read while the workers filter and sign
             stream.finish(cands, fates, executor, _keep_ranks, _exact_duplicates)
             clock.lap("dedup")
             stream.close()  # near dedup's files go before the release is written (closing twice is harmless)
-            between_phases()
+            between_phases(executor if memory is not None else None)
             result = _decide_and_write(registry, spec, staged, cands, fates, clock, executor=executor,
                                        progress=progress, record=record, tokenizer=tokenizer, memory=memory)
         finally:
@@ -282,6 +282,7 @@ def _decide_and_write(registry: Registry, spec: BuildSpec, staged: StagedFolder,
                                        meanwhile=record_fates if record else None,
                                        store_cache=STORE_CACHE if memory is None else memory // 64)
         clock.lap("write_shards")  # includes recording the fates when record is on
+        between_phases(executor if memory is not None else None)
         removed = _write_removed(cands, fates, out_dir)
         result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir,
                                  sources=sources, removed=removed, tokenizer=tokenizer)

@@ -202,7 +202,9 @@ class Candidates:
         return _hex(raw)
 
     def sha256_bytes(self) -> np.ndarray:
-        column = self.table.column("sha256").combine_chunks()
+        """Every candidate's hash as 32 bytes (a view of the column, no copy)."""
+        chunked = self.table.column("sha256")
+        column = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
         return np.frombuffer(column.buffers()[1], dtype="S32")[column.offset:column.offset + len(column)]
 
     def keys(self, rows: np.ndarray) -> list[str]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pyarrow as pa
 
 from corpus_registry.errors import ConfigError
-from corpus_registry.executors.worker_memory import give_back
+from corpus_registry.executors.worker_memory import give_back, no_heap_hoarding
 
 _UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1 << 10, "M": 1000**2, "MB": 1000**2, "MIB": 1 << 20,
           "G": 1000**3, "GB": 1000**3, "GIB": 1 << 30, "T": 1000**4, "TB": 1000**4, "TIB": 1 << 40}
@@ -36,10 +37,15 @@ def return_freed_memory() -> None:
         pa.jemalloc_set_decay_ms(0)
     except (NotImplementedError, pa.ArrowNotImplementedError):  # built without jemalloc: nothing kept
         pass
+    no_heap_hoarding()
 
 
-def between_phases() -> None:
+def between_phases(executor: Any = None) -> None:
     """What a phase of the build freed goes back to the system before the next one starts: Arrow's
-    pool and the C heap (which keeps freed arrays below its mmap threshold, up to 32 MB each)."""
+    pool and the C heap (which keeps freed arrays below its mmap threshold, up to 32 MB each); and,
+    given an ``executor`` that can, its idle workers (the next phase starts fresh ones)."""
     pa.default_memory_pool().release_unused()
     give_back()
+    release = getattr(executor, "release", None)
+    if release is not None:
+        release()

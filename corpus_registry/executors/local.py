@@ -90,6 +90,11 @@ class LocalExecutor:
                                              initializer=skip_pandas_probe)
         return self._pool
 
+    def release(self) -> None:
+        """Let the workers go while the caller works alone (their memory counts in a budget, idle or
+        not); the next :meth:`map` starts fresh ones."""
+        self.close()
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)

@@ -1,11 +1,12 @@
-"""What a worker process this package spawns does about its own memory: it is counted in a build's
-budget, once per worker, so what a worker holds without need is paid for twice or more.
+"""What a process of this package does about its own memory where it is counted: each worker
+of a build counts in the build's budget, idle or not, and so does the build's own process.
 
 - pyarrow imports pandas on the first ``pa.array`` of a Python list, to check whether it was handed
-  a pandas object (~35 MB and half a second in every process). Workers are never handed one, so
-  :func:`skip_pandas_probe` has pyarrow settle that question without importing it.
-- glibc keeps freed memory in its heap for reuse; :func:`give_back` returns it after each task, so
-  an idle worker does not hold its largest task's memory until the next one.
+  a pandas object (~35 MB and half a second in every process). Workers (and a build) are never
+  handed one, so :func:`skip_pandas_probe` has pyarrow settle that question without importing it.
+- glibc keeps freed memory in its heap for reuse: :func:`give_back` returns it (after each of a
+  worker's tasks, between a build's phases), and :func:`no_heap_hoarding` has arrays of a megabyte
+  or more go straight back when freed.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _libc: Any = None
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 def skip_pandas_probe() -> None:
@@ -57,6 +59,15 @@ def give_back() -> None:
             _libc = False
     if _libc:
         _libc.malloc_trim(0)
+
+
+def no_heap_hoarding() -> None:
+    """Have glibc map every allocation of a megabyte or more on its own, returned to the system
+    when freed: by default the threshold rises with each large array freed (up to 32 MB), and
+    arrays under it stay in the heap after use."""
+    give_back()
+    if _libc:
+        _libc.mallopt(_M_MMAP_THRESHOLD, 1 << 20)
 
 
 def run_and_give_back(fn: Callable[[T], R], task: T) -> R:

@@ -96,7 +96,7 @@ class SpilledNearDedup:
         n = self.size
         ranks = np.concatenate(self._ranks) if self._ranks else np.empty(0, dtype=np.int64)
         self._ranks = []
-        order = np.argsort(ranks, kind="stable")  # position -> document, best first
+        order = np.argsort(ranks, kind="stable").astype(np.int32 if n < 2**31 else np.int64)  # position -> document
         del ranks
         position = np.empty(n, dtype=np.int64)
         position[order] = np.arange(n)
