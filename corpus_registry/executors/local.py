@@ -33,7 +33,7 @@ def default_workers() -> int:
     return env_int("CORPUS_REGISTRY_WORKERS", 0) or os.cpu_count() or 1
 
 
-AHEAD_PER_WORKER = 3  # tasks handed out but not yet returned, per worker
+AHEAD_PER_WORKER = 2  # tasks handed out but not yet returned, per worker: one running, one waiting
 
 
 def _ahead(pool: ProcessPoolExecutor, fn: Callable[[T], R], tasks: Iterable[T], *, ahead: int) -> Iterator[R]:
