@@ -5,10 +5,10 @@
 file of 16-bit signatures and one of bucket ids per band. Band by band, the bucket ids are
 partitioned by ``bucket mod P`` into files small enough for the memory budget, each partition is
 sorted and paired (the rule of :func:`.lsh.bucket_pairs`, as the distributed executor does), and
-the candidate pairs of every band are merged; the signatures of the documents in a candidate
-pair are then read back in one sequential pass. The candidates, verification, union-find and
-keep rule are those of :meth:`.NearDedup.finalize`, so the result is the same, document for
-document and digit for digit.
+the candidate pairs of every band are merged; each pair is then verified by joining it with the
+signature file out of core (two sequential passes, buckets on disk: :func:`_similarities`). The
+candidates, verification, clusters and keep rule are those of :meth:`.NearDedup.finalize`, so the
+result is the same, document for document and digit for digit.
 
 Documents are numbered in the order they are added and ranked by integer positions the caller
 gives (the keep rule applied to the whole build at once); the result is given by number.
