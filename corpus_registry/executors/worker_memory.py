@@ -25,8 +25,9 @@ _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
 
 
 def skip_pandas_probe() -> None:
-    """In a freshly spawned worker: pyarrow's one-time pandas check answered "absent" without
-    importing pandas (a worker that imports pandas later can still use it directly)."""
+    """In a process that hands pyarrow no pandas object (a worker, the ``build`` command): pyarrow's
+    one-time pandas check answered "absent" without importing pandas (pandas itself can still be
+    imported and used directly later)."""
     if "pandas" in sys.modules:  # already paid for
         return
     import pyarrow as pa
