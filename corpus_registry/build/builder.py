@@ -129,7 +129,7 @@ def _keep_ranks(cands: Candidates, rows: np.ndarray, quality: np.ndarray | None 
     date = cands.numpy("date")[rows]  # codes of the sorted dates: -1 undated, last
     undated = date < 0
     order = np.lexsort((rows, -cands.numpy("words")[rows], date, undated, worse, tier_rank))
-    ranks = np.empty(len(order), dtype=rows.dtype if rows.dtype.itemsize >= 4 else np.int64)
+    ranks = np.empty(len(order), dtype=rows.dtype)  # rows ascend from 0 up: position i <= rows[i]
     ranks[order] = np.arange(len(order), dtype=ranks.dtype)
     return ranks
 
@@ -143,7 +143,7 @@ def _exact_duplicates(parts: np.ndarray, rows: np.ndarray, ranks: np.ndarray) ->
     share those bytes with another are compared on all 32. Identical texts pass or fail the
     quality filters alike, so this can be decided before filtering.
     """
-    out = np.full(len(rows), -1, dtype=rows.dtype if rows.dtype.itemsize >= 4 else np.int64)
+    out = np.full(len(rows), -1, dtype=rows.dtype)  # positions fit the rows' type (rows ascend from 0 up)
     if len(rows) < 2:
         return out
     head = parts[rows, 0]
@@ -220,12 +220,12 @@ def _build(registry: Registry, spec: BuildSpec, staged: StagedFolder, *, progres
                             spill=None if memory is None else Path(scratch) / "near-dedup")
         try:
             cands = _filter_and_sign(registry, spec, fates, stream, side, executor, progress=progress)
-            between_phases(executor if memory is not None else None)
+            between_phases(executor, budget=memory)
             clock.lap("read_filter_sign")  # the registry is read while the workers filter and sign
             stream.finish(cands, fates, executor, _keep_ranks, _exact_duplicates)
             clock.lap("dedup")
             stream.close()  # near dedup's files go before the release is written (closing twice is harmless)
-            between_phases(executor if memory is not None else None)
+            between_phases(executor, budget=memory)
             result = _decide_and_write(registry, spec, staged, cands, fates, clock, executor=executor,
                                        progress=progress, record=record, tokenizer=tokenizer, memory=memory)
         finally:
@@ -282,7 +282,7 @@ def _decide_and_write(registry: Registry, spec: BuildSpec, staged: StagedFolder,
                                        meanwhile=record_fates if record else None,
                                        store_cache=STORE_CACHE if memory is None else memory // 64)
         clock.lap("write_shards")  # includes recording the fates when record is on
-        between_phases(executor if memory is not None else None)
+        between_phases(executor, budget=memory)
         removed = _write_removed(cands, fates, out_dir)
         result = _write_metadata(registry, spec, cands, kept_rows, funnel, files, configs, out_dir,
                                  sources=sources, removed=removed, tokenizer=tokenizer)

@@ -424,8 +424,7 @@ class _BlobShards:
         heads, codes = [], []
         for page in _pages(conn, select(Blob.sha256, Blob.shard), {"sha256": pa.string(), "shard": pa.string()}):
             page = page.filter(pc.equal(pc.binary_length(page["sha256"]), 64))  # others match no document
-            heads.append(np.frombuffer(binascii.unhexlify(_joined(pc.utf8_slice_codeunits(
-                page["sha256"].combine_chunks(), 0, 16))), dtype=np.uint64))
+            heads.append(hash_heads(page["sha256"]))
             encoded = page["shard"].combine_chunks().dictionary_encode()
             local = np.array([index.setdefault(v, len(index)) for v in encoded.dictionary.to_pylist()], dtype=np.int32)
             codes.append(local[encoded.indices.to_numpy()])
@@ -467,6 +466,13 @@ class _BlobShards:
 
     def close(self) -> None:
         self.heads, self.codes, self.whole = np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int32), {}
+
+
+def hash_heads(sha256: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """The first 8 bytes of each 64-digit hex sha256, as integers (the order-free key a build
+    sorts and matches hashes by)."""
+    column = sha256.combine_chunks() if isinstance(sha256, pa.ChunkedArray) else sha256
+    return np.frombuffer(binascii.unhexlify(_joined(pc.utf8_slice_codeunits(column, 0, 16))), dtype=np.uint64).copy()
 
 
 def _joined(hexes: pa.Array | pa.ChunkedArray) -> bytes:

@@ -18,7 +18,7 @@ class Fates:
         self._codes: dict[str, int] = {} if codes is None else codes
         self.stage = np.full(size, -1, dtype=np.int16)
         self.reason = np.full(size, -1, dtype=np.int32)
-        self.duplicate_of = np.full(size, -1, dtype=_row_type(size))
+        self.duplicate_of = np.full(size, -1, dtype=row_type(size))
         self.similarity = np.full(size, np.nan)
         self._pages: list[Fates] = []
 
@@ -36,7 +36,7 @@ class Fates:
         if self._pages:
             self.stage = np.concatenate([p.stage for p in self._pages])
             self.reason = np.concatenate([p.reason for p in self._pages])
-            self.duplicate_of = np.full(len(self.stage), -1, dtype=_row_type(len(self.stage)))
+            self.duplicate_of = np.full(len(self.stage), -1, dtype=row_type(len(self.stage)))
             self.similarity = np.full(len(self.stage), np.nan)
             self._pages = []
 
@@ -49,7 +49,7 @@ class Fates:
 
     def alive(self) -> np.ndarray:
         """The rows no stage dropped, ascending (in 4 bytes each below 2³¹ rows)."""
-        return np.flatnonzero(self.stage < 0).astype(_row_type(len(self.stage)), copy=False)
+        return np.flatnonzero(self.stage < 0).astype(row_type(len(self.stage)), copy=False)
 
     def stage_names(self) -> np.ndarray:
         """Each row's dropping stage as an object array (None where kept)."""
@@ -60,6 +60,6 @@ class Fates:
         return np.array([*self.reasons, None], dtype=object)[self.reason]
 
 
-def _row_type(size: int) -> type[np.signedinteger]:  # type: ignore[type-arg]
+def row_type(size: int) -> type[np.signedinteger]:  # type: ignore[type-arg]
     """The smallest integer type that numbers ``size`` rows (4 bytes a row below 2³¹ rows)."""
     return np.int32 if size < 2**31 else np.int64

@@ -40,12 +40,13 @@ def return_freed_memory() -> None:
     no_heap_hoarding()
 
 
-def between_phases(executor: Any = None) -> None:
+def between_phases(executor: Any, *, budget: int | None) -> None:
     """What a phase of the build freed goes back to the system before the next one starts: Arrow's
     pool and the C heap (which keeps freed arrays below its mmap threshold, up to 32 MB each); and,
-    given an ``executor`` that can, its idle workers (the next phase starts fresh ones)."""
+    within a ``budget``, the executor's idle workers if it can let them go (the next phase starts
+    fresh ones)."""
     pa.default_memory_pool().release_unused()
     give_back()
-    release = getattr(executor, "release", None)
+    release = getattr(executor, "release", None) if budget is not None else None
     if release is not None:
         release()

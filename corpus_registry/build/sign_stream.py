@@ -12,7 +12,6 @@ texts alike, so the results are those of deciding exact dedup first.
 
 from __future__ import annotations
 
-import binascii
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpus_registry.build.candidates import CandidateReader, Candidates
+from corpus_registry.build.candidates import CandidateReader, Candidates, hash_heads
 from corpus_registry.build.dedup.distributed import grouped_near_dedup
 from corpus_registry.build.dedup.spill import SpilledNearDedup
 from corpus_registry.build.fates import Fates
@@ -68,7 +67,7 @@ class SignStream:
                 yield from self._page_tasks(page.take(pa.array(alive)), first + alive)
 
     def _page_tasks(self, page: pa.Table, rows: np.ndarray) -> Iterator[SignTask]:
-        prefix = _prefixes(page["sha256"])
+        prefix = hash_heads(page["sha256"])
         sign = np.zeros(len(rows), dtype=bool)
         if self.minhash is not None:
             order = np.argsort(prefix, kind="stable")
@@ -207,12 +206,4 @@ class SignStream:
         if self.spilled is not None:
             self.spilled.close()
 
-
-def _prefixes(sha256: pa.ChunkedArray) -> np.ndarray:
-    """The first 8 bytes of each hex sha256, as integers."""
-    column = sha256.combine_chunks()
-    heads = pc.utf8_slice_codeunits(column, 0, 16)
-    offsets = np.frombuffer(heads.buffers()[1], dtype=np.int32)[heads.offset:heads.offset + len(heads) + 1]
-    raw = binascii.unhexlify(memoryview(heads.buffers()[2])[offsets[0]:offsets[-1]]) if len(heads) else b""
-    return np.frombuffer(raw, dtype=np.uint64).copy()
 

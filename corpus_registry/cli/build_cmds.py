@@ -25,7 +25,8 @@ from corpus_registry.terminal import one_line
 @click.option("--memory", metavar="SIZE",
               help="Memory budget of the build and its workers, e.g. 1GB or 512MiB: the candidates' text "
                    "fields and near dedup's signatures and LSH buckets then wait in files in a scratch folder "
-                   "beside --out (deleted when done), and tasks and caches are cut to the budget; same output. "
+                   "beside --out (deleted when done), tasks and caches are cut to the budget and idle workers let "
+                   "go between phases; same output. "
                    "Default: no budget, everything in memory.")
 @executor_options
 @json_option

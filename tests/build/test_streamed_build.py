@@ -147,7 +147,7 @@ def test_texts_sharing_their_first_bytes_are_all_signed(demo_registry: Registry,
     signed while reading; the others are signed at the end, and the release is the same bytes."""
     spec = load_spec(SPECS["all"])
     expected = build_release(demo_registry, spec, out_dir=tmp_path / "normal", progress=False, record=False)
-    monkeypatch.setattr(sign_stream, "_prefixes", lambda sha256: np.zeros(len(sha256), dtype=np.uint64))
+    monkeypatch.setattr(sign_stream, "hash_heads", lambda sha256: np.zeros(len(sha256), dtype=np.uint64))
     signed: list[int] = []
     real = sign_stream.SignStream._sign_missing
 

@@ -159,21 +159,22 @@ def _distinct_pairs(pairs: np.ndarray) -> np.ndarray:
     return np.stack([keys >> 32, keys & 0xFFFFFFFF], axis=1)
 
 
-def _labels(size: int, pairs: np.ndarray) -> np.ndarray:
-    """Each document's connected component (an integer label) in the graph ``pairs`` draws on
-    ``0..size-1``: a sparse-graph kernel, with no Python object per document or pair."""
+def _clustered(size: int, pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, members): each document's connected component in the graph ``pairs`` draws on
+    ``0..size-1`` (a sparse-graph kernel, no Python object per document or pair), and the documents,
+    ascending, whose component has two or more."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     graph = coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(size, size))
-    return connected_components(graph.tocsr(), directed=True, connection="weak")[1]
+    labels = connected_components(graph.tocsr(), directed=True, connection="weak")[1]
+    return labels, np.flatnonzero(np.bincount(labels)[labels] >= 2)
 
 
 def _components(size: int, pairs: np.ndarray) -> list[list[int]]:
     """Connected components (of two or more) of documents ``0..size-1`` joined by ``pairs``."""
-    labels = _labels(size, pairs)
-    members = np.flatnonzero(np.bincount(labels)[labels] >= 2)
+    labels, members = _clustered(size, pairs)
     order = members[np.argsort(labels[members], kind="stable")]
     cuts = np.flatnonzero(np.diff(labels[order])) + 1
     return [group.tolist() for group in np.split(order, cuts)] if len(order) else []
@@ -183,8 +184,7 @@ def cluster_keepers(size: int, pairs: np.ndarray, position: np.ndarray) -> tuple
     """(dropped, kept): every document of a cluster (a connected component of ``pairs`` over
     ``0..size-1``) but its best, by ascending number, beside the cluster's best (the lowest
     ``position``, the keep rule's order)."""
-    labels = _labels(size, pairs)
-    members = np.flatnonzero(np.bincount(labels)[labels] >= 2)
+    labels, members = _clustered(size, pairs)
     if not len(members):
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
     by_cluster = members[np.lexsort((position[members], labels[members]))]  # each cluster's best first

@@ -28,6 +28,7 @@ import numpy as np
 from corpus_registry.build.dedup.distributed import slot_pairs
 from corpus_registry.build.dedup.lsh import _distinct_pairs, choose_bands, cluster_keepers
 from corpus_registry.build.dedup.minhash import _U64, _constants, _mix
+from corpus_registry.build.fates import row_type
 
 __all__ = ["BandTask", "SpilledNearDedup", "SpilledResult", "band_pairs"]
 
@@ -96,7 +97,7 @@ class SpilledNearDedup:
         n = self.size
         ranks = np.concatenate(self._ranks) if self._ranks else np.empty(0, dtype=np.int64)
         self._ranks = []
-        order = np.argsort(ranks, kind="stable").astype(np.int32 if n < 2**31 else np.int64)  # position -> document
+        order = np.argsort(ranks, kind="stable").astype(row_type(n))  # position -> document, best first
         del ranks
         position = np.empty(n, dtype=np.int64)
         position[order] = np.arange(n)
@@ -186,7 +187,7 @@ def band_pairs(task: BandTask) -> np.ndarray:
 def _narrow_pairs(pairs: np.ndarray, n: int) -> np.ndarray:
     """Position pairs in 4 bytes each below 2³¹ documents: half the memory of a band's result
     while it waits in the driver for its turn."""
-    return pairs.astype(np.int32) if n < 2**31 else pairs
+    return pairs.astype(row_type(n), copy=False)
 
 
 def _pairs(bucket: np.ndarray, members: np.ndarray) -> np.ndarray:
