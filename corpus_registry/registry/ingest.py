@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import xxhash
 from sqlalchemy import Table, select, update
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from corpus_registry.config import env_int
 from corpus_registry.errors import ConfigError, NotFoundError, ReaderError
 from corpus_registry.registry import licences
-from corpus_registry.registry.bulk_insert import insert_rows
+from corpus_registry.registry.bulk_insert import bulk_writes, insert_rows
 from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal, utcnow
 from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_digest
 from corpus_registry.registry.fields import check_identifier, check_metadata
@@ -35,7 +36,7 @@ from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.standing import load_standings
 from corpus_registry.registry.unique_ids import HINT, SeenKeys, duplicate_error, first_duplicate, scan, suspects
 
-BATCH_DOCS = 1000  # override with $CORPUS_REGISTRY_BATCH_DOCS (smaller batches commit more often)
+BATCH_DOCS = 4000  # override with $CORPUS_REGISTRY_BATCH_DOCS (smaller batches commit more often)
 BATCH_BYTES = 64 * 1024 * 1024
 #: Metadata that may change without the text changing (updated in place, no new version).
 META_FIELDS = ("license", "license_tier", "review", "declared_license", "title", "creator", "date", "url", "path")
@@ -99,16 +100,32 @@ class _SourceIngest:
         self.seen_ids = SeenKeys()  # this partition's identifiers, 8 bytes each
         self.stats = IngestStats(source=source.slug)
 
-    def prepare(self, raw: RawDocument) -> _Prepared:
-        where = raw.path or "record"  # NFC: one document, however it is spelt; same limits on every backend
-        raw.identifier = check_identifier(raw.identifier, source=self.source.slug, where=where)
-        key = xxhash.xxh64_intdigest(raw.identifier.encode("utf-8"))
-        if key in self.seen_ids:  # found before anything was written unless the source changed meanwhile
-            raise ReaderError(
-                f"{self.source.slug}: duplicate identifier {raw.identifier!r} ({raw.path or 'record'})",
-                hint=HINT, source=self.source.slug, identifier=raw.identifier,
-            )
-        self.seen_ids.add(key)
+    def prepare_batch(self, batch: Sequence[RawDocument]) -> list[_Prepared]:
+        """The batch's documents checked and normalised, in order: the first problem in reading order
+        is raised (a bad or repeated identifier, an empty text, bad metadata)."""
+        slug = self.source.slug
+        keys: list[int] = []
+        bad_identifier: ReaderError | None = None
+        for raw in batch:  # NFC: one document, however it is spelt; same limits on every backend
+            try:
+                raw.identifier = check_identifier(raw.identifier, source=slug, where=raw.path or "record")
+            except ReaderError as e:
+                bad_identifier = e
+                break
+            keys.append(xxhash.xxh64_intdigest(raw.identifier.encode("utf-8")))
+        repeated = self.seen_ids.add_all(np.array(keys, dtype=np.uint64))
+        stop = len(keys) if repeated is None else repeated
+        prepared = [self._prepare(raw) for raw in batch[:stop]]
+        if repeated is not None:  # found before anything was written unless the source changed meanwhile
+            raw = batch[repeated]
+            raise ReaderError(f"{slug}: duplicate identifier {raw.identifier!r} ({raw.path or 'record'})",
+                              hint=HINT, source=slug, identifier=raw.identifier)
+        if bad_identifier is not None:
+            raise bad_identifier
+        return prepared
+
+    def _prepare(self, raw: RawDocument) -> _Prepared:
+        where = raw.path or "record"
         text = normalize_text(raw.text)
         raw.text = ""  # only the normalised text is kept from here on (one copy of a long text, not two)
         if not text:
@@ -218,6 +235,7 @@ class _SourceIngest:
         # Rows are made before the first write: with SQLite, a write holds the database lock until
         # the commit, so the lock covers only the statements and parallel workers seldom wait.
         rows = []
+        now = utcnow()  # one time for the batch: its rows are written in one transaction
         for p in fresh:
             if p.meta["language"]:
                 lang, score, mixed = p.meta["language"], 1.0, False
@@ -241,7 +259,7 @@ class _SourceIngest:
                 "status": (old.status if old and old.status != "active" else
                            "withdrawn" if source_withdrawn or p.sha256 in withdrawn_texts else "active"),
                 "ingest_run_id": run_id,
-                "created_at": utcnow(),
+                "created_at": now,
             })
             self.stats.languages[lang] = self.stats.languages.get(lang, 0) + 1
         shas = {p.sha256 for p in fresh}
@@ -375,21 +393,26 @@ def ingest_partition(
     its run in the same transaction."""
     job = _SourceIngest(registry, source, langid)
     reader = source_reader(source).partitioned(*partition)
-    for raw_batch in _batches(reader.read()):
-        prepared = [job.prepare(raw) for raw in raw_batch]
-        del raw_batch
-        nbytes = sum(p.size for p in prepared)
-        before = (job.stats.added, job.stats.updated, job.stats.unchanged)
+    try:
+        for raw_batch in _batches(reader.read()):
+            prepared = job.prepare_batch(raw_batch)
+            del raw_batch
+            nbytes = sum(p.size for p in prepared)
+            before = (job.stats.added, job.stats.updated, job.stats.unchanged)
+            with registry.session() as s:
+                bulk_writes(s)
+                job.write_batch(s, run_id, prepared)
+                count_batch(s, run_id, seen=len(prepared), added=job.stats.added - before[0],
+                            updated=job.stats.updated - before[1], unchanged=job.stats.unchanged - before[2],
+                            nbytes=nbytes)
+            docs = len(prepared)
+            del prepared  # a batch's texts are let go before the next batch is read
+            job.stats.seen += docs
+            job.stats.bytes += nbytes
+            advance(docs, nbytes)
+    finally:
         with registry.session() as s:
-            job.write_batch(s, run_id, prepared)
-            count_batch(s, run_id, seen=len(prepared), added=job.stats.added - before[0],
-                        updated=job.stats.updated - before[1], unchanged=job.stats.unchanged - before[2],
-                        nbytes=nbytes)
-        docs = len(prepared)
-        del prepared  # a batch's texts are let go before the next batch is read
-        job.stats.seen += docs
-        job.stats.bytes += nbytes
-        advance(docs, nbytes)
+            bulk_writes(s, on=False)
     job.stats.skipped = {k: v for k, v in reader.stats.items() if k not in _READ_COUNTS and v}
     return job.stats
 

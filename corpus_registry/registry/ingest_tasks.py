@@ -116,7 +116,7 @@ def ingest_slice(
     reader = source_reader(source).ranged(*piece)
     resumed = 0
     for raw_batch in _batches(reader.read()):
-        prepared = [job.prepare(raw) for raw in raw_batch]
+        prepared = job.prepare_batch(raw_batch)
         del raw_batch
         nbytes = sum(p.size for p in prepared)
         with registry.session() as s:

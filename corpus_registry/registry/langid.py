@@ -177,7 +177,7 @@ class LanguageIdentifier(ABC):
         windows = []
         for start, end in spans:
             window = _clean_window(text, start, end)
-            if window and any(ch.isalpha() for ch in window):
+            if window and (window[0].isalpha() or any(ch.isalpha() for ch in window)):
                 windows.append(window)
         return windows
 

@@ -65,31 +65,29 @@ def duplicate_error(slug: str, identifier: str, first: str, second: str) -> Read
 
 class SeenKeys:
     """64-bit keys met so far, 8 bytes each (a Python set of them costs ~70): sorted runs whose
-    sizes halve from the oldest, merged as they fill, plus the current batch's keys in a set.
-    What an ingest worker remembers of the identifiers of its partition, whatever its size."""
+    sizes halve from the oldest, merged as they fill. What an ingest worker remembers of the
+    identifiers of its partition, whatever its size; asked a batch at a time (one search per run
+    for the whole batch, not one per key)."""
 
     def __init__(self) -> None:
         self._runs: list[np.ndarray] = []
-        self._recent: set[int] = set()
 
-    def __contains__(self, key: int) -> bool:
-        if key in self._recent:
-            return True
-        probe = np.uint64(key)
+    def add_all(self, keys: np.ndarray) -> int | None:
+        """Remember ``keys`` (uint64); the position of the first one met before (in an earlier call,
+        or earlier in ``keys``), or None."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        if not keys.size:
+            return None
+        order = np.argsort(keys, kind="stable")  # equal keys keep their order: the later ones repeat
+        ordered = keys[order]
+        again = np.zeros(keys.size, dtype=bool)
+        again[order[1:][ordered[1:] == ordered[:-1]]] = True
         for run in self._runs:
-            at = int(np.searchsorted(run, probe))
-            if at < len(run) and run[at] == probe:
-                return True
-        return False
-
-    def add(self, key: int) -> None:
-        self._recent.add(key)
-        if len(self._recent) >= 4096:
-            self._flush()
-
-    def _flush(self) -> None:
-        run = np.sort(np.fromiter(self._recent, dtype=np.uint64, count=len(self._recent)))
-        self._recent = set()
+            at = np.minimum(np.searchsorted(run, keys), run.size - 1)
+            again |= run[at] == keys
+        run = np.unique(ordered)
         while self._runs and len(self._runs[-1]) <= 2 * len(run):  # a run at most half the one before it
-            run = np.sort(np.concatenate([self._runs.pop(), run]), kind="stable")
+            run = np.union1d(self._runs.pop(), run)
         self._runs.append(run)
+        hits = np.flatnonzero(again)
+        return int(hits[0]) if hits.size else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
@@ -93,14 +94,22 @@ def test_check_identifier_normalises_to_nfc() -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.integers(min_value=0, max_value=2**64 - 1) | st.integers(min_value=0, max_value=50),
-                max_size=12_000))
-def test_seen_keys_answer_as_a_set_does(keys: list[int]) -> None:
-    """The compact memory of a worker's identifiers (sorted runs and a recent set) never forgets
-    a key and never claims one it was not given, across flushes and merges of its runs."""
+                max_size=12_000), st.lists(st.integers(min_value=0, max_value=3000), max_size=20))
+def test_seen_keys_answer_as_a_set_does(keys: list[int], cuts: list[int]) -> None:
+    """The compact memory of a worker's identifiers (sorted runs, merged as they fill), given keys a
+    batch at a time, names the first key of each batch met before exactly as a plain set would, across
+    merges of its runs, and never forgets one."""
     seen, plain = SeenKeys(), set()
-    for key in keys:
-        assert (key in seen) == (key in plain)
-        seen.add(key)
-        plain.add(key)
-    assert all(k in seen for k in plain)
-    assert not any(k + 51 in seen for k in range(40) if k + 51 not in plain)
+    bounds = sorted({0, len(keys), *(min(c, len(keys)) for c in cuts)})
+    for lo, hi in zip(bounds, bounds[1:]):
+        batch = keys[lo:hi]
+        expected = None
+        for at, key in enumerate(batch):
+            if key in plain and expected is None:
+                expected = at
+            plain.add(key)
+        assert seen.add_all(np.array(batch, dtype=np.uint64)) == expected
+    for key in list(plain)[:200]:
+        assert seen.add_all(np.array([key], dtype=np.uint64)) == 0
+    fresh = [k + 51 for k in range(40) if k + 51 not in plain]
+    assert seen.add_all(np.array(fresh, dtype=np.uint64)) is None

@@ -333,3 +333,55 @@ def test_readers_on_mutated_real_files_raise_only_reader_errors(tmp_path_factory
             assert "\n" not in str(e)
             continue
         assert len(ids) >= len(docs)
+
+
+# -- JSON Lines: the fast parser gives the standard parser's records, or hands the line over ----------
+
+_json_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+                 | st.floats(allow_nan=True, allow_infinity=True) | st.text())
+_json_values = st.recursive(_json_scalars, lambda inner: st.lists(inner, max_size=4)
+                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=20)
+
+
+@bounded(200)
+@given(record=st.dictionaries(st.text(max_size=8), _json_values, max_size=6), ascii_only=st.booleans())
+def test_fast_jsonl_records_equal_the_standard_parsers(record: dict, ascii_only: bool) -> None:
+    """orjson's answer is taken only when it must be json's: integers beyond 64 bits (orjson reads them
+    as floats), lone surrogates, NaN and infinities all go the standard way, so a record is the same
+    value, of the same types, either way."""
+    from corpus_registry.registry.readers.jsonl import _fast_parse
+
+    raw = json.dumps(record, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    fast = _fast_parse(raw)
+    if fast is not None:
+        standard = json.loads(raw.decode("utf-8"))
+        assert repr(fast) == repr(standard)  # repr: 1 and 1.0 and True differ, nan compares unequal
+
+
+@bounded(300)
+@given(raw=st.binary(max_size=64) | st.text(max_size=32).map(lambda t: t.encode("utf-8", "surrogatepass")))
+@example(raw=b'\xef\xbb\xbf{"id": "a"}')
+@example(raw=b'{"id": "\\ud800"}')
+@example(raw=b'{"id": 1e400}')
+@example(raw=b'{"id": NaN}')
+@example(raw=b'{"id": 18446744073709551616}')
+@example(raw=b'{"id": -9223372036854775809}')
+@example(raw=b'{"a": 1, "a": 2}')
+@example(raw=b'{"a": ' + b"[" * 2000 + b"]" * 2000 + b"}")
+@example(raw=b'{"a": "\xc3"}')
+def test_fast_jsonl_parser_hands_over_what_it_cannot_vouch_for(raw: bytes) -> None:
+    """Any line (damaged bytes included): the fast parser's record is json's, or None (the standard path
+    then gives its record or its error, as before)."""
+    from corpus_registry.registry.readers.jsonl import _fast_parse
+
+    fast = _fast_parse(raw)
+    if fast is not None:
+        assert repr(fast) == repr(json.loads(raw.decode("utf-8")))
+
+
+def test_jsonl_big_integer_identifier_is_read_exactly(tmp_path: Path) -> None:
+    """An identifier written as a 24-digit number stays those digits (orjson alone would give a float)."""
+    (tmp_path / "d.jsonl").write_text('{"id": 123456789012345678901234, "text": "Bonjour", "score": 0.5}\n'
+                                      '{"id": 7, "text": "Salut", "n": [1, {"x": 2}]}\n', encoding="utf-8")
+    docs = list(get_reader("jsonl", base_dir=tmp_path, options={"path": "."}).read())
+    assert [d.identifier for d in docs] == ["123456789012345678901234", "7"]

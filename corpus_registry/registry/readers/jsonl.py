@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, ClassVar, cast
 
+import orjson
 from pydantic import Field
 
 from corpus_registry.errors import ReaderError
@@ -56,6 +57,7 @@ class JsonlReader(FileSetReader):
     def _records(self, file: Path, *, relpath: str, encoding: str) -> Iterator[tuple[int, dict[str, object], str]]:
         """``(line number, record, where)`` of this partition's records in ``file``."""
         encoding = "utf-8-sig" if encoding == AUTO else encoding
+        utf8 = encoding in ("utf-8", "utf-8-sig")
         with _open(file, relpath=relpath) as stream:
             for number, raw in _lines(stream, relpath=relpath):
                 if not raw.strip():
@@ -64,6 +66,9 @@ class JsonlReader(FileSetReader):
                 if not self._mine(self._unit - 1):
                     continue
                 where = f"{relpath}:{number}"
+                if utf8 and (fast := _fast_parse(raw)) is not None:
+                    yield number, fast, where
+                    continue
                 line = _decode_line(
                     raw,
                     encoding=encoding if number == 1 else _no_sig(encoding),
@@ -126,6 +131,30 @@ def _decode_line(raw: bytes, *, encoding: str, where: str, relpath: str) -> str:
             f"encodings: {{'{relpath}': ENCODING}}",
             file=where,
         ) from e
+
+
+def _fast_parse(raw: bytes) -> dict[str, object] | None:
+    """The record of a UTF-8 line by orjson (twice the speed of :mod:`json` on the decoded line, no
+    decoding), when its answer is certainly the standard parser's: a JSON object without a number
+    that is not an integer (orjson reads an integer beyond 64 bits as a float, :mod:`json` exactly).
+    None otherwise (invalid UTF-8 or JSON, a BOM, a lone surrogate, a float anywhere...): the line
+    then takes the standard path, which gives the record or the error it always gave."""
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(record) is not dict:
+        return None
+    pending: list[dict[str, object] | list[object]] = [record]
+    while pending:  # no recursion: orjson accepts nesting deeper than Python's recursion limit
+        container = pending.pop()
+        for value in container.values() if type(container) is dict else container:
+            kind = type(value)
+            if kind is float:
+                return None
+            if kind is dict or kind is list:
+                pending.append(value)  # type: ignore[arg-type]
+    return record
 
 
 def _parse(line: str, *, where: str) -> dict[str, object]:
