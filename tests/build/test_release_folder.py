@@ -221,6 +221,32 @@ def test_a_unique_violation_is_one_line(udhr: Registry, tmp_path: Path, monkeypa
     assert not (tmp_path / "out").exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".out")]
 
 
+def test_shards_are_written_while_the_fates_are_recorded(udhr: Registry, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Recording the fates (3M rows: ~17 s) does not hold up the shards: here it waits until a shard is
+    on disk before it starts, which never happens when it runs before the shards are handed out (the
+    build then stops at the 60 s wait); and the release recorded is whole."""
+    import corpus_registry.build.builder as builder
+
+    real = builder._stage_release
+    seen: list[int] = []
+
+    def after_a_shard(*args, **kwargs):  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not seen:
+            seen.extend(1 for _ in tmp_path.glob(".out.partial-*/data/*/*.parquet"))
+            time.sleep(0.02)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(builder, "_stage_release", after_a_shard)
+    result = build(udhr, tmp_path / "out")
+    assert seen, "no shard was written while the fates were being recorded"
+    with udhr.session() as s:
+        recorded = s.scalar(select(func.count()).select_from(ReleaseDocument)
+                            .where(ReleaseDocument.release_id == result.release_id))
+    assert recorded == result.funnel.as_dict()["stages"][0]["docs_in"] > 0
+
+
 def test_exclusive_lock_is_held_across_processes_and_released(udhr: Registry) -> None:
     code = "import sys; from corpus_registry import Registry\nwith Registry(sys.argv[1]).exclusive('job'): print('got')"
     with udhr.exclusive("job"):
