@@ -24,7 +24,7 @@ from corpus_registry.registry import sources as sources_api
 from corpus_registry.registry.catalogue import bundled_sample
 from corpus_registry.registry.decisions import describe
 from corpus_registry.registry.ingest import ingest as run_ingest
-from corpus_registry.registry.langid import BACKENDS, DEFAULT_BACKEND, get_identifier
+from corpus_registry.registry.langid import BACKENDS, DEFAULT_BACKEND, backend_name
 from corpus_registry.registry.registry import Registry
 from corpus_registry.registry.verify import active_sources, describe_damage, repair_source, verify_store
 from corpus_registry.terminal import mask, one_line
@@ -77,7 +77,7 @@ def ingest(app: AppContext, sources: tuple[str, ...], langid: str | None, no_pro
         results = ray_ingest(app.registry(), list(sources), langid=langid, address=ray_address,
                              workers=workers, progress=not no_progress, break_lock=break_lock)
     else:
-        results = run_ingest(app.registry(), list(sources), langid=get_identifier(langid),
+        results = run_ingest(app.registry(), list(sources), langid=backend_name(langid),
                              progress=not no_progress, workers=workers, break_lock=break_lock)
     if as_json:
         echo_json([asdict(r) | {"docs_per_s": r.docs_per_s} for r in results])

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from corpus_registry.config import env_int
 from corpus_registry.errors import ConfigError, NotFoundError, ReaderError
+from corpus_registry.executors.worker_memory import give_back
 from corpus_registry.registry import licences
 from corpus_registry.registry.bulk_insert import bulk_writes, insert_rows
 from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal, utcnow
@@ -29,7 +30,7 @@ from corpus_registry.registry.documents import RawDocument, count_words, normali
 from corpus_registry.registry.fields import check_identifier, check_metadata
 from corpus_registry.registry.ingest_pool import Pool, report
 from corpus_registry.registry.ingest_runs import count_batch, finish_run, start_run
-from corpus_registry.registry.langid import LanguageIdentifier, get_identifier
+from corpus_registry.registry.langid import LanguageIdentifier, backend_name, get_identifier
 from corpus_registry.registry.languages import canonical_language
 from corpus_registry.registry.readers import Reader, get_reader
 from corpus_registry.registry.registry import Registry
@@ -305,7 +306,7 @@ def ingest_source(
     registry: Registry,
     slug: str,
     *,
-    langid: LanguageIdentifier | None = None,
+    langid: LanguageIdentifier | str | None = None,
     progress: bool = True,
     workers: int = 1,
     pool: Pool | None = None,
@@ -320,8 +321,10 @@ def ingest_source(
     """
     source = load_source(registry, slug)
     source_reader(source)
+    # a name is loaded where it is used: workers load their own model (~90 MB), the parent none
+    backend = backend_name(langid) if langid is None or isinstance(langid, str) else langid.name
+    identifier = None if langid is None or isinstance(langid, str) else langid
     run_id = start_run(registry, source, workers=workers, break_lock=break_lock)
-    langid = langid or get_identifier()
     started = time.perf_counter()
     status = "failed"
     stats = IngestStats(source=slug)
@@ -337,7 +340,8 @@ def ingest_source(
     try:
         if workers <= 1:
             _check_identifiers(source, [scan(source_reader(source))])
-            parts = [ingest_partition(registry, source, run_id, langid, (0, 1), advance)]
+            parts = [ingest_partition(registry, source, run_id, identifier or get_identifier(backend), (0, 1),
+                                      advance)]
         else:
             with Pool.maybe(pool, workers) as p:
                 try:
@@ -346,7 +350,7 @@ def ingest_source(
                     scan(source_reader(source))  # one process, in reading order: the error one worker gives
                     raise
                 _check_identifiers(source, keys)
-                parts = p.map(_ingest_worker, registry.url, slug, run_id, langid.name, advance=advance)
+                parts = p.map(_ingest_worker, registry.url, slug, run_id, backend, advance=advance)
         for part in parts:
             for name in ("added", "updated", "unchanged", "metadata_updated"):
                 setattr(stats, name, getattr(stats, name) + getattr(part, name))
@@ -407,6 +411,7 @@ def ingest_partition(
                             nbytes=nbytes)
             docs = len(prepared)
             del prepared  # a batch's texts are let go before the next batch is read
+            give_back()  # and the heap they held returned: memory stays flat over a long partition
             job.stats.seen += docs
             job.stats.bytes += nbytes
             advance(docs, nbytes)
@@ -440,12 +445,13 @@ def ingest(
     registry: Registry,
     slugs: Sequence[str] | None = None,
     *,
-    langid: LanguageIdentifier | None = None,
+    langid: LanguageIdentifier | str | None = None,
     progress: bool = True,
     workers: int = 1,
     break_lock: bool = False,
 ) -> list[IngestStats]:
-    """Ingest the named sources (all registered sources when none are named)."""
+    """Ingest the named sources (all registered sources when none are named). ``langid``: an identifier,
+    or a backend's name (None: the default), loaded only where documents are identified."""
     if not slugs:
         with registry.session() as s:
             slugs = list(s.scalars(select(Source.slug).where(Source.status == "active").order_by(Source.slug)))

@@ -21,7 +21,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from contextlib import contextmanager
 from typing import Any
 
-from corpus_registry.executors.worker_memory import skip_pandas_probe
+from corpus_registry.executors.worker_memory import no_heap_hoarding, skip_pandas_probe
 
 PR_SET_PDEATHSIG = 1
 WATCH_SECONDS = 0.5
@@ -57,6 +57,7 @@ def _init(queue: Any, stop: Any, parent: int) -> None:
     _progress, _stop = queue, stop
     die_with_parent(parent)
     skip_pandas_probe()
+    no_heap_hoarding()  # a batch's large buffers leave when it is done
 
 
 def report(docs: int, nbytes: int) -> None:

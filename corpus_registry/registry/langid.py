@@ -51,6 +51,7 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_BACKEND",
     "UNDETERMINED",
+    "backend_name",
     "EnsembleIdentifier",
     "FastTextIdentifier",
     "LangdetectIdentifier",
@@ -286,6 +287,38 @@ def _load_py3langid(languages: frozenset[str] | None = None) -> Any:
     return model
 
 
+class _Columns:
+    """Some columns of py3langid's feature × language table, cut from the rows a window uses (a few
+    hundred) when it is scored, instead of copied whole once per restriction (100k rows: 1.6 MB for
+    eight languages; an ingest worker met ~60 restrictions, ~90 MB). py3langid reads its table only as
+    ``table[rows]``; the values, their type and layout are those of the copy, so scores are the same."""
+
+    __slots__ = ("columns", "table")
+
+    def __init__(self, table: Any, columns: Any) -> None:
+        self.table, self.columns = table, columns
+
+    def __getitem__(self, rows: Any) -> Any:
+        return self.table[rows][:, self.columns]
+
+
+def restricted_py3langid(model: Any, languages: Sequence[str]) -> Any:
+    """``model`` (py3langid, all languages) restricted to ``languages``, sharing its table."""
+    import numpy as np
+
+    table, priors, classes = model._full_model
+    wanted = set(languages)
+    columns = [i for i, c in enumerate(classes) if c in wanted]
+    if len(wanted) != len({classes[i] for i in columns}):
+        raise ValueError(f"py3langid does not know {sorted(wanted - set(classes))}")
+    out = copy.copy(model)  # what set_languages does, without copying the columns
+    out.nb_classes = [classes[i] for i in columns]
+    out.nb_pc = priors[columns]
+    out.nb_ptc = _Columns(table, np.array(columns, dtype=np.intp))
+    out._set_alias_pairs()
+    return out
+
+
 def _known_or_fail(languages: frozenset[str], labels: Iterable[str], backend: str) -> list[str]:
     known = sorted(languages & set(labels))
     if not known:
@@ -348,7 +381,7 @@ class Py3LangidIdentifier(LanguageIdentifier):
 class _EnsembleModels:
     fasttext: Any
     py3langid: Any
-    # py3langid restricted to one candidate set, built on first use (a column slice of the model)
+    # py3langid restricted to one candidate set, built on first use (sharing the model's table)
     restricted: dict[frozenset[str], Any]
     labels: frozenset[str]
     # py3langid restricted to the declared languages, when it knows them all (it then decides alone)
@@ -424,11 +457,9 @@ class EnsembleIdentifier(LanguageIdentifier):
             raise LookupError  # nothing to choose between
         nb = models.restricted.get(key)
         if nb is None:
-            if len(models.restricted) > 256:
+            if len(models.restricted) > 4096:  # each holds its column numbers, not its columns
                 models.restricted.clear()
-            nb = copy.copy(models.py3langid)
-            nb.set_languages(sorted(key))
-            models.restricted[key] = nb
+            nb = models.restricted[key] = restricted_py3langid(models.py3langid, sorted(key))
         return self._classify(nb, window)
 
     @staticmethod
@@ -530,11 +561,9 @@ _instances: dict[tuple[str, frozenset[str] | None], LanguageIdentifier] = {}
 _instances_lock = threading.Lock()
 
 
-def get_identifier(name: str | None = None, languages: Iterable[str] | None = None) -> LanguageIdentifier:
-    """The shared identifier for backend ``name`` (default ``ensemble``), loaded once.
-
-    ``languages``: the languages a source or spec declares; answers are then among them only.
-    """
+def backend_name(name: str | None = None) -> str:
+    """``name`` checked to be a backend (None: the default), without loading its model (~90 MB): what a
+    process that only hands the name to workers needs."""
     key = DEFAULT_BACKEND if name is None else name
     if key not in BACKENDS:
         raise ConfigError(
@@ -543,6 +572,15 @@ def get_identifier(name: str | None = None, languages: Iterable[str] | None = No
             field="language_backend",
             value=key,
         )
+    return key
+
+
+def get_identifier(name: str | None = None, languages: Iterable[str] | None = None) -> LanguageIdentifier:
+    """The shared identifier for backend ``name`` (default ``ensemble``), loaded once.
+
+    ``languages``: the languages a source or spec declares; answers are then among them only.
+    """
+    key = backend_name(name)
     declared = None if languages is None else frozenset(normalize_code(code) for code in languages)
     with _instances_lock:
         instance = _instances.get((key, declared))

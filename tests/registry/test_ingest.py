@@ -322,6 +322,25 @@ sources:
     assert b["license"] == "CC-BY-SA-4.0" and b["license_tier"] == "share_alike"
 
 
+def test_the_parent_of_ingest_workers_loads_no_language_model(registry: Registry, small_catalogue: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With workers, only they identify languages: the parent does not load the models (~90 MB of a
+    2-worker ingest's memory); a backend's name is still checked before anything is written."""
+    import corpus_registry.registry.ingest as ingest_module
+    from corpus_registry.errors import ConfigError
+
+    sync_sources(registry, catalogue_path=small_catalogue)
+    with pytest.raises(ConfigError, match="unknown language-id backend 'nope'"):
+        ingest(registry, progress=False, workers=2, langid="nope")
+
+    def refuse(*_: object, **__: object) -> None:
+        raise AssertionError("the parent loaded a language model")
+
+    monkeypatch.setattr(ingest_module, "get_identifier", refuse)  # in this process only: workers are spawned
+    stats = ingest(registry, progress=False, workers=2)
+    assert sum(s.added for s in stats) == 827
+
+
 def test_two_workers_give_the_same_registry(backend: str, make_db_url, small_catalogue: Path,
                                             tmp_path: Path) -> None:
     regs = []

@@ -471,3 +471,29 @@ def test_restricted_identifier_survives_pickling() -> None:
     assert clone.languages == frozenset({"la", "it"})
     sentences = heldout()["la"][:30]
     assert clone.identify_many(sentences) == ident.identify_many(sentences)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_restricted_py3langid_shares_the_table_and_scores_the_same(seed: int) -> None:
+    """A second opinion's restricted model takes its columns per window from the shared table: the
+    same (language, score) as py3langid's own restriction (a copy of the columns) on real windows of
+    real books, for random sets of languages; and it holds no copy of the table."""
+    import copy
+    import random
+
+    from corpus_registry.registry.langid import _load_py3langid, restricted_py3langid
+
+    rng = random.Random(seed)
+    full = _load_py3langid()
+    labels = sorted(set(full.labels))
+    texts = [body(read_book(p)) for p in rng.sample(FRENCH_BOOKS + OTHER_BOOKS, 4)]
+    for _ in range(60):
+        languages = sorted({*rng.sample(labels, rng.randint(1, 8)), rng.choice(["fr", "en", "de", "es", "it"])})
+        copied = copy.copy(full)
+        copied.set_languages(languages)
+        shared = restricted_py3langid(full, languages)
+        text = rng.choice(texts)
+        start = rng.randrange(0, len(text) - 500)
+        window = " ".join(text[start:start + rng.choice([30, 120, 400])].split())
+        assert shared.classify(window) == copied.classify(window), (languages, window)
+        assert shared.nb_ptc.table is full._full_model[0]

@@ -1,4 +1,7 @@
-"""Open a registry database (SQLite by default, PostgreSQL by URL) and keep it migrated."""
+"""Open a registry database (SQLite by default, PostgreSQL by URL) and keep it migrated.
+
+Alembic is imported only when a migration is looked at (~12 MB a process): ingest and build workers
+open the registry without ever needing it."""
 
 from __future__ import annotations
 
@@ -6,15 +9,15 @@ import os
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from corpus_registry.errors import RegistryError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 ENV_DB = "CORPUS_REGISTRY_DB"
 DEFAULT_HOME = Path(".corpus-registry")
@@ -51,18 +54,23 @@ def make_engine(url: str) -> Engine:
 
 
 def _alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("corpus_registry.migrations")))
     return cfg
 
 
 def head_revision() -> str | None:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def known_revision(revision: str) -> bool:
     """Whether this version's migrations know ``revision`` (a newer corpus-registry may have
     migrated the database past what this one can read)."""
+    from alembic.script import ScriptDirectory
     from alembic.util import CommandError
 
     try:
@@ -72,6 +80,8 @@ def known_revision(revision: str) -> bool:
 
 
 def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     try:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
@@ -105,8 +115,12 @@ def _migrate(engine: Engine, action: Callable[[Config], None]) -> None:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the schema to ``revision`` (idempotent)."""
+    from alembic import command
+
     _migrate(engine, lambda cfg: command.upgrade(cfg, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     _migrate(engine, lambda cfg: command.downgrade(cfg, revision))
