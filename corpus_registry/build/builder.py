@@ -402,9 +402,10 @@ def _write_shards(spec: BuildSpec, store_url: str, cands: Candidates, kept_rows:
     share_alike = np.isin(cands.numpy("tier")[kept_rows],
                           [i for i, t in enumerate(tiers) if t == licences.Tier.SHARE_ALIKE.value])
     names = sorted({SHARE_ALIKE_CONFIG, *languages})
-    config_of_language = np.array([names.index(v) for v in languages] + [-1], dtype=np.int64)
-    config = np.where(share_alike, names.index(SHARE_ALIKE_CONFIG), config_of_language[language])
-    order = np.lexsort((kept_rows, language, config))  # by config, language, then key (the row)
+    config_of_language = np.array([names.index(v) for v in languages] + [-1], dtype=np.int16)
+    config = np.where(share_alike, np.int16(names.index(SHARE_ALIKE_CONFIG)), config_of_language[language])
+    # by config, language, then key (the row); positions in the rows' own type (4 bytes below 2³¹)
+    order = np.lexsort((kept_rows, language, config)).astype(kept_rows.dtype, copy=False)
     config = config[order]
     sizes = cands.numpy("bytes")[kept_rows][order]
     bounds = (np.flatnonzero(config[1:] != config[:-1]) + 1).tolist()
@@ -426,7 +427,7 @@ def _write_shards(spec: BuildSpec, store_url: str, cands: Candidates, kept_rows:
 
     def tasks() -> Iterator[ShardTask]:  # each task's rows are read when it is handed out
         for name, (first, last) in by_config.items():
-            plan = plan_shards(sizes[first:last].tolist(), max_rows=spec.output.max_rows_per_shard,
+            plan = plan_shards(_ints(sizes[first:last]), max_rows=spec.output.max_rows_per_shard,
                                max_bytes=spec.output.max_bytes_per_shard)
             start = first
             for index, n in enumerate(plan):
@@ -461,6 +462,12 @@ def _write_shards(spec: BuildSpec, store_url: str, cands: Candidates, kept_rows:
     if SHARE_ALIKE_CONFIG in by_config:
         configs[SHARE_ALIKE_CONFIG] = [f"data/{SHARE_ALIKE_CONFIG}/*.parquet"]
     return files, configs
+
+
+def _ints(values: np.ndarray, chunk: int = 1 << 16) -> Iterator[int]:
+    """``values`` as Python ints, a chunk at a time (2M rows as one list: ~80 MB)."""
+    for start in range(0, len(values), chunk):
+        yield from values[start:start + chunk].tolist()
 
 
 def _sources(registry: Registry, cands: Candidates) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -142,8 +142,8 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def plan_shards(sizes: Sequence[int], *, max_rows: int, max_bytes: int) -> list[int]:
-    """Row counts per shard for rows of the given byte sizes (known before writing)."""
+def plan_shards(sizes: Iterable[int], *, max_rows: int, max_bytes: int) -> list[int]:
+    """Row counts per shard for rows of the given byte sizes (known before writing), taken one at a time."""
     shards: list[int] = []
     rows = size = 0
     for s in sizes:

@@ -18,10 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import corpus_registry.build.sign_stream as sign_stream
-from corpus_registry.build.builder import _exact_duplicates, build_release
+from corpus_registry.build.builder import _exact_duplicates, _ints, build_release
 from corpus_registry.build.candidates import SIDE, SideColumns, read_candidates
 from corpus_registry.build.dedup.lsh import _components, cluster_keepers
 from corpus_registry.build.dedup.spill import _similarities
+from corpus_registry.build.release import plan_shards
 from corpus_registry.build.spec import load_spec, parse_spec
 from corpus_registry.registry.ingest import ingest
 from corpus_registry.registry.registry import Registry
@@ -218,3 +219,20 @@ def test_workers_of_the_console_script_skip_the_cli_and_pandas(tmp_path: Path) -
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(REPO)])}
     out = subprocess.run([sys.executable, str(script)], check=True, capture_output=True, text=True, env=env).stdout
     assert out.strip() == "[[], []]"
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=2**31 - 1), max_size=300), st.integers(min_value=1, max_value=50),
+       st.integers(min_value=1, max_value=2**33), st.integers(min_value=1, max_value=64))
+def test_shards_planned_from_sizes_a_chunk_at_a_time(sizes: list[int], max_rows: int, max_bytes: int, chunk: int) -> None:
+    """The write plan reads sizes (4-byte counts) a chunk at a time, as Python ints (no 2M-item list, no
+    4-byte sums overflowing past 2 GB): the same shards as from the whole list, every row in one, each
+    within its limits unless a single row exceeds them."""
+    from_chunks = plan_shards(_ints(np.array(sizes, dtype=np.int32), chunk), max_rows=max_rows, max_bytes=max_bytes)
+    assert from_chunks == plan_shards(sizes, max_rows=max_rows, max_bytes=max_bytes)
+    assert sum(from_chunks) == len(sizes)
+    start = 0
+    for n in from_chunks:
+        assert 1 <= n <= max_rows
+        assert n == 1 or sum(sizes[start:start + n]) <= max_bytes
+        start += n
