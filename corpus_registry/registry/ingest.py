@@ -132,7 +132,7 @@ class _SourceIngest:
         raw.text = ""  # only the normalised text is kept from here on (one copy of a long text, not two)
         if not text:
             raise ReaderError(
-                f"{self.source.slug}: document {raw.identifier!r} ({raw.path or 'record'}) is empty",
+                f"{self.source.slug}: document {raw.identifier!r} ({where}) is empty",
                 hint="remove it from the source or exclude it with the reader's glob",
             )
         meta = self._meta(raw)
@@ -178,6 +178,11 @@ class _SourceIngest:
         if raw.language is not None:
             check(raw.language, "its language field")
         return None if override is None else check(override, "its sources.yaml override")
+    def done_writing(self) -> None:
+        """SQLite's settings back to its defaults once the batches are written."""
+        with self.registry.session() as s:
+            bulk_writes(s, on=False)
+
     def _standings(self, session: Session, batch: Sequence[_Prepared]) -> tuple[set[str], bool]:
         """Evaluate each row's licence standing from the decisions in force now (in the batch's
         transaction); the texts of the batch withdrawn under any identifier, and whether the
@@ -191,6 +196,18 @@ class _SourceIngest:
         withdrawn = {sha for sha in session.scalars(select(Withdrawal.sha256).where(Withdrawal.sha256.in_(shas)))
                      if sha is not None}
         return withdrawn, standings.source_status.get(self.source.id) == "withdrawn"
+
+    def commit(self, session: Session, run_id: int, batch: Sequence[_Prepared], nbytes: int) -> None:
+        """Write ``batch`` and add its counts to the run, in the session's transaction (the caller's
+        ``with`` commits both or neither); on SQLite the connection is set up for batch after batch."""
+        bulk_writes(session)
+        before = (self.stats.added, self.stats.updated, self.stats.unchanged)
+        self.write_batch(session, run_id, batch)
+        count_batch(session, run_id, seen=len(batch), added=self.stats.added - before[0],
+                    updated=self.stats.updated - before[1], unchanged=self.stats.unchanged - before[2],
+                    nbytes=nbytes)
+        self.stats.seen += len(batch)
+        self.stats.bytes += nbytes
 
     def write_batch(self, session: Session, run_id: int, batch: Sequence[_Prepared]) -> None:
         sid = self.source.id
@@ -323,8 +340,7 @@ def ingest_source(
     source = load_source(registry, slug)
     source_reader(source)
     # a name is loaded where it is used: workers load their own model (~90 MB), the parent none
-    backend = backend_name(langid) if langid is None or isinstance(langid, str) else langid.name
-    identifier = None if langid is None or isinstance(langid, str) else langid
+    identifier, backend = (langid, langid.name) if isinstance(langid, LanguageIdentifier) else (None, backend_name(langid))
     run_id = start_run(registry, source, workers=workers, break_lock=break_lock)
     started = time.perf_counter()
     status = "failed"
@@ -402,24 +418,15 @@ def ingest_partition(
         for number, raw_batch in enumerate(_batches(reader.read()), start=1):
             prepared = job.prepare_batch(raw_batch)
             del raw_batch
-            nbytes = sum(p.size for p in prepared)
-            before = (job.stats.added, job.stats.updated, job.stats.unchanged)
+            docs, nbytes = len(prepared), sum(p.size for p in prepared)
             with registry.session() as s:
-                bulk_writes(s)
-                job.write_batch(s, run_id, prepared)
-                count_batch(s, run_id, seen=len(prepared), added=job.stats.added - before[0],
-                            updated=job.stats.updated - before[1], unchanged=job.stats.unchanged - before[2],
-                            nbytes=nbytes)
-            docs = len(prepared)
+                job.commit(s, run_id, prepared, nbytes)
             del prepared  # a batch's texts are let go before the next batch is read
             if number % TRIM_EVERY == 0:  # and the heap they held returned: memory stays flat over a long partition
                 give_back()
-            job.stats.seen += docs
-            job.stats.bytes += nbytes
             advance(docs, nbytes)
     finally:
-        with registry.session() as s:
-            bulk_writes(s, on=False)
+        job.done_writing()
     job.stats.skipped = {k: v for k, v in reader.stats.items() if k not in _READ_COUNTS and v}
     return job.stats
 

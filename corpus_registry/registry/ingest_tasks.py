@@ -31,7 +31,6 @@ from corpus_registry.registry.ingest import (
     _SourceIngest,
     source_reader,
 )
-from corpus_registry.registry.ingest_runs import count_batch
 from corpus_registry.registry.langid import LanguageIdentifier
 from corpus_registry.registry.readers import Reader
 from corpus_registry.registry.readers.base import FileReader
@@ -115,24 +114,20 @@ def ingest_slice(
     job = _SourceIngest(registry, source, langid)
     reader = source_reader(source).ranged(*piece)
     resumed = 0
-    for raw_batch in _batches(reader.read()):
-        prepared = job.prepare_batch(raw_batch)
-        del raw_batch
-        nbytes = sum(p.size for p in prepared)
-        with registry.session() as s:
-            if _committed_by_run(s, source.id, run_id, prepared):
-                resumed += len(prepared)
-                continue
-            before = (job.stats.added, job.stats.updated, job.stats.unchanged)
-            job.write_batch(s, run_id, prepared)
-            count_batch(s, run_id, seen=len(prepared), added=job.stats.added - before[0],
-                        updated=job.stats.updated - before[1], unchanged=job.stats.unchanged - before[2],
-                        nbytes=nbytes)
-        docs = len(prepared)
-        del prepared
-        job.stats.seen += docs
-        job.stats.bytes += nbytes
-        advance(docs, nbytes)
+    try:
+        for raw_batch in _batches(reader.read()):
+            prepared = job.prepare_batch(raw_batch)
+            del raw_batch
+            docs, nbytes = len(prepared), sum(p.size for p in prepared)
+            with registry.session() as s:
+                if _committed_by_run(s, source.id, run_id, prepared):
+                    resumed += docs
+                    continue
+                job.commit(s, run_id, prepared, nbytes)
+            del prepared
+            advance(docs, nbytes)
+    finally:
+        job.done_writing()
     job.stats.skipped = {k: v for k, v in reader.stats.items() if k not in _READ_COUNTS and v}
     if resumed:
         job.stats.skipped["resumed"] = resumed
