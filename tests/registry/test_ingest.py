@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from corpus_registry.errors import ConfigError, ReaderError
 from corpus_registry.registry import lookup
@@ -145,6 +145,28 @@ def test_ingest_twice_is_idempotent(registry: Registry, small_catalogue: Path) -
     assert sum(r.unchanged for r in second) == 827
     result = sync_sources(registry, catalogue_path=small_catalogue)
     assert result.unchanged == ["civil", "books"] and not result.added
+
+
+def test_every_batch_of_an_ingest_goes_through_one_sqlite_connection(tmp_path: Path, small_catalogue: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite keeps its page cache per connection, and a write through one connection makes every other
+    one's stale: an ingest whose batches took the pool's connections in turn re-read its indexes every
+    batch and held a 32 MB cache per connection (the store is looked up in a session of its own)."""
+    monkeypatch.setenv("CORPUS_REGISTRY_BATCH_DOCS", "50")  # 827 documents: 17 batches
+    reg = Registry(str(tmp_path / "registry.db"))
+    reg.init(store=str(tmp_path / "store"))
+    sync_sources(reg, catalogue_path=small_catalogue)
+    reg = Registry(reg.url)  # as a new process would: the store not looked up yet
+    writers: list[int] = []
+
+    @event.listens_for(reg.engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, *args) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("INSERT INTO documents"):
+            writers.append(id(conn.connection.driver_connection))
+
+    ingest(reg, progress=False)
+    assert len(writers) >= 17 and len(set(writers)) == 1
+    reg.dispose()
 
 
 def test_changed_text_becomes_a_new_version(registry: Registry, small_catalogue: Path) -> None:

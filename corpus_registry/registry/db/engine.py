@@ -39,7 +39,10 @@ def resolve_url(url: str | None = None) -> str:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 60})
+        # LIFO: a thread's next session gets the connection it just returned, whose page cache is warm
+        # (FIFO handed out the pool's connections in turn: each batch of an ingest found a cache the
+        # other connection's writes had made stale, and each connection kept its own)
+        engine = create_engine(url, connect_args={"timeout": 60}, pool_use_lifo=True)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
