@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Table, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -64,6 +64,7 @@ from corpus_registry.errors import BuildError, StoreError
 from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
+from corpus_registry.registry.bulk_insert import insert_values
 from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source, utcnow
 from corpus_registry.registry.decisions import decisions_by_id
 from corpus_registry.registry.lookup import documents_with_text
@@ -302,16 +303,15 @@ def _drops_by_stage(fates: Fates) -> list[tuple[str, int]]:
 
 
 def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: Fates) -> None:
-    """One row per candidate, through the driver's executemany (a build records every document, so
-    this is the bulk path: no per-row ORM or SQL-expression work)."""
+    """One row per candidate, a batch at a time (memory holds one batch's objects), as plain values
+    through :func:`.bulk_insert.insert_values` (a build records every document, so this is the
+    bulk path: no per-row ORM or SQL-expression work)."""
     cols = ("release_id", "document_id", "status", "stage", "reason", "duplicate_of", "similarity")
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO {ReleaseDocument.__tablename__} ({', '.join(cols)}) "
-           f"VALUES ({', '.join([mark] * len(cols))})")
     ids = cands.numpy("id")
     stage_names = np.array([*fates.stages, None], dtype=object)
     reason_texts = np.array([*fates.reasons, None], dtype=object)
-    for start in range(0, len(ids), 5000):  # a batch at a time: memory holds one batch's objects
+    table = cast(Table, ReleaseDocument.__table__)
+    for start in range(0, len(ids), 5000):
         end = start + 5000
         dropped = fates.stage[start:end] >= 0
         status = np.where(dropped, "dropped", "kept").astype(object)
@@ -321,7 +321,7 @@ def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: F
         sims = fates.similarity[start:end]
         similarity = sims.astype(object)
         similarity[np.isnan(sims)] = None
-        conn.exec_driver_sql(sql, list(zip(
+        insert_values(conn, table, cols, list(zip(
             [release_id] * len(ids[start:end]), ids[start:end].tolist(), status.tolist(),
             stage_names[fates.stage[start:end]].tolist(), reason_texts[fates.reason[start:end]].tolist(),
             duplicate_of.tolist(), similarity.tolist())))

@@ -53,6 +53,8 @@ class SignStream:
         self._passed: list[np.ndarray] = []
         self._signed: list[np.ndarray] = []  # candidate rows, in the order near dedup numbers them
         self._quality: list[np.ndarray] = []
+        if self.spilled is not None:  # the workers compute the band bucket ids the spill files
+            self.extra["lsh"] = (self.spilled.bands, self.spilled.rows)
         self.size = 0  # signatures added
 
     def tasks(self, reader: CandidateReader, fates: Fates,
@@ -109,15 +111,15 @@ class SignStream:
             self._drops.setdefault(key, []).append(np.asarray(where, dtype=np.int64))
         self._passed.append(np.asarray(res.passed, dtype=np.int64))
         if res.signed:
-            self._add(np.asarray(res.signed, dtype=np.int64), res.signatures, res.quality)
+            self._add(np.asarray(res.signed, dtype=np.int64), res.signatures, res.quality, res.band_hashes)
 
-    def _add(self, rows: np.ndarray, signatures: Any, quality: list[float]) -> None:
+    def _add(self, rows: np.ndarray, signatures: Any, quality: list[float], hashes: Any = None) -> None:
         provisional = np.arange(self.size, self.size + len(rows))  # ranked again in finish()
         if self.near is not None:
             self.near.add_signatures(keys=[str(i) for i in provisional.tolist()], signatures=signatures,
                                      ranks=provisional.tolist(), unique=True)
         if self.spilled is not None:
-            self.spilled.add_signatures(signatures, provisional)
+            self.spilled.add_signatures(signatures, provisional, hashes)
         self._signed.append(rows)
         self._quality.append(np.asarray(quality, dtype=np.float64))
         self.size += len(rows)
@@ -197,7 +199,7 @@ class SignStream:
         tasks = self._chunks(page, at, np.ones(len(at), dtype=bool), np.arange(len(at)))
         for res in executor.map(filter_and_sign, tasks):
             if res.signed:
-                self._add(np.asarray(res.signed, dtype=np.int64), res.signatures, res.quality)
+                self._add(np.asarray(res.signed, dtype=np.int64), res.signatures, res.quality, res.band_hashes)
 
     def close(self) -> None:
         """Forget what the stream kept and delete near dedup's files (once :meth:`finish` decided)."""

@@ -15,8 +15,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
+from corpus_registry.build.dedup.lsh import band_hashes, row_multipliers
 from corpus_registry.build.dedup.minhash import MinHasher
 from corpus_registry.build.dedup.quality import text_qualities
 from corpus_registry.build.dolma import DolmaWriter
@@ -41,6 +43,9 @@ class SignTask:
     items: pa.Table
     batch_chars: int = 1 << 20  # characters signed at once (memory, not results)
     store_cache: int = STORE_CACHE  # bytes of recently read store shards a worker keeps
+    # (bands, rows): LSH band bucket ids computed here, beside the signatures, which then come back
+    # as their low 16 bits (all a spilled near dedup keeps): work taken off the driver, half the bytes sent
+    lsh: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -52,6 +57,7 @@ class SignResult:
     signed: list[int]  # indexes with a row in ``signatures``
     signatures: Any  # numpy array (len(signed), num_perm) or None
     quality: list[float] = field(default_factory=list)  # the keep rule's text score of each signed index
+    band_hashes: Any = None  # numpy array (len(signed), bands) when the task asked for them
 
 
 def filter_and_sign(task: SignTask) -> SignResult:
@@ -85,6 +91,11 @@ def filter_and_sign(task: SignTask) -> SignResult:
     if texts:
         result.quality = text_qualities(texts, languages)
         result.signatures = _hasher(task.minhash, task.batch_chars).signatures(texts)  # type: ignore[arg-type]
+        if task.lsh is not None and task.minhash is not None:
+            bands, rows = task.lsh
+            result.band_hashes = band_hashes(result.signatures, bands=bands, rows=rows,
+                                             multipliers=_multipliers(rows, task.minhash[2]))
+            result.signatures = result.signatures.astype(np.uint16)
     return result
 
 
@@ -96,6 +107,11 @@ def _store(url: str, cache_bytes: int = STORE_CACHE) -> DocumentStore:
 @lru_cache(maxsize=2)
 def _filters(config_json: str) -> list[Any]:
     return build_filters(FilterConfig.model_validate(json.loads(config_json)))
+
+
+@lru_cache(maxsize=2)
+def _multipliers(rows: int, seed: int) -> np.ndarray:
+    return row_multipliers(rows, seed)
 
 
 @lru_cache(maxsize=2)

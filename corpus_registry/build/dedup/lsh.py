@@ -14,7 +14,7 @@ import numpy as np
 
 from corpus_registry.build.dedup.minhash import _U64, _constants, _mix
 
-__all__ = ["LSHIndex", "bucket_pairs", "choose_bands", "document_pairs"]
+__all__ = ["LSHIndex", "band_hashes", "bucket_pairs", "choose_bands", "document_pairs"]
 
 
 def choose_bands(
@@ -29,6 +29,22 @@ def choose_bands(
     return num_perm, 1
 
 
+def row_multipliers(rows: int, seed: int) -> np.ndarray:
+    """The odd 64-bit multipliers that fold a band's ``rows`` values into one bucket id."""
+    return _constants(seed ^ 0x5EED, rows) | _U64(1)
+
+
+def band_hashes(signatures: np.ndarray, *, bands: int, rows: int, multipliers: np.ndarray) -> np.ndarray:
+    """``(n, bands)`` uint64 bucket ids of ``(n, >= bands*rows)`` signatures: a signing worker
+    computes them beside the signatures, so that the driver only files them."""
+    n = signatures.shape[0]
+    width = bands * rows
+    if signatures.shape[1] < width:
+        raise ValueError(f"signatures have {signatures.shape[1]} values, LSH needs {width}")
+    blocks = signatures[:, :width].reshape(n, bands, rows).astype(_U64)
+    return _mix(np.asarray(np.sum(blocks * multipliers, axis=2, dtype=_U64)))
+
+
 class LSHIndex:
     """Banded LSH over MinHash signatures; stores one 64-bit bucket id per band and document.
 
@@ -41,7 +57,7 @@ class LSHIndex:
             raise ValueError("bands and rows must be at least 1")
         self.bands = bands
         self.rows = rows
-        self._row_mult = _constants(seed ^ 0x5EED, rows) | _U64(1)
+        self._row_mult = row_multipliers(rows, seed)
         self._hashes = np.empty((1024, bands), dtype=_U64)
         self._size = 0
         self.keys: list[str] = []
@@ -51,12 +67,7 @@ class LSHIndex:
 
     def band_hashes(self, signatures: np.ndarray) -> np.ndarray:
         """``(n, bands)`` uint64 bucket ids of ``(n, >= bands*rows)`` signatures."""
-        n = signatures.shape[0]
-        width = self.bands * self.rows
-        if signatures.shape[1] < width:
-            raise ValueError(f"signatures have {signatures.shape[1]} values, LSH needs {width}")
-        blocks = signatures[:, :width].reshape(n, self.bands, self.rows).astype(_U64)
-        return _mix(np.asarray(np.sum(blocks * self._row_mult, axis=2, dtype=_U64)))
+        return band_hashes(signatures, bands=self.bands, rows=self.rows, multipliers=self._row_mult)
 
     def add(self, key: str, signature: np.ndarray) -> None:
         self.add_batch([key], signature.reshape(1, -1))

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from corpus_registry.build.dedup.distributed import slot_pairs
-from corpus_registry.build.dedup.lsh import _distinct_pairs, choose_bands, cluster_keepers
-from corpus_registry.build.dedup.minhash import _U64, _constants, _mix
+from corpus_registry.build.dedup.lsh import _distinct_pairs, band_hashes, choose_bands, cluster_keepers, row_multipliers
+from corpus_registry.build.dedup.minhash import _U64
 from corpus_registry.build.fates import row_type
 
 __all__ = ["BandTask", "SpilledNearDedup", "SpilledResult", "band_pairs"]
@@ -58,7 +58,7 @@ class SpilledNearDedup:
         sigma = math.sqrt(threshold * (1 - threshold) / num_perm)
         self.verify_threshold = max(0.0, threshold - 2 * sigma)  # as NearDedup's default
         self.bands, self.rows = choose_bands(num_perm=num_perm, threshold=self.verify_threshold)
-        self._row_mult = _constants(seed ^ 0x5EED, self.rows) | _U64(1)
+        self._row_mult = row_multipliers(self.rows, seed)
         self.num_perm = num_perm
         self.memory = max(1, memory)
         folder.mkdir()
@@ -68,19 +68,21 @@ class SpilledNearDedup:
         self._ranks: list[np.ndarray] = []
         self.size = 0
 
-    def add_signatures(self, signatures: np.ndarray, ranks: np.ndarray) -> None:
-        """Append a batch signed elsewhere (rows of ``signatures``), ranked by the keep rule."""
+    def add_signatures(self, signatures: np.ndarray, ranks: np.ndarray, hashes: np.ndarray | None = None) -> None:
+        """Append a batch signed elsewhere (rows of ``signatures``), ranked by the keep rule.
+        ``hashes``: their band bucket ids, if the signer computed them (:func:`.lsh.band_hashes` with
+        :attr:`bands`, :attr:`rows` and the seed); only the signatures' low 16 bits are then read."""
         if signatures.shape != (len(ranks), self.num_perm):
             raise ValueError(f"signatures have shape {signatures.shape}, expected ({len(ranks)}, {self.num_perm})")
-        n = len(ranks)
-        width = self.bands * self.rows
-        blocks = signatures[:, :width].reshape(n, self.bands, self.rows).astype(_U64)
-        hashes = _mix(np.asarray(np.sum(blocks * self._row_mult, axis=2, dtype=_U64)))  # as LSHIndex.band_hashes
+        if hashes is None:
+            hashes = band_hashes(signatures, bands=self.bands, rows=self.rows, multipliers=self._row_mult)
+        elif hashes.shape != (len(ranks), self.bands):
+            raise ValueError(f"band hashes have shape {hashes.shape}, expected ({len(ranks)}, {self.bands})")
         for band, f in enumerate(self._bands):
             f.write(np.ascontiguousarray(hashes[:, band]).tobytes())
-        self._signatures.write(np.ascontiguousarray(signatures.astype(np.uint16)).tobytes())
+        self._signatures.write(np.ascontiguousarray(signatures.astype(np.uint16, copy=False)).tobytes())
         self._ranks.append(np.asarray(ranks, dtype=np.int64))
-        self.size += n
+        self.size += len(ranks)
 
     def set_ranks(self, ranks: np.ndarray) -> None:
         """Rank every document added (in the order added) afresh, before :meth:`finalize`."""
