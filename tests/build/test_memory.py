@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from corpus_registry.build.builder import BuildResult, build_release
 from corpus_registry.build.dedup import NearDedup
+from corpus_registry.build.dedup.lsh import band_hashes, row_multipliers
 from corpus_registry.build.dedup.spill import SpilledNearDedup
 from corpus_registry.build.memory import parse_memory
 from corpus_registry.build.spec import load_spec, parse_spec
@@ -107,20 +108,35 @@ def test_spilled_near_dedup_finds_the_same_clusters(tmp_path: Path, memory: int)
     ranks = np.empty(len(docs), dtype=np.int64)  # integer positions by the keep rule, as a build gives
     ranks[best_first] = np.arange(len(docs))
     spilled = SpilledNearDedup(folder=tmp_path / "spill", memory=memory)
+    # as a build's signing workers send them: band bucket ids computed there, signatures' low 16 bits
+    from_workers = SpilledNearDedup(folder=tmp_path / "spill-2", memory=memory)
+    multipliers = row_multipliers(from_workers.rows, 1)
     for start in range(0, len(docs), 37):  # batches as the workers return them
         batch = docs[start:start + 37]
         signatures = near.hasher.signatures([d.text for d in batch])
         near.add_signatures(keys=[d.key for d in batch], signatures=signatures,
                             ranks=ranks[start:start + 37].tolist())
         spilled.add_signatures(signatures, ranks[start:start + 37])
+        hashes = band_hashes(signatures, bands=from_workers.bands, rows=from_workers.rows, multipliers=multipliers)
+        from_workers.add_signatures(signatures.astype(np.uint16), ranks[start:start + 37], hashes)
     expected = near.finalize()
-    found = spilled.finalize()
-    spilled.close()
-    assert not (tmp_path / "spill").exists()
     keys = near.index.keys
     assert len(expected.duplicate_of) >= 45
-    assert {keys[d]: (keys[k], s) for d, k, s in zip(found.dropped.tolist(), found.kept.tolist(), found.similarity)} \
-        == {key: (d.kept_key, d.similarity) for key, d in expected.duplicate_of.items()}
+    for dedup, folder in ((spilled, "spill"), (from_workers, "spill-2")):
+        found = dedup.finalize()
+        dedup.close()
+        assert not (tmp_path / folder).exists()
+        assert {keys[d]: (keys[k], s) for d, k, s in zip(found.dropped.tolist(), found.kept.tolist(),
+                                                         found.similarity)} \
+            == {key: (d.kept_key, d.similarity) for key, d in expected.duplicate_of.items()}
+
+
+def test_band_hashes_of_the_wrong_shape_are_refused(tmp_path: Path) -> None:
+    spilled = SpilledNearDedup(folder=tmp_path / "spill", memory=1 << 20)
+    signatures = np.zeros((3, 256), dtype=np.uint16)
+    with pytest.raises(ValueError, match="band hashes have shape"):
+        spilled.add_signatures(signatures, np.arange(3), np.zeros((3, spilled.bands + 1), dtype=np.uint64))
+    spilled.close()
 
 
 def test_spilled_near_dedup_of_nothing(tmp_path: Path) -> None:
