@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -64,7 +64,7 @@ from corpus_registry.errors import BuildError, StoreError
 from corpus_registry.executors import Executor, LocalExecutor
 from corpus_registry.outputs import StagedFolder
 from corpus_registry.registry import licences
-from corpus_registry.registry.bulk_insert import insert_values
+from corpus_registry.registry.bulk_insert import insert_values, table_of
 from corpus_registry.registry.db.models import Document, Release, ReleaseDocument, Source, utcnow
 from corpus_registry.registry.decisions import decisions_by_id
 from corpus_registry.registry.lookup import documents_with_text
@@ -310,7 +310,7 @@ def _insert_fates(conn: Connection, release_id: int, cands: Candidates, fates: F
     ids = cands.numpy("id")
     stage_names = np.array([*fates.stages, None], dtype=object)
     reason_texts = np.array([*fates.reasons, None], dtype=object)
-    table = cast(Table, ReleaseDocument.__table__)
+    table = table_of(ReleaseDocument)
     for start in range(0, len(ids), 5000):
         end = start + 5000
         dropped = fates.stage[start:end] >= 0

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
+from itertools import chain
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.dialects import postgresql
@@ -28,6 +29,11 @@ _MAX_ROWS = 500
 #: number, log pages between checkpoints), and the defaults they are set back to
 _BULK_PRAGMAS = {"cache_size": -32768, "wal_autocheckpoint": 16384}
 _DEFAULT_PRAGMAS = {"cache_size": -2000, "wal_autocheckpoint": 1000}
+
+
+def table_of(model: type) -> Table:
+    """A model's table, for the statements here (no ORM bookkeeping)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], *,
@@ -45,44 +51,45 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], 
     keys = list(rows[0])
     processors = [table.c[key].type.dialect_impl(dialect).bind_processor(dialect) for key in keys]
     converters: list[tuple[int, Callable[[Any], Any]]] = [(i, p) for i, p in enumerate(processors) if p is not None]
-    connection = session.connection()
-    per_statement = max(1, min(_MAX_ROWS, _variable_limit(connection) // len(keys)))
-    columns = ", ".join(dialect.identifier_preparer.quote(key) for key in keys)
-    placeholder = "(" + ", ".join("?" * len(keys)) + ")"
-    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    head = "INSERT INTO " + dialect.identifier_preparer.format_table(table) + " (" + columns + ") VALUES "
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start:start + per_statement]
-        params: list[Any] = []
-        for row in chunk:
-            values = [row[key] for key in keys]
-            for i, convert in converters:
-                values[i] = convert(values[i])
-            params += values
-        connection.exec_driver_sql(head + ", ".join([placeholder] * len(chunk)) + tail, tuple(params))
+    values: list[list[Any]] = []
+    for row in rows:
+        value = [row[key] for key in keys]
+        for i, convert in converters:
+            value[i] = convert(value[i])
+        values.append(value)
+    _multirow(session.connection(), table, keys, values, tail=" ON CONFLICT DO NOTHING" if ignore_conflicts else "")
 
 
 def insert_values(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """INSERT ``rows`` (tuples of plain values already in the database's types, in ``columns``' order)
-    into ``table``. On SQLite, one ``INSERT … VALUES (…), (…), …`` per few hundred rows: a build's
-    millions of fates went through executemany a third slower (each row one execution of the
-    statement); elsewhere the driver's executemany."""
+    into ``table``: on SQLite as :func:`insert_rows` does (a build's millions of fates went through
+    executemany a third slower, each row one execution of the statement); elsewhere the driver's
+    executemany."""
     if not rows:
         return
-    dialect = connection.dialect
-    head = ("INSERT INTO " + dialect.identifier_preparer.format_table(table) + " ("
-            + ", ".join(dialect.identifier_preparer.quote(c) for c in columns) + ") VALUES ")
-    if dialect.name != "sqlite":
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        connection.exec_driver_sql(head + "(" + ", ".join([mark] * len(columns)) + ")", list(rows))
+    if connection.dialect.name == "sqlite":
+        _multirow(connection, table, columns, rows)
         return
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    connection.exec_driver_sql(_head(connection, table, columns) + "(" + ", ".join([mark] * len(columns)) + ")",
+                               list(rows))
+
+
+def _head(connection: Connection, table: Table, columns: Sequence[str]) -> str:
+    quote = connection.dialect.identifier_preparer
+    return f"INSERT INTO {quote.format_table(table)} ({', '.join(quote.quote(c) for c in columns)}) VALUES "
+
+
+def _multirow(connection: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+              tail: str = "") -> None:
+    """SQLite: one ``INSERT … VALUES (…), (…), …`` per few hundred rows (within its bound-parameter limit)."""
     per_statement = max(1, min(_MAX_ROWS, _variable_limit(connection) // len(columns)))
+    head = _head(connection, table, columns)
     placeholder = "(" + ", ".join("?" * len(columns)) + ")"
-    full = head + ", ".join([placeholder] * per_statement)
     for start in range(0, len(rows), per_statement):
         chunk = rows[start:start + per_statement]
-        sql = full if len(chunk) == per_statement else head + ", ".join([placeholder] * len(chunk))
-        connection.exec_driver_sql(sql, tuple(value for row in chunk for value in row))
+        connection.exec_driver_sql(head + ", ".join([placeholder] * len(chunk)) + tail,
+                                   tuple(chain.from_iterable(chunk)))
 
 
 def bulk_writes(session: Session, *, on: bool = True) -> None:

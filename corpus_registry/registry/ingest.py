@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import xxhash
-from sqlalchemy import Table, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from tqdm import tqdm
@@ -24,7 +24,7 @@ from corpus_registry.config import env_int
 from corpus_registry.errors import ConfigError, NotFoundError, ReaderError
 from corpus_registry.executors.worker_memory import give_back
 from corpus_registry.registry import licences
-from corpus_registry.registry.bulk_insert import bulk_writes, insert_rows
+from corpus_registry.registry.bulk_insert import bulk_writes, insert_rows, table_of
 from corpus_registry.registry.db.models import Blob, Document, Source, Withdrawal, utcnow
 from corpus_registry.registry.documents import RawDocument, count_words, normalize_text, text_digest
 from corpus_registry.registry.fields import check_identifier, check_metadata
@@ -84,11 +84,6 @@ def _batches(docs: Iterable[RawDocument]) -> Iterator[list[RawDocument]]:
             batch, size = [], 0
     if batch:
         yield batch
-
-
-def _table(model: type) -> Table:
-    """A model's table: statements on it run as Core executemany, without ORM bookkeeping."""
-    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 class _SourceIngest:
@@ -287,11 +282,11 @@ class _SourceIngest:
         if missing:
             shard = self.registry.store.put((sha, p.text) for sha, p in missing.items())
             blobs = [{"sha256": sha, "shard": shard, "byte_size": p.size} for sha, p in missing.items()]
-            insert_rows(session, _table(Blob), blobs, ignore_conflicts=True)  # concurrent ingests may add it too
+            insert_rows(session, table_of(Blob), blobs, ignore_conflicts=True)  # concurrent ingests may add it too
         if superseded:
             session.execute(update(Document).where(Document.id.in_(superseded)).values(is_current=False))
         try:
-            insert_rows(session, _table(Document), rows)
+            insert_rows(session, table_of(Document), rows)
         except IntegrityError as e:
             raise ReaderError(
                 f"{self.source.slug}: duplicate identifier in batch starting {rows[0]['identifier']!r}",
